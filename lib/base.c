@@ -1,0 +1,183 @@
+/* base.c: errors, checked allocation, dtypes and tensors. */
+#include "sk_base.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char errbuf[512];
+
+int sk_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int sk_error_prefix(const char *fmt, ...)
+{
+	char pre[256], old[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, errbuf, sizeof old);
+	snprintf(errbuf, sizeof errbuf, "%s: %s", pre, old);
+	return -1;
+}
+
+const char *sk_errmsg(void) { return errbuf[0] ? errbuf : "unknown error"; }
+void sk_error_clear(void) { errbuf[0] = 0; }
+
+int sk_mul_size(size_t a, size_t b, size_t *out)
+{
+	if (a && b > SIZE_MAX / a)
+		return sk_error("size overflow (%zu x %zu)", a, b);
+	*out = a * b;
+	return 0;
+}
+
+void *sk_alloc(size_t nbytes)
+{
+	void *p = NULL;
+	size_t n = (nbytes + 63) & ~(size_t)63;
+	if (n < nbytes) {
+		sk_error("allocation of %zu bytes overflows", nbytes);
+		return NULL;
+	}
+	if (n == 0)
+		n = 64;
+	if (posix_memalign(&p, 64, n) != 0) {
+		sk_error("out of memory allocating %zu bytes", nbytes);
+		return NULL;
+	}
+	memset(p, 0, n);
+	return p;
+}
+
+void *sk_alloc_array(size_t n, size_t elsize)
+{
+	size_t b;
+	if (sk_mul_size(n, elsize, &b) < 0)
+		return NULL;
+	return sk_alloc(b);
+}
+
+void sk_free(void *p) { free(p); }
+
+size_t sk_dtype_size(sk_dtype t)
+{
+	switch (t) {
+	case SK_U8: return 1;
+	case SK_I32: return 4;
+	case SK_F32: return 4;
+	}
+	return 0;
+}
+
+const char *sk_dtype_name(sk_dtype t)
+{
+	switch (t) {
+	case SK_U8: return "u8";
+	case SK_I32: return "i32";
+	case SK_F32: return "f32";
+	}
+	return "?";
+}
+
+int sk_dtype_parse(const char *s, sk_dtype *out)
+{
+	if (!strcmp(s, "u8")) *out = SK_U8;
+	else if (!strcmp(s, "i32")) *out = SK_I32;
+	else if (!strcmp(s, "f32")) *out = SK_F32;
+	else return sk_error("unknown dtype '%s' (expected u8, i32 or f32)", s);
+	return 0;
+}
+
+int sk_shape_check(sk_dtype t, int ndim, const int64_t *shape, size_t *count, size_t *bytes)
+{
+	uint64_t n = 1;
+	if (ndim < 0 || ndim > SK_MAXDIM)
+		return sk_error("%d dimensions (at most %d allowed)", ndim, SK_MAXDIM);
+	if (sk_dtype_size(t) == 0)
+		return sk_error("invalid dtype");
+	for (int d = 0; d < ndim; d++) {
+		if (shape[d] < 0)
+			return sk_error("negative dimension %lld", (long long)shape[d]);
+		if (shape[d] > SK_MAX_EXTENT)
+			return sk_error("dimension %lld exceeds the limit %lld",
+			                (long long)shape[d], (long long)SK_MAX_EXTENT);
+		if (shape[d] && n > SK_MAX_BYTES / (uint64_t)shape[d])
+			return sk_error("shape too large (over %llu bytes)", (unsigned long long)SK_MAX_BYTES);
+		n *= (uint64_t)shape[d];
+	}
+	if (n > SK_MAX_BYTES / sk_dtype_size(t))
+		return sk_error("tensor too large (over %llu bytes)", (unsigned long long)SK_MAX_BYTES);
+	if (count) *count = (size_t)n;
+	if (bytes) *bytes = (size_t)(n * sk_dtype_size(t));
+	return 0;
+}
+
+int sk_tensor_init(sk_tensor *t, sk_dtype dtype, int ndim, const int64_t *shape)
+{
+	size_t bytes;
+	memset(t, 0, sizeof *t);
+	if (sk_shape_check(dtype, ndim, shape, NULL, &bytes) < 0)
+		return -1;
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (int d = 0; d < ndim; d++)
+		t->shape[d] = shape[d];
+	t->data = sk_alloc(bytes);
+	return t->data ? 0 : -1;
+}
+
+void sk_tensor_free(sk_tensor *t)
+{
+	if (!t->view)
+		sk_free(t->data);
+	memset(t, 0, sizeof *t);
+}
+
+size_t sk_tensor_count(const sk_tensor *t)
+{
+	size_t n = 1;
+	for (int d = 0; d < t->ndim; d++)
+		n *= (size_t)t->shape[d];
+	return n;
+}
+
+size_t sk_tensor_bytes(const sk_tensor *t) { return sk_tensor_count(t) * sk_dtype_size(t->dtype); }
+
+int64_t sk_tensor_stride(const sk_tensor *t, int d)
+{
+	int64_t s = 1;
+	for (int i = d + 1; i < t->ndim; i++)
+		s *= t->shape[i];
+	return s;
+}
+
+int sk_tensor_slice(const sk_tensor *t, int64_t from, int64_t to, sk_tensor *view)
+{
+	if (t->ndim < 1 || from < 0 || to < from || to > t->shape[0])
+		return sk_error("slice [%lld, %lld) out of range", (long long)from, (long long)to);
+	*view = *t;
+	view->view = 1;
+	view->shape[0] = to - from;
+	view->data = (char *)t->data + (size_t)from * (size_t)sk_tensor_stride(t, 0) * sk_dtype_size(t->dtype);
+	return 0;
+}
+
+char *sk_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int d = 0; d < ndim && o < len; d++)
+		o += (size_t)snprintf(buf + o, len - o, d ? "x%lld" : "%lld", (long long)shape[d]);
+	if (ndim == 0)
+		snprintf(buf, len, "scalar");
+	return buf;
+}

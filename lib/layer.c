@@ -1,0 +1,398 @@
+/* layer.c: parameters, the layer registry lookup, and layer sequences. */
+#include "sk_layer.h"
+#include "sk_rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t sk_shape_size(sk_shape s)
+{
+	size_t n = 1;
+	for (int i = 0; i < s.n; i++)
+		n *= (size_t)s.d[i];
+	return n;
+}
+
+sk_shape sk_shape1(int a) { sk_shape s = {1, {a, 0, 0, 0}}; return s; }
+sk_shape sk_shape2(int a, int b) { sk_shape s = {2, {a, b, 0, 0}}; return s; }
+sk_shape sk_shape3(int c, int h, int w) { sk_shape s = {3, {c, h, w, 0}}; return s; }
+
+char *sk_shape_fmt(sk_shape s, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int i = 0; i < s.n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, i ? "x%d" : "%d", s.d[i]);
+	return buf;
+}
+
+/* ---- parameters ---- */
+
+int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *shape, int init, float init_a,
+                   int fan_in, int fan_out, int flags)
+{
+	size_t size = 1;
+	sk_param *p;
+	if (ndim < 1 || ndim > 4)
+		return sk_error("%s: parameter '%s' has %d dimensions", l->name, shortname, ndim);
+	for (int i = 0; i < ndim; i++) {
+		if (shape[i] <= 0 || shape[i] > SK_MAX_EXTENT)
+			return sk_error("%s: parameter '%s' has invalid extent %lld", l->name, shortname,
+			                (long long)shape[i]);
+		if (sk_mul_size(size, (size_t)shape[i], &size) < 0 || size > ((size_t)1 << 32))
+			return sk_error("%s: parameter '%s' is too large", l->name, shortname);
+	}
+	p = realloc(l->params, sizeof *p * (size_t)(l->nparams + 1));
+	if (!p)
+		return sk_error("out of memory");
+	l->params = p;
+	p = &l->params[l->nparams];
+	memset(p, 0, sizeof *p);
+	if ((size_t)snprintf(p->name, sizeof p->name, "%s.%s", l->name, shortname) >= sizeof p->name)
+		return sk_error("%s: parameter name too long", l->name);
+	p->ndim = ndim;
+	for (int i = 0; i < ndim; i++)
+		p->shape[i] = shape[i];
+	p->size = size;
+	p->flags = flags;
+	p->init = init;
+	p->init_a = init_a;
+	p->fan_in = fan_in > 0 ? fan_in : 1;
+	p->fan_out = fan_out > 0 ? fan_out : 1;
+	p->w = sk_alloc_array(size, sizeof(float));
+	if (!p->w)
+		return -1;
+	if (!(flags & SK_P_BUFFER)) {
+		p->g = sk_alloc_array(size, sizeof(float));
+		if (!p->g) {
+			sk_free(p->w);
+			return -1;
+		}
+	}
+	return l->nparams++;
+}
+
+static void param_init(sk_param *p, uint64_t seed)
+{
+	sk_rng r = sk_rng_make(seed, sk_rng_hash(p->name));
+	float a = p->init_a, std = 0, bound = 0;
+	int normal = 0;
+	switch (p->init) {
+	case SK_INIT_ZERO: for (size_t i = 0; i < p->size; i++) p->w[i] = 0; return;
+	case SK_INIT_ONE: for (size_t i = 0; i < p->size; i++) p->w[i] = 1; return;
+	case SK_INIT_CONST: for (size_t i = 0; i < p->size; i++) p->w[i] = a; return;
+	case SK_INIT_CUSTOM: return;
+	case SK_INIT_HE: normal = 1; std = a * sqrtf(2.0f / (float)p->fan_in); break;
+	case SK_INIT_HE_UNIFORM: bound = a * sqrtf(6.0f / (float)p->fan_in); break;
+	case SK_INIT_XAVIER: bound = a * sqrtf(6.0f / (float)(p->fan_in + p->fan_out)); break;
+	case SK_INIT_XAVIER_NORMAL: normal = 1; std = a * sqrtf(2.0f / (float)(p->fan_in + p->fan_out)); break;
+	case SK_INIT_UNIFORM: bound = a; break;
+	case SK_INIT_NORMAL: normal = 1; std = a; break;
+	}
+	for (size_t i = 0; i < p->size; i++)
+		p->w[i] = normal ? std * sk_rng_next_normal(&r) : bound * (2.0f * sk_rng_next_uniform(&r) - 1.0f);
+}
+
+/* ---- registry lookup ---- */
+
+const sk_layer_ops *sk_layer_find(const char *type)
+{
+	int n;
+	const sk_layer_ops *const *t = sk_layer_table(&n);
+	char list[1024];
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(t[i]->type, type))
+			return t[i];
+	for (int i = 0; i < n && len < sizeof list; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? " " : "", t[i]->type);
+	sk_error("unknown layer type '%s' (known: %s)", type, list);
+	return NULL;
+}
+
+/* ---- sequences ---- */
+
+static void layer_free(sk_layer *l)
+{
+	if (!l)
+		return;
+	if (l->ops && l->ops->destroy)
+		l->ops->destroy(l);
+	for (int i = 0; i < l->nchild; i++)
+		sk_seq_free(l->child[i]);
+	free(l->child);
+	for (int i = 0; i < l->nparams; i++) {
+		sk_free(l->params[i].w);
+		sk_free(l->params[i].g);
+	}
+	free(l->params);
+	free(l);
+}
+
+void sk_seq_free(sk_seq *q)
+{
+	if (!q)
+		return;
+	for (int i = 0; i < q->n; i++) {
+		layer_free(q->layers[i]);
+		if (q->act)
+			sk_free(q->act[i]);
+	}
+	free(q->layers);
+	free(q->act);
+	sk_free(q->gbuf[0]);
+	sk_free(q->gbuf[1]);
+	free(q);
+}
+
+sk_seq *sk_seq_build(const sk_spec *s, sk_shape in, const char *prefix)
+{
+	sk_seq *q = calloc(1, sizeof *q);
+	sk_shape cur = in;
+	if (!q) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	q->in = in;
+	q->layers = calloc((size_t)s->n + 1, sizeof *q->layers);
+	if (!q->layers) {
+		sk_error("out of memory");
+		goto fail;
+	}
+	q->maxact = sk_shape_size(in);
+	for (int i = 0; i < s->n; i++) {
+		sk_specline *o = &s->lines[i];
+		const sk_layer_ops *ops = sk_layer_find(o->type);
+		sk_layer *l;
+		const char *nm = NULL;
+		if (!ops) {
+			sk_error_prefix("%s:%d:%d", s->srcname, o->line, o->col);
+			goto fail;
+		}
+		l = calloc(1, sizeof *l);
+		if (!l) {
+			sk_error("out of memory");
+			goto fail;
+		}
+		q->layers[q->n++] = l;
+		l->ops = ops;
+		l->index = i + 1;
+		l->in = cur;
+		if (sk_opt_str(s, o, "name", NULL, &nm) < 0)
+			goto fail;
+		if (nm) {
+			for (const char *c = nm; *c; c++)
+				if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+				      *c == '_' || *c == '-')) {
+					sk_spec_error(s, o, "name='%s' may hold only letters, digits, '_' and '-'", nm);
+					goto fail;
+				}
+			snprintf(l->name, sizeof l->name, "%s%s", prefix, nm);
+		} else {
+			snprintf(l->name, sizeof l->name, "%s%s%d", prefix, ops->type, i + 1);
+		}
+		if (ops->create(l, s, o) < 0) {
+			if (strncmp(sk_errmsg(), s->srcname, strlen(s->srcname)))
+				sk_error_prefix("%s:%d:%d: %s", s->srcname, o->line, o->col, o->type);
+			goto fail;
+		}
+		for (int k = 0; k < o->nkv; k++)
+			if (!o->used[k]) {
+				sk_error("%s:%d:%d: %s: unknown option '%s' (synopsis: %s)", s->srcname, o->line, o->kvcol[k],
+				         o->type, o->key[k], ops->synopsis);
+				goto fail;
+			}
+		if (o->body && l->nchild == 0) {
+			sk_spec_error(s, o, "this layer takes no '{' block");
+			goto fail;
+		}
+		if (l->out.n < 1 || sk_shape_size(l->out) == 0) {
+			sk_spec_error(s, o, "empty output shape");
+			goto fail;
+		}
+		cur = l->out;
+		if (sk_shape_size(cur) > q->maxact)
+			q->maxact = sk_shape_size(cur);
+	}
+	q->out = cur;
+	return q;
+fail:
+	sk_seq_free(q);
+	return NULL;
+}
+
+int sk_seq_setup(sk_seq *q, int max_batch)
+{
+	size_t sz;
+	if (max_batch <= q->max_batch)
+		return 0;
+	if (q->act)
+		for (int i = 0; i < q->n; i++)
+			sk_free(q->act[i]);
+	free(q->act);
+	sk_free(q->gbuf[0]);
+	sk_free(q->gbuf[1]);
+	q->gbuf[0] = q->gbuf[1] = NULL;
+	q->act = calloc((size_t)q->n, sizeof *q->act);
+	if (!q->act)
+		return sk_error("out of memory");
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		if (sk_mul_size(sk_shape_size(l->out), (size_t)max_batch, &sz) < 0)
+			return -1;
+		if (!(q->act[i] = sk_alloc_array(sz, sizeof(float))))
+			return -1;
+		for (int c = 0; c < l->nchild; c++)
+			if (sk_seq_setup(l->child[c], max_batch) < 0)
+				return -1;
+		if (l->ops->setup && l->ops->setup(l, max_batch) < 0)
+			return sk_error_prefix("%s", l->name);
+		l->max_batch = max_batch;
+	}
+	if (sk_mul_size(q->maxact, (size_t)max_batch, &sz) < 0)
+		return -1;
+	if (!(q->gbuf[0] = sk_alloc_array(sz, sizeof(float))) || !(q->gbuf[1] = sk_alloc_array(sz, sizeof(float))))
+		return -1;
+	q->max_batch = max_batch;
+	return 0;
+}
+
+const float *sk_seq_forward(sk_seq *q, const sk_ctx *c, int n, const float *x)
+{
+	if (n > q->max_batch) {
+		sk_error("batch of %d exceeds the prepared %d", n, q->max_batch);
+		return NULL;
+	}
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		if (l->ops->forward(l, c, n, x, q->act[i]) < 0) {
+			sk_error_prefix("%s", l->name);
+			return NULL;
+		}
+		x = q->act[i];
+	}
+	return x;
+}
+
+int sk_seq_backward(sk_seq *q, const sk_ctx *c, int n, const float *x, const float *dy, float *dx)
+{
+	int b = 0;
+	for (int i = q->n - 1; i >= 0; i--) {
+		sk_layer *l = q->layers[i];
+		const float *xi = i ? q->act[i - 1] : x;
+		float *dxi;
+		if (i == 0)
+			dxi = dx;
+		else {
+			dxi = q->gbuf[b];
+			b ^= 1;
+		}
+		if (l->ops->backward(l, c, n, xi, q->act[i], dy, dxi) < 0)
+			return sk_error_prefix("%s", l->name);
+		dy = dxi;
+	}
+	return 0;
+}
+
+int sk_seq_init(sk_seq *q, uint64_t seed)
+{
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		for (int k = 0; k < l->nparams; k++)
+			param_init(&l->params[k], seed);
+		for (int k = 0; k < l->nchild; k++)
+			if (sk_seq_init(l->child[k], seed) < 0)
+				return -1;
+		if (l->ops->init && l->ops->init(l, seed) < 0)
+			return sk_error_prefix("%s", l->name);
+	}
+	return 0;
+}
+
+void sk_seq_project(sk_seq *q)
+{
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		for (int k = 0; k < l->nchild; k++)
+			sk_seq_project(l->child[k]);
+		if (l->ops->project)
+			l->ops->project(l);
+	}
+}
+
+int sk_seq_walk_params(sk_seq *q, sk_param_fn fn, void *arg)
+{
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		for (int k = 0; k < l->nparams; k++)
+			if (fn(&l->params[k], l, arg) < 0)
+				return -1;
+		for (int k = 0; k < l->nchild; k++)
+			if (sk_seq_walk_params(l->child[k], fn, arg) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int walk_layers(sk_seq *q, int depth, sk_layer_fn fn, void *arg)
+{
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		if (fn(l, depth, arg) < 0)
+			return -1;
+		for (int k = 0; k < l->nchild; k++)
+			if (walk_layers(l->child[k], depth + 1, fn, arg) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+int sk_seq_walk_layers(sk_seq *q, sk_layer_fn fn, void *arg) { return walk_layers(q, 0, fn, arg); }
+
+static int count_param(sk_param *p, sk_layer *l, void *arg)
+{
+	(void)l;
+	if (!(p->flags & SK_P_BUFFER))
+		*(size_t *)arg += p->size;
+	return 0;
+}
+
+size_t sk_seq_param_count(sk_seq *q)
+{
+	size_t n = 0;
+	sk_seq_walk_params(q, count_param, &n);
+	return n;
+}
+
+double sk_seq_flops(sk_seq *q)
+{
+	double f = 0;
+	for (int i = 0; i < q->n; i++)
+		f += q->layers[i]->flops;
+	return f;
+}
+
+struct findarg {
+	const char *name;
+	sk_layer *found;
+};
+
+static int find_fn(sk_layer *l, int depth, void *arg)
+{
+	struct findarg *f = arg;
+	(void)depth;
+	if (!strcmp(l->name, f->name)) {
+		f->found = l;
+		return -1;
+	}
+	return 0;
+}
+
+sk_layer *sk_seq_find(sk_seq *q, const char *name)
+{
+	struct findarg f = {name, NULL};
+	walk_layers(q, 0, find_fn, &f);
+	return f.found;
+}

@@ -1,0 +1,55 @@
+/* relu.c: rectified linear unit, y = max(x, 0); `leaky=A` gives y = A*x for x < 0. */
+#include "sk_layer.h"
+
+typedef struct relu {
+	float slope;
+} relu;
+
+static int relu_create(sk_layer *l, const sk_spec *s, sk_specline *o)
+{
+	relu *r = sk_alloc(sizeof *r);
+	if (!r)
+		return -1;
+	l->priv = r;
+	if (sk_opt_float(s, o, "leaky", 0.0f, &r->slope) < 0)
+		return -1;
+	l->out = l->in;
+	l->flops = (double)sk_shape_size(l->in);
+	return 0;
+}
+
+static int relu_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
+{
+	const relu *r = l->priv;
+	size_t m = sk_shape_size(l->in) * (size_t)n;
+	float a = r->slope;
+	(void)c;
+	for (size_t i = 0; i < m; i++)
+		y[i] = x[i] > 0 ? x[i] : a * x[i];
+	return 0;
+}
+
+static int relu_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
+                         float *dx)
+{
+	const relu *r = l->priv;
+	size_t m = sk_shape_size(l->in) * (size_t)n;
+	float a = r->slope;
+	(void)c;
+	(void)y;
+	if (dx)
+		for (size_t i = 0; i < m; i++)
+			dx[i] = x[i] > 0 ? dy[i] : a * dy[i];
+	return 0;
+}
+
+static void relu_destroy(sk_layer *l) { sk_free(l->priv); }
+
+const sk_layer_ops sk_layer_relu = {
+	.type = "relu",
+	.synopsis = "relu [leaky=A]",
+	.create = relu_create,
+	.forward = relu_forward,
+	.backward = relu_backward,
+	.destroy = relu_destroy,
+};

@@ -1,0 +1,207 @@
+/* sk_layer.h: the model spec, the layer interface and layer sequences.
+ *
+ * A layer is one file under lib/layers/ that defines one `sk_layer_ops`
+ * table and one entry in lib/layers/registry.c.  Nothing else changes when a
+ * layer is added (plus its gradient check in tests/unit and its entry in
+ * man/man7/simkit.7).
+ *
+ * Contract (per example shapes; the batch size n is passed to each call):
+ *  - create(): read options from the spec line with sk_opt_*(), check l->in,
+ *    set l->out and l->flops (forward FLOPs per example, 2 per MAC), declare
+ *    parameters with sk_layer_param().  Allocate nothing large.  Options that
+ *    create() never read are an error (reported by the builder).
+ *  - setup(): allocate workspace for batches of up to max_batch examples.
+ *    Called once before the first forward; never allocate in forward or
+ *    backward.
+ *  - forward(): y = f(x) for n <= max_batch examples, x is n*in, y is n*out.
+ *  - backward(): given x, y and dy, ACCUMULATE (+=) parameter gradients into
+ *    params[i].g and WRITE (=) dx when dx != NULL (dx == NULL: the input
+ *    gradient is not needed, e.g. first layer).
+ *  - init(): optional, after the generic initialisation of parameters.
+ *  - project(): optional, after every optimiser step (e.g. clip u >= 0).
+ * Parameters live in memory owned by layer.c; a layer reads p->w and p->g
+ * and never frees them.  Data-parallel replicas rebind p->w to shared values.
+ */
+#ifndef SK_LAYER_H
+#define SK_LAYER_H
+
+#include "sk_base.h"
+#include "sk_stream.h"
+
+/* ---- per-example shapes ---- */
+
+typedef struct sk_shape {
+	int n;      /* number of dims: 1 (features), 2 (set: T x D), 3 (C x H x W) */
+	int d[4];
+} sk_shape;
+
+size_t sk_shape_size(sk_shape s);   /* product of dims */
+sk_shape sk_shape1(int a);
+sk_shape sk_shape2(int a, int b);
+sk_shape sk_shape3(int c, int h, int w);
+char *sk_shape_fmt(sk_shape s, char *buf, size_t len);  /* "16x14x14" */
+
+/* ---- the model spec ---- */
+
+typedef struct sk_spec sk_spec;
+
+typedef struct sk_specline {
+	char *type;
+	int line, col;         /* of the type word */
+	int npos;              /* positional words after the type */
+	char **pos;
+	int *poscol;
+	int nkv;               /* key=value options */
+	char **key, **val;
+	int *kvcol;
+	unsigned char *used;   /* set by sk_opt_* as keys are read */
+	sk_spec *body;         /* nested lines for `type ... {` ... `}`; NULL if none */
+} sk_specline;
+
+struct sk_spec {
+	int n;
+	sk_specline *lines;
+	char *srcname;         /* for messages: "model.spec" or "<model>" */
+};
+
+/* Parse spec text.  Syntax: one layer per line, `type [pos...] [key=value...]`,
+ * `#` to end of line is a comment, blank lines ignored; a line ending in `{`
+ * opens a nested body closed by a line `}`.  Errors: "SRC:LINE:COL: message". */
+sk_spec *sk_spec_parse(const char *text, const char *srcname);
+void sk_spec_free(sk_spec *s);
+
+/* Option getters: mark the option used; errors name SRC:LINE:COL.
+ * Positional: `i` indexes pos[]; when absent, required ones fail. */
+int sk_opt_pos_int(const sk_spec *s, sk_specline *o, int i, int required, int def, int *out);
+int sk_opt_pos_str(const sk_spec *s, sk_specline *o, int i, int required, const char *def, const char **out);
+int sk_opt_int(const sk_spec *s, sk_specline *o, const char *key, int def, int *out);
+int sk_opt_float(const sk_spec *s, sk_specline *o, const char *key, float def, float *out);
+int sk_opt_str(const sk_spec *s, sk_specline *o, const char *key, const char *def, const char **out);
+/* One of a NULL-terminated list of words; *out is its index. */
+int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char *const *choices,
+                  int def, int *out);
+/* An error at a spec line: "SRC:LINE:COL: type: message".  Returns -1. */
+int sk_spec_error(const sk_spec *s, const sk_specline *o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- parameters ---- */
+
+enum sk_init {
+	SK_INIT_ZERO, SK_INIT_ONE, SK_INIT_CONST,   /* CONST: value a */
+	SK_INIT_HE,        /* normal, std a*sqrt(2/fan_in) */
+	SK_INIT_HE_UNIFORM,/* uniform, bound a*sqrt(6/fan_in) */
+	SK_INIT_XAVIER,    /* uniform, bound a*sqrt(6/(fan_in+fan_out)) */
+	SK_INIT_XAVIER_NORMAL, /* normal, std a*sqrt(2/(fan_in+fan_out)) */
+	SK_INIT_UNIFORM,   /* uniform in [-a, a] */
+	SK_INIT_NORMAL,    /* normal, std a */
+	SK_INIT_CUSTOM     /* left to the layer's init() */
+};
+
+enum {
+	SK_P_BUFFER = 1,   /* not trained, no gradient (e.g. running statistics) */
+	SK_P_NODECAY = 2,  /* excluded from weight decay (biases, norms) */
+};
+
+typedef struct sk_param {
+	char name[SK_NAME_MAX];   /* full name "<layer>.<short>", e.g. "conv2.w" */
+	int ndim;
+	int64_t shape[4];
+	size_t size;
+	float *w;                 /* values */
+	float *g;                 /* gradient (NULL for buffers) */
+	int flags;
+	int init;                 /* enum sk_init */
+	float init_a;
+	int fan_in, fan_out;
+	int frozen;               /* set by snet-train --freeze */
+} sk_param;
+
+/* ---- layers ---- */
+
+typedef struct sk_layer sk_layer;
+typedef struct sk_seq sk_seq;
+
+typedef struct sk_ctx {
+	int train;            /* 1 while training: dropout on, BN batch statistics */
+	int update_buffers;   /* 1 on the replica that updates running statistics */
+	uint64_t seed;        /* run seed */
+	uint64_t step;        /* global optimiser step (for per-step randomness) */
+	int64_t example0;     /* global index of this slice's first example */
+	int thread;           /* replica index, 0-based */
+} sk_ctx;
+
+typedef struct sk_layer_ops {
+	const char *type;
+	const char *synopsis;  /* one line for --help-layers and simkit.7 */
+	int (*create)(sk_layer *l, const sk_spec *s, sk_specline *o);
+	int (*setup)(sk_layer *l, int max_batch);
+	int (*forward)(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y);
+	int (*backward)(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y,
+	                const float *dy, float *dx);
+	void (*destroy)(sk_layer *l);
+	int (*init)(sk_layer *l, uint64_t seed);
+	void (*project)(sk_layer *l);
+} sk_layer_ops;
+
+struct sk_layer {
+	const sk_layer_ops *ops;
+	char name[SK_NAME_MAX];   /* "conv2", or "blk3.a.conv1" inside composites */
+	int index;                /* position in its sequence, 1-based */
+	sk_shape in, out;
+	double flops;             /* forward FLOPs per example (children included) */
+	int nparams;
+	sk_param *params;         /* this layer's own parameters */
+	int nchild;
+	sk_seq **child;           /* composites: nested sequences (built by the layer) */
+	void *priv;               /* layer-private state, freed by destroy() */
+	int max_batch;
+};
+
+/* Declare a parameter in create(); returns its index or -1.  `shortname` is
+ * "w", "b", "gamma"...; dims with ndim <= 4. */
+int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *shape,
+                   int init, float init_a, int fan_in, int fan_out, int flags);
+
+/* Registry: lookup by type name; unknown names fail listing the valid ones. */
+const sk_layer_ops *sk_layer_find(const char *type);
+const sk_layer_ops *const *sk_layer_table(int *n);
+
+/* ---- sequences: what models and composite layers are made of ---- */
+
+struct sk_seq {
+	int n;
+	sk_layer **layers;
+	sk_shape in, out;
+	int max_batch;
+	float **act;      /* act[i]: output of layer i (n * out_i floats) */
+	float *gbuf[2];   /* ping-pong gradient buffers, each max activation size */
+	size_t maxact;    /* largest per-example size among in and outputs */
+};
+
+/* Build from a spec; names become "<prefix><type><index>" (prefix may be ""
+ * or e.g. "blk3.a.").  Unknown options are errors. */
+sk_seq *sk_seq_build(const sk_spec *s, sk_shape in, const char *prefix);
+void sk_seq_free(sk_seq *q);
+int sk_seq_setup(sk_seq *q, int max_batch);   /* recursive; allocates activations */
+/* Forward through all layers; returns the output (q->act[n-1]) or NULL. */
+const float *sk_seq_forward(sk_seq *q, const sk_ctx *c, int n, const float *x);
+/* Backward after a forward of the same batch; dx may be NULL. */
+int sk_seq_backward(sk_seq *q, const sk_ctx *c, int n, const float *x, const float *dy, float *dx);
+/* Initialise all parameters (recursive) from a seed: each parameter draws
+ * from stream sk_rng_hash(name), so init does not depend on layer order. */
+int sk_seq_init(sk_seq *q, uint64_t seed);
+void sk_seq_project(sk_seq *q);
+
+/* Walk all parameters, depth first in spec order (the stream order). */
+typedef int (*sk_param_fn)(sk_param *p, sk_layer *owner, void *arg);
+int sk_seq_walk_params(sk_seq *q, sk_param_fn fn, void *arg);
+/* Walk all layers depth first (composites before their children). */
+typedef int (*sk_layer_fn)(sk_layer *l, int depth, void *arg);
+int sk_seq_walk_layers(sk_seq *q, sk_layer_fn fn, void *arg);
+/* Totals: trainable scalars (buffers excluded) and forward FLOPs per example. */
+size_t sk_seq_param_count(sk_seq *q);
+double sk_seq_flops(sk_seq *q);
+/* Find a layer by full name (recursive); NULL if none. */
+sk_layer *sk_seq_find(sk_seq *q, const char *name);
+
+#endif

@@ -1,0 +1,97 @@
+/* sk_stream.h: the tensor stream (.tns): records read and written in order.
+ *
+ * A stream is a concatenation of records; each is a short text header and a
+ * binary payload (see man/man5/tns.5).  Readers check everything before
+ * trusting it and never allocate more than the caps allow.  Writers go
+ * through sk_ofile (atomic output) or any FILE*.
+ */
+#ifndef SK_STREAM_H
+#define SK_STREAM_H
+
+#include <stdio.h>
+#include "sk_base.h"
+
+#define SK_NAME_MAX 128          /* record name, attribute key */
+#define SK_HEADER_MAX 65536      /* whole text header, bytes */
+#define SK_ATTR_MAX 256          /* attributes per record */
+
+typedef enum sk_encoding { SK_RAW = 0, SK_DEFLATE = 1 } sk_encoding;
+
+/* Free attributes: ordered key/value text pairs.  Keys are [A-Za-z0-9_.:-]+,
+ * values any UTF-8 text without newlines (writers escape \n, \t, \\). */
+typedef struct sk_attrs {
+	int n, cap;
+	char **key, **val;
+} sk_attrs;
+
+void sk_attrs_init(sk_attrs *a);
+void sk_attrs_free(sk_attrs *a);
+int sk_attrs_set(sk_attrs *a, const char *key, const char *val);   /* replaces */
+int sk_attrs_setf(sk_attrs *a, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *sk_attrs_get(const sk_attrs *a, const char *key);     /* NULL if absent */
+int sk_attrs_copy(sk_attrs *dst, const sk_attrs *src);
+
+/* A record header as read from a stream. */
+typedef struct sk_header {
+	char name[SK_NAME_MAX];
+	sk_dtype dtype;
+	int ndim;
+	int64_t shape[SK_MAXDIM];
+	sk_encoding encoding;
+	uint64_t length;     /* payload bytes as stored (compressed size for deflate) */
+	uint64_t rawbytes;   /* payload bytes once decoded */
+	uint32_t crc;        /* CRC-32 (zlib) of the decoded payload */
+	sk_attrs attrs;
+} sk_header;
+
+void sk_header_free(sk_header *h);
+
+/* ---- reading ---- */
+
+typedef struct sk_reader sk_reader;
+
+/* path "-" or NULL is stdin.  The display name is used in messages. */
+sk_reader *sk_reader_open(const char *path);
+sk_reader *sk_reader_fdopen(FILE *f, const char *display_name);
+void sk_reader_close(sk_reader *r);
+const char *sk_reader_name(const sk_reader *r);
+/* Read the next header: 1 = got one, 0 = clean end of stream, -1 = error
+ * (message names the file and record index).  The previous record's payload
+ * is skipped automatically if it was not read. */
+int sk_reader_next(sk_reader *r, sk_header *h);
+/* Read and verify (CRC) the current payload into a freshly allocated tensor. */
+int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out);
+/* Read the current payload into caller memory of exactly h->rawbytes bytes. */
+int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf);
+/* Skip the current payload without decoding (still checks the length). */
+int sk_reader_skip(sk_reader *r, const sk_header *h);
+/* Index of the current record (0-based) for messages. */
+long sk_reader_index(const sk_reader *r);
+
+/* ---- writing ---- */
+
+/* Write one record.  `attrs` may be NULL.  `level` 0 = raw, 1..9 = deflate. */
+int sk_write_record(FILE *f, const char *name, const sk_tensor *t, const sk_attrs *attrs, int level);
+/* The same from a raw buffer (dtype, shape given). */
+int sk_write_record_raw(FILE *f, const char *name, sk_dtype dtype, int ndim, const int64_t *shape,
+                        const void *data, const sk_attrs *attrs, int level);
+
+/* ---- atomic output files ----
+ * sk_ofile_open("-") is stdout (refused when stdout is a terminal unless
+ * force).  A regular-file path is written to "<dir>/.<base>.XXXXXX" then
+ * renamed by sk_ofile_commit; devices and FIFOs are written directly.  On
+ * sk_ofile_abort, or on SIGINT/SIGTERM/SIGHUP (after sk_ofile_install_signals),
+ * every uncommitted temporary is removed. */
+typedef struct sk_ofile sk_ofile;
+sk_ofile *sk_ofile_open(const char *path, int force_tty);
+FILE *sk_ofile_fp(sk_ofile *o);
+int sk_ofile_commit(sk_ofile *o);   /* fflush, fsync, check errors, rename; frees o */
+void sk_ofile_abort(sk_ofile *o);   /* remove the temporary; frees o */
+/* Remove pending temporaries on fatal signals (the handler re-raises). */
+void sk_ofile_install_signals(void);
+
+/* CRC-32 as zlib computes it (helper for tests and importers). */
+uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len);
+
+#endif
