@@ -1,0 +1,45 @@
+/* sk_data.h: data sets as streams, batching, shuffling and augmentation.
+ *
+ * A data set stream holds `images` records (u8 or f32, N x C x H x W, or
+ * N x D for vectors) each followed by a `labels` record (i32, N), in chunks
+ * (default 10,000 examples) so any pipeline runs in bounded memory.  The
+ * images record may carry `classes` (comma-separated label names).
+ */
+#ifndef SK_DATA_H
+#define SK_DATA_H
+
+#include "sk_stream.h"
+
+#define SK_CHUNK_DEFAULT 10000
+
+/* A whole data set in memory (u8 kept as u8: 1 byte per pixel). */
+typedef struct sk_dataset {
+	sk_dtype dtype;      /* SK_U8 or SK_F32 */
+	int ndim;            /* per-example dims */
+	int64_t shape[4];    /* per-example shape */
+	int64_t n;           /* examples */
+	size_t example_bytes;
+	void *images;        /* n * example_bytes */
+	int32_t *labels;     /* n, or NULL when unlabelled */
+	sk_attrs attrs;      /* from the first images record */
+} sk_dataset;
+
+/* Read a whole data set (all chunks) from a path or "-". */
+int sk_dataset_read(const char *path, sk_dataset *d);
+void sk_dataset_free(sk_dataset *d);
+/* Split off the last `frac` (0 < frac < 1) of a seeded permutation into v. */
+int sk_dataset_split(sk_dataset *d, double frac, uint64_t seed, sk_dataset *v);
+/* Write as chunked records. */
+int sk_dataset_write(FILE *f, const sk_dataset *d, int64_t chunk, int level);
+/* Copy examples idx[0..n) as f32 (u8 scaled by 1, not normalised) into out. */
+void sk_dataset_gather(const sk_dataset *d, const int64_t *idx, int n, float *out, int32_t *labels);
+
+/* Streaming reader over chunks, for inference and tools in bounded memory. */
+typedef struct sk_chunks sk_chunks;
+sk_chunks *sk_chunks_open(const char *path);
+/* Next chunk: 1 got one (images as f32 in *x, n examples, labels or NULL),
+ * 0 at end, -1 error.  Buffers are owned by the reader and reused. */
+int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **labels, int64_t *shape4);
+void sk_chunks_close(sk_chunks *c);
+
+#endif

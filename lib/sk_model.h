@@ -1,0 +1,56 @@
+/* sk_model.h: models: a spec plus named parameters, read and written as
+ * streams.
+ *
+ * A model in a stream is a `model` record (dtype u8, shape [len], payload =
+ * the spec text) whose attribute `records` gives how many records follow that
+ * belong to it: one f32 record per parameter, named by the parameter's full
+ * name ("conv2.w"), in sk_seq_walk_params order, and in checkpoints the
+ * optimiser and training state.  Other attributes: seed, command, version,
+ * metrics (e.g. `test_acc`), and anything the writer adds.  A zoo is models
+ * concatenated.  A spec file (text) is accepted wherever a model is.
+ * The first spec line must be `input C H W ...` (or `input D` / `input T D`).
+ */
+#ifndef SK_MODEL_H
+#define SK_MODEL_H
+
+#include "sk_layer.h"
+#include "sk_stream.h"
+
+typedef struct sk_model {
+	sk_spec *spec;
+	char *spec_text;     /* as given (stored verbatim in the model record) */
+	sk_shape in;         /* per-example input shape, from the input line */
+	sk_seq *seq;
+	sk_attrs attrs;      /* attributes read from / to be written to the stream */
+	int nclasses;        /* per-example output size when it is 1-D */
+} sk_model;
+
+/* Build from spec text; parameters are zero until sk_model_init or a load. */
+sk_model *sk_model_from_text(const char *text, const char *srcname);
+int sk_model_init(sk_model *m, uint64_t seed);
+void sk_model_free(sk_model *m);
+
+/* Load from a file: a spec text file or a model stream ("-" = stdin).
+ * A stream's first model is read; its parameters are checked by name, shape
+ * and count (extra or missing records are errors naming them). */
+sk_model *sk_model_load(const char *path);
+/* Read one model from an open stream whose current header `h` is a `model`
+ * record (zoos: call repeatedly).  Optimiser/state records are skipped. */
+sk_model *sk_model_read(sk_reader *r, const sk_header *h);
+/* Write the model record and parameters; `extra` records are appended by the
+ * caller after it if it declared them in `nextra`. */
+int sk_model_write(FILE *f, sk_model *m, int nextra);
+
+/* Copy parameters from `src` into `dst` by full name where the shapes match;
+ * `only` (NULL = all) restricts to layers whose name equals it or starts with
+ * it and a dot.  Returns the number of tensors copied; errors on a shape
+ * mismatch. */
+int sk_model_copy_params(sk_model *dst, const sk_model *src, const char *only);
+
+/* Totals for reports. */
+size_t sk_model_param_count(sk_model *m);
+double sk_model_flops(sk_model *m);
+/* Print the per-layer table (name, type, output shape, params, MFLOPs) to f. */
+void sk_model_report(sk_model *m, FILE *f);
+
+#endif
