@@ -19,6 +19,7 @@
  *    gradient is not needed, e.g. first layer).
  *  - init(): optional, after the generic initialisation of parameters.
  *  - project(): optional, after every optimiser step (e.g. clip u >= 0).
+ *  - init_data(): optional, unsupervised initialisation from sample inputs.
  * Parameters live in memory owned by layer.c; a layer reads p->w and p->g
  * and never frees them.  Data-parallel replicas rebind p->w to shared values.
  */
@@ -141,6 +142,10 @@ typedef struct sk_layer_ops {
 	void (*destroy)(sk_layer *l);
 	int (*init)(sk_layer *l, uint64_t seed);
 	void (*project)(sk_layer *l);
+	/* Optional data-driven initialisation (snet-train --init-unsupervised):
+	 * x holds n examples of this layer's INPUT, computed by the already
+	 * initialised layers before it; `method` is e.g. "kmeans" or "gmm". */
+	int (*init_data)(sk_layer *l, const char *method, int n, const float *x, uint64_t seed);
 } sk_layer_ops;
 
 struct sk_layer {
