@@ -3,9 +3,11 @@
 #include "sk_layer.h"
 
 extern const sk_layer_ops sk_layer_relu;
+extern const sk_layer_ops sk_layer_mha, sk_layer_layernorm, sk_layer_sab, sk_layer_isab, sk_layer_pma;
 
 static const sk_layer_ops *const table[] = {
 	&sk_layer_relu,
+	&sk_layer_mha, &sk_layer_layernorm, &sk_layer_sab, &sk_layer_isab, &sk_layer_pma,
 };
 
 const sk_layer_ops *const *sk_layer_table(int *n)

@@ -1,0 +1,59 @@
+/* sab.c: set attention block, SAB(X) = MAB(X, X) (Set Transformer): every
+ * element attends to every other one.  Input T x Din, output T x D.
+ *   sab D [heads=H] [ln=0|1]
+ */
+#include "sk_sne.h"
+
+static int sab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
+{
+	int d, heads, ln;
+	sk_mab *m = sk_alloc(sizeof *m);
+	if (!m)
+		return -1;
+	l->priv = m;
+	if (l->in.n != 2)
+		return sk_spec_error(s, o, "needs a set input T x D, got %d dimensions", l->in.n);
+	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_opt_int(s, o, "heads", 4, &heads) < 0 ||
+	    sk_opt_int(s, o, "ln", 0, &ln) < 0)
+		return -1;
+	if (d < 1 || heads < 1 || d % heads)
+		return sk_spec_error(s, o, "heads=%d must divide the width %d", heads, d);
+	if (sk_mab_declare(m, l, "", l->in.d[1], l->in.d[1], d, heads, l->in.d[0], l->in.d[0], ln != 0, 0) < 0)
+		return -1;
+	l->out = sk_shape2(l->in.d[0], d);
+	l->flops = sk_mab_flops(m);
+	return 0;
+}
+
+static int sab_setup(sk_layer *l, int max_batch) { return sk_mab_setup(l->priv, max_batch); }
+
+static int sab_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
+{
+	(void)c;
+	return sk_mab_forward(l->priv, l, n, x, x, y);
+}
+
+static int sab_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
+                        float *dx)
+{
+	(void)c;
+	(void)y;
+	return sk_mab_backward(l->priv, l, n, x, x, dy, dx, dx, 1);
+}
+
+static void sab_destroy(sk_layer *l)
+{
+	if (l->priv)
+		sk_mab_free(l->priv);
+	sk_free(l->priv);
+}
+
+const sk_layer_ops sk_layer_sab = {
+	.type = "sab",
+	.synopsis = "sab [D] [heads=H] [ln=0|1]   (set attention block, T x Din -> T x D)",
+	.create = sab_create,
+	.setup = sab_setup,
+	.forward = sab_forward,
+	.backward = sab_backward,
+	.destroy = sab_destroy,
+};
