@@ -68,8 +68,30 @@ int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf);
 int sk_reader_skip(sk_reader *r, const sk_header *h);
 /* Index of the current record (0-based) for messages. */
 long sk_reader_index(const sk_reader *r);
+/* Stream the decoded payload through caller memory: returns the bytes placed
+ * in buf (at most cap, > 0), 0 once the payload is finished, -1 on error.
+ * The CRC (and the end of a deflate stream) is checked with the last bytes,
+ * so a caller sees an error before it sees 0.  Bounded memory for any size. */
+long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap);
+/* Decode and check the current payload (CRC, length) without keeping it. */
+int sk_reader_verify(sk_reader *r, const sk_header *h);
+/* Copy the current record (header from h, stored payload bytes as they are)
+ * to out, verifying the CRC on the way (a bad record is an error). */
+int sk_reader_copy(sk_reader *r, const sk_header *h, FILE *out);
+
+/* Ownership: h->attrs belongs to h.  sk_reader_next frees it when called
+ * again with the same h (and at the end or on error), so a loop
+ * `while (sk_reader_next(r, &h) > 0) {...}` needs no sk_header_free; call
+ * sk_header_free(&h) when leaving such a loop early. */
 
 /* ---- writing ---- */
+
+/* Write a header as given (its length/crc must describe what follows). */
+int sk_write_header(FILE *f, const sk_header *h);
+/* 0 if `name` is a valid record name (1..127 printable ASCII bytes, no space
+ * or backslash), else -1 with a message. */
+int sk_check_name(const char *name);
+const char *sk_encoding_name(sk_encoding e);   /* "raw", "deflate" */
 
 /* Write one record.  `attrs` may be NULL.  `level` 0 = raw, 1..9 = deflate. */
 int sk_write_record(FILE *f, const char *name, const sk_tensor *t, const sk_attrs *attrs, int level);

@@ -1,0 +1,324 @@
+/* cli.c: option tables, --help and --version, "prog: message" errors and a
+ * terminal-only progress display, shared by every program. */
+#include "sk_cli.h"
+#include "sk_base.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <png.h>
+#include <zlib.h>
+
+/* OpenBLAS is looked up weakly: a program that never calls BLAS needs not
+ * load it (start-up time), and --version says so. */
+extern char *openblas_get_config(void) __attribute__((weak));
+
+sk_cli *sk_cli_current;
+
+#define LONG_BASE 256
+#define OPT_HELP (LONG_BASE + 1000)
+#define OPT_VERSION (LONG_BASE + 1001)
+#define OPT_QUIET (LONG_BASE + 1002)
+#define SK_MAXOPTS 128
+
+static const char *prog_name(void) { return sk_cli_current && sk_cli_current->prog ? sk_cli_current->prog : "simkit"; }
+
+void sk_cli_init(sk_cli *c, int argc, char **argv)
+{
+	(void)argc;
+	if (!c->prog && argv && argv[0]) {
+		const char *s = strrchr(argv[0], '/');
+		c->prog = s ? s + 1 : argv[0];
+	}
+	sk_cli_current = c;
+}
+
+static void vmsg(const char *kind, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	/* one line, always */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	fflush(stdout);
+	fprintf(stderr, "%s: %s%s\n", prog_name(), kind, buf);
+}
+
+void sk_die(const char *fmt, ...)
+{
+	va_list ap;
+	sk_progress_end();
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void sk_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	exit(2);
+}
+
+void sk_die_lib(void) { sk_die("%s", sk_errmsg()); }
+
+void sk_warn(const char *fmt, ...)
+{
+	va_list ap;
+	sk_progress_end();
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void sk_info(const char *fmt, ...)
+{
+	if (sk_cli_current && sk_cli_current->quiet)
+		return;
+	va_list ap;
+	sk_progress_end();
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+void sk_cli_help(const sk_cli *c, FILE *f)
+{
+	fprintf(f, "Usage: %s %s\n", c->prog, c->synopsis ? c->synopsis : "[options]");
+	if (c->summary)
+		fprintf(f, "%s\n", c->summary);
+	fprintf(f, "\nOptions:\n");
+	for (const sk_option *o = c->opts; o && o->longname; o++) {
+		char left[96];
+		if (o->shortname)
+			snprintf(left, sizeof left, "-%c, --%s%s%s", o->shortname, o->longname, o->arg ? " " : "",
+			         o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof left, "    --%s%s%s", o->longname, o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-26s %s\n", left, o->help ? o->help : "");
+	}
+	fprintf(f, "  %-26s %s\n", "-q, --quiet", "no messages on stderr except errors and warnings");
+	fprintf(f, "  %-26s %s\n", "-h, --help", "show this help and exit");
+	fprintf(f, "  %-26s %s\n", "-V, --version", "show the version and library versions and exit");
+	fprintf(f, "\nExit status: 0 success, 1 data or runtime error, 2 usage error.\n");
+	fprintf(f, "See %s(1).\n", c->prog);
+}
+
+static void print_version(const sk_cli *c)
+{
+	printf("%s (simkit) %s\n", c->prog, sk_version());
+	printf("zlib %s\n", zlibVersion());
+	printf("libpng %s\n", png_get_libpng_ver(NULL));
+	if (openblas_get_config) {
+		const char *cfg = openblas_get_config();
+		printf("%s%s\n", strncmp(cfg, "OpenBLAS", 8) == 0 ? "" : "OpenBLAS ", cfg);
+	} else {
+		printf("OpenBLAS (not loaded by this program)\n");
+	}
+}
+
+int sk_cli_next(sk_cli *c, int argc, char **argv, const char **arg, int *optind_out)
+{
+	static struct option longopts[SK_MAXOPTS + 4];
+	static char shortopts[SK_MAXOPTS * 2 + 8];
+	static const sk_cli *built;
+	if (built != c) {
+		int n = 0;
+		char *s = shortopts;
+		*s++ = ':';
+		for (const sk_option *o = c->opts; o && o->longname && n < SK_MAXOPTS; o++, n++) {
+			longopts[n].name = o->longname;
+			longopts[n].has_arg = o->arg ? required_argument : no_argument;
+			longopts[n].flag = NULL;
+			longopts[n].val = o->shortname ? o->shortname : LONG_BASE + n;
+			if (o->shortname) {
+				*s++ = (char)o->shortname;
+				if (o->arg)
+					*s++ = ':';
+			}
+		}
+		longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+		longopts[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+		longopts[n++] = (struct option){"quiet", no_argument, NULL, OPT_QUIET};
+		longopts[n] = (struct option){0, 0, 0, 0};
+		/* -h, -V, -q unless the program uses them itself */
+		const char *extra[] = {"h", "V", "q"};
+		for (int i = 0; i < 3; i++)
+			if (!strchr(shortopts + 1, extra[i][0]))
+				*s++ = extra[i][0];
+		*s = 0;
+		built = c;
+		sk_cli_current = c;
+		opterr = 0;
+	}
+	for (;;) {
+		int idx = -1;
+		int prev = optind;
+		int ch = getopt_long(argc, argv, shortopts, longopts, &idx);
+		*arg = optarg;
+		if (ch == -1) {
+			if (optind_out)
+				*optind_out = optind;
+			return -1;
+		}
+		if (ch == ':' || ch == '?') {
+			const char *bad = prev < argc ? argv[prev] : "";
+			if (optind - 1 >= 0 && optind - 1 < argc && optind > prev)
+				bad = argv[optind - 1];
+			if (ch == ':') {
+				if (optopt && optopt < LONG_BASE && !(bad[0] == '-' && bad[1] == '-'))
+					sk_usage("option '-%c' needs an argument (try --help)", optopt);
+				sk_usage("option '%s' needs an argument (try --help)", bad);
+			}
+			if (optopt && optopt < LONG_BASE && !(bad[0] == '-' && bad[1] == '-'))
+				sk_usage("unknown option '-%c' (try --help)", optopt);
+			sk_usage("unknown or ambiguous option '%s' (try --help)", bad);
+		}
+		int own = 0;   /* a program's own -h, -V or -q wins */
+		for (const sk_option *o = c->opts; o && o->longname; o++)
+			if (o->shortname == ch)
+				own = 1;
+		if (ch == OPT_HELP || (ch == 'h' && !own)) {
+			sk_cli_help(c, stdout);
+			exit(0);
+		}
+		if (ch == OPT_VERSION || (ch == 'V' && !own)) {
+			print_version(c);
+			exit(0);
+		}
+		if (ch == OPT_QUIET || (ch == 'q' && !own)) {
+			c->quiet = 1;
+			continue;
+		}
+		if (ch >= LONG_BASE && ch < LONG_BASE + SK_MAXOPTS)
+			return ch - LONG_BASE;
+		int i = 0;
+		for (const sk_option *o = c->opts; o && o->longname; o++, i++)
+			if (o->shortname == ch)
+				return i;
+		sk_usage("internal error: option %d not in the table", ch);
+	}
+}
+
+long sk_arg_long(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno == ERANGE)
+		sk_usage("%s: '%s' is not an integer", opt, s);
+	if (v < lo || v > hi)
+		sk_usage("%s: %ld is outside %ld..%ld", opt, v, lo, hi);
+	return v;
+}
+
+double sk_arg_double(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno == ERANGE || isnan(v))
+		sk_usage("%s: '%s' is not a number", opt, s);
+	if (v < lo || v > hi)
+		sk_usage("%s: %g is outside %g..%g", opt, v, lo, hi);
+	return v;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+static int progress_shown;
+static double progress_last;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void sk_progress(const char *label, double done, double total)
+{
+	static int tty = -1;
+	if (sk_cli_current && sk_cli_current->quiet)
+		return;
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty)
+		return;
+	double t = now_s();
+	if (progress_shown && t - progress_last < 0.1 && done < total)
+		return;
+	progress_last = t;
+	double f = total > 0 ? done / total : 0;
+	if (f < 0)
+		f = 0;
+	if (f > 1)
+		f = 1;
+	char bar[31];
+	int w = (int)(f * 30 + 0.5);
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < w ? '#' : '.';
+	bar[30] = 0;
+	fprintf(stderr, "\r%s [%s] %5.1f%% (%.0f/%.0f)\033[K", label ? label : "", bar, 100 * f, done, total);
+	fflush(stderr);
+	progress_shown = 1;
+}
+
+void sk_progress_end(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		progress_shown = 0;
+	}
+}
+
+int sk_ncores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (int)n;
+}
+
+char *sk_cmdline(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += 3 + 4 * strlen(argv[i]);
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int plain = *a != 0;
+		for (const char *q = a; *q; q++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%", *q))
+				plain = 0;
+		if (i)
+			*p++ = ' ';
+		if (plain) {
+			p += sprintf(p, "%s", a);
+		} else {
+			*p++ = '\'';
+			for (const char *q = a; *q; q++) {
+				if (*q == '\'') {
+					memcpy(p, "'\\''", 4);
+					p += 4;
+				} else {
+					*p++ = *q;
+				}
+			}
+			*p++ = '\'';
+		}
+	}
+	*p = 0;
+	return s;
+}

@@ -1,0 +1,344 @@
+/* test-stream.c: the tensor stream: round trips (raw, deflate), attributes
+ * and escaping, concatenation, skipping, streaming reads, every kind of
+ * damage a reader must refuse, and atomic output files. */
+#include "sk_stream.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A stream in memory: write records with `fill` into a growing buffer. */
+static unsigned char *mem_stream(void (*fill)(FILE *), size_t *len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	fill(f);
+	fclose(f);
+	*len = n;
+	return (unsigned char *)buf;
+}
+
+/* Read every record of a buffer, decoding each payload; returns the number
+ * of records or -1 on the first error. */
+static int read_all(const unsigned char *buf, size_t len)
+{
+	FILE *f = fmemopen((void *)(uintptr_t)buf, len ? len : 1, "rb");
+	if (len == 0) {
+		/* fmemopen refuses size 0: read from an empty pipe-like file */
+		fclose(f);
+		f = tmpfile();
+	}
+	sk_reader *r = sk_reader_fdopen(f, "mem");
+	sk_header h;
+	int n = 0, s;
+	while ((s = sk_reader_next(r, &h)) > 0) {
+		sk_tensor t;
+		if (sk_reader_payload(r, &h, &t) < 0) {
+			s = -1;
+			sk_header_free(&h);
+			break;
+		}
+		sk_tensor_free(&t);
+		n++;
+	}
+	sk_reader_close(r);
+	fclose(f);
+	return s < 0 ? -1 : n;
+}
+
+static float fdata[6 * 7];
+static uint8_t bdata[3 * 5 * 4];
+
+static void fill_two(FILE *f)
+{
+	int64_t fs[] = {6, 7}, bs[] = {3, 5, 4};
+	sk_attrs a;
+	sk_attrs_init(&a);
+	sk_attrs_set(&a, "classes", "cat,dog");
+	sk_attrs_set(&a, "note", "two\nlines\tand \\ a tab\x01!");
+	sk_write_record_raw(f, "weights", SK_F32, 2, fs, fdata, &a, 0);
+	sk_write_record_raw(f, "images", SK_U8, 3, bs, bdata, NULL, 6);
+	sk_attrs_free(&a);
+}
+
+static void fill_scalar(FILE *f)
+{
+	int32_t v = -7;
+	sk_write_record_raw(f, "step", SK_I32, 0, NULL, &v, NULL, 0);
+}
+
+static void test_roundtrip(void)
+{
+	for (int i = 0; i < 42; i++)
+		fdata[i] = (float)i * 0.5f - 3;
+	for (int i = 0; i < 60; i++)
+		bdata[i] = (uint8_t)(i * 7);
+	size_t len;
+	unsigned char *buf = mem_stream(fill_two, &len);
+	tap_ok(len % 64 == 0, "stream length %zu is a multiple of 64", len);
+	tap_ok(memcmp(buf, "TNS 1\nname weights\ndtype f32\nshape 6 7\nencoding raw\n", 51) == 0, "header text");
+	FILE *f = fmemopen(buf, len, "rb");
+	sk_reader *r = sk_reader_fdopen(f, "mem");
+	sk_header h;
+	sk_tensor t;
+	tap_ok(sk_reader_next(r, &h) == 1 && strcmp(h.name, "weights") == 0 && h.dtype == SK_F32 && h.ndim == 2 &&
+	           h.shape[0] == 6 && h.shape[1] == 7 && h.rawbytes == 168 && h.encoding == SK_RAW,
+	       "first header");
+	tap_ok(h.attrs.n == 2 && strcmp(sk_attrs_get(&h.attrs, "classes"), "cat,dog") == 0 &&
+	           strcmp(sk_attrs_get(&h.attrs, "note"), "two\nlines\tand \\ a tab\x01!") == 0,
+	       "attributes with escapes survive");
+	tap_ok(sk_reader_payload(r, &h, &t) == 0 && memcmp(t.data, fdata, sizeof fdata) == 0, "f32 payload");
+	sk_tensor_free(&t);
+	tap_ok(sk_reader_next(r, &h) == 1 && h.encoding == SK_DEFLATE && strcmp(h.name, "images") == 0 &&
+	           sk_reader_index(r) == 1,
+	       "second header (deflate)");
+	uint8_t got[60];
+	long n1 = sk_reader_read(r, &h, got, 7);
+	long n2 = sk_reader_read(r, &h, got + 7, 100);
+	long n3 = sk_reader_read(r, &h, got, 100);
+	tap_ok(n1 == 7 && n2 == 53 && n3 == 0 && memcmp(got + 7, bdata + 7, 53) == 0, "streaming deflate read");
+	tap_ok(sk_reader_next(r, &h) == 0, "clean end");
+	sk_reader_close(r);
+	fclose(f);
+
+	/* concatenation is a stream; skipping without reading works */
+	unsigned char *cat = malloc(2 * len);
+	memcpy(cat, buf, len);
+	memcpy(cat + len, buf, len);
+	tap_ok(read_all(cat, 2 * len) == 4, "concatenated streams read as one");
+	f = fmemopen(cat, 2 * len, "rb");
+	r = sk_reader_fdopen(f, "mem");
+	int k = 0;
+	while (sk_reader_next(r, &h) > 0)
+		k++;
+	tap_ok(k == 4, "skipping every payload: %d records", k);
+	sk_reader_close(r);
+	fclose(f);
+	free(cat);
+	free(buf);
+
+	buf = mem_stream(fill_scalar, &len);
+	f = fmemopen(buf, len, "rb");
+	r = sk_reader_fdopen(f, "mem");
+	tap_ok(sk_reader_next(r, &h) == 1 && h.ndim == 0 && sk_reader_payload(r, &h, &t) == 0 &&
+	           *(int32_t *)t.data == -7,
+	       "scalar record");
+	sk_tensor_free(&t);
+	sk_reader_close(r);
+	fclose(f);
+	free(buf);
+	tap_ok(sk_crc32(0, "123456789", 9) == 0xcbf43926u, "crc32 check value");
+}
+
+/* Both records of fill_two decode to the original data. */
+static int same_data(const unsigned char *buf, size_t len)
+{
+	FILE *f = fmemopen((void *)(uintptr_t)buf, len, "rb");
+	sk_reader *r = sk_reader_fdopen(f, "mem");
+	sk_header h;
+	float a[42];
+	uint8_t b[60];
+	int ok = sk_reader_next(r, &h) == 1 && h.rawbytes == sizeof a && sk_reader_payload_into(r, &h, a) == 0 &&
+	         memcmp(a, fdata, sizeof a) == 0 && sk_reader_next(r, &h) == 1 && h.rawbytes == sizeof b &&
+	         sk_reader_payload_into(r, &h, b) == 0 && memcmp(b, bdata, sizeof b) == 0 && sk_reader_next(r, &h) == 0;
+	sk_header_free(&h);
+	sk_reader_close(r);
+	fclose(f);
+	return ok;
+}
+
+static void test_damage(void)
+{
+	size_t len;
+	unsigned char *buf = mem_stream(fill_two, &len);
+	int bad = 0;
+	/* truncated at every byte: an error, never a success (except at the
+	 * record boundary, which is a shorter valid stream) */
+	size_t first = 0;
+	{
+		FILE *f = fmemopen(buf, len, "rb");
+		sk_reader *r = sk_reader_fdopen(f, "mem");
+		sk_header h;
+		sk_reader_next(r, &h);
+		sk_reader_skip(r, &h);
+		first = (size_t)ftell(f);
+		sk_header_free(&h);
+		sk_reader_close(r);
+		fclose(f);
+	}
+	for (size_t cut = 1; cut < len; cut++) {
+		int n = read_all(buf, cut);
+		if (cut == first ? n != 1 : n != -1)
+			bad++;
+	}
+	tap_ok(bad == 0 && first > 0, "truncation at each of %zu bytes refused (%d wrong)", len, bad);
+	tap_ok(read_all(buf, len) == 2, "intact stream reads");
+	/* every single-bit flip is refused or (in padding spaces turning into
+	 * other spaces, impossible) harmless: count the accepted ones */
+	int accepted = 0, ignored = 0;
+	for (size_t i = 0; i < len; i++)
+		for (int b = 0; b < 8; b++) {
+			buf[i] ^= (unsigned char)(1 << b);
+			if (read_all(buf, len) >= 0) {
+				ignored++;
+				if (!same_data(buf, len)) {
+					accepted++;
+					tap_diag("flip of bit %d at byte %zu accepted", b, i);
+				}
+			}
+			buf[i] ^= (unsigned char)(1 << b);
+		}
+	tap_ok(accepted == 0, "all %zu single-bit flips refused (%d accepted with other data; %d harmless, in "
+	       "bits deflate ignores)", len * 8, accepted, ignored);
+	tap_ok(ignored < 8, "harmless flips are rare (%d)", ignored);
+	free(buf);
+}
+
+static int read_text(const char *text, size_t len)
+{
+	int n = read_all((const unsigned char *)text, len);
+	tap_diag("%s", n < 0 ? sk_errmsg() : "accepted");
+	return n;
+}
+
+/* a header padded to 64 bytes from a body without the terminator */
+static size_t make_header(char *out, const char *body)
+{
+	size_t n = (size_t)sprintf(out, "%s", body);
+	n += (size_t)sprintf(out + n, "end %08lx", (unsigned long)sk_crc32(0, out, n));
+	while ((n + 1) % 64)
+		out[n++] = ' ';
+	out[n++] = '\n';
+	return n;
+}
+
+static void test_bad_headers(void)
+{
+	char h[70000];
+	struct {
+		const char *body, *what, *expect;
+	} cases[] = {
+		{"TNS 2\nname x\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\n", "version 2", "version 2"},
+		{"TNS 1\nname x\ndtype f64\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\n", "dtype", "dtype"},
+		{"TNS 1\nname x\ndtype u8\nshape 0\nencoding raw\nlength 0\ncrc32 00000000\n", "zero dim", "zero"},
+		{"TNS 1\nname x\ndtype u8\nshape -3\nencoding raw\nlength 1\ncrc32 00000000\n", "negative", "negative"},
+		{"TNS 1\nname x\ndtype u8\nshape 99999999999\nencoding raw\nlength 1\ncrc32 00000000\n", "huge", "limit"},
+		{"TNS 1\nname x\ndtype u8\nshape 2147483648 2147483648 64\nencoding raw\nlength 1\ncrc32 00000000\n",
+		 "overflow", "large"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding raw\nlength 2\ncrc32 00000000\n", "length", "length"},
+		{"TNS 1\nname x\nname y\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\n", "dup", "duplicate"},
+		{"TNS 1\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\n", "no name", "no 'name'"},
+		{"TNS 1\nname x\ndtype u8\nshape 1x\nencoding raw\nlength 1\ncrc32 00000000\n", "nonnum", "number"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding lzma\nlength 1\ncrc32 00000000\n", "enc", "encoding"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 0000000g\n", "crc", "crc32"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\nfoo 1\n", "key", "unknown"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\nattr.a 1\nattr.a 2\n", "dup attr",
+		 "duplicate"},
+		{"TNS 1\nname x\ndtype u8\nshape 1\nencoding raw\nlength 1\ncrc32 00000000\nattr.a \\q\n", "escape", "escape"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = make_header(h, cases[i].body);
+		memset(h + n, 0, 64);
+		int r = read_text(h, n + 64);
+		tap_ok(r < 0 && strstr(sk_errmsg(), cases[i].expect) && strstr(sk_errmsg(), "mem: record 0"),
+		       "bad header refused: %s", cases[i].what);
+	}
+	/* no terminator, over-long header */
+	memset(h, 'x', sizeof h);
+	memcpy(h, "TNS 1\nattr.a ", 13);
+	h[66000] = '\n';
+	tap_ok(read_text(h, 66001) < 0 && strstr(sk_errmsg(), "longer"), "over-long header refused");
+	tap_ok(read_text("TNS 1\nname x\n", 13) < 0 && strstr(sk_errmsg(), "truncated"), "no terminator refused");
+	tap_ok(read_text("hello world, this is not a stream at all, not even close........\n", 64) < 0 &&
+	           strstr(sk_errmsg(), "not a tensor stream"),
+	       "garbage refused");
+	size_t len;
+	unsigned char *buf = mem_stream(fill_scalar, &len);
+	unsigned char *g = malloc(len + 64);
+	memcpy(g, buf, len);
+	memset(g + len, 'z', 64);
+	tap_ok(read_all(g, len + 64) < 0 && strstr(sk_errmsg(), "garbage after"), "trailing garbage refused: %s",
+	       sk_errmsg());
+	memset(g + len, 0, 64);
+	tap_ok(read_all(g, len + 64) < 0, "trailing zeros refused: %s", sk_errmsg());
+	free(g);
+	free(buf);
+	tap_ok(read_all((const unsigned char *)"", 0) == 0, "empty stream has no records");
+}
+
+static void test_writer_checks(void)
+{
+	int64_t zero[] = {3, 0}, ok[] = {2};
+	uint8_t d[2] = {1, 2};
+	FILE *f = fopen("/dev/null", "wb");
+	tap_ok(sk_write_record_raw(f, "x", SK_U8, 2, zero, d, NULL, 0) < 0, "writer refuses a zero dimension: %s",
+	       sk_errmsg());
+	tap_ok(sk_write_record_raw(f, "a b", SK_U8, 1, ok, d, NULL, 0) < 0, "writer refuses a name with a space");
+	tap_ok(sk_write_record_raw(f, "x", SK_U8, 1, ok, d, NULL, 10) < 0, "writer refuses level 10");
+	sk_attrs a;
+	sk_attrs_init(&a);
+	tap_ok(sk_attrs_set(&a, "bad key", "v") < 0, "attribute key with a space refused");
+	char *big = malloc(70000);
+	memset(big, 'v', 69999);
+	big[69999] = 0;
+	sk_attrs_set(&a, "big", big);
+	tap_ok(sk_write_record_raw(f, "x", SK_U8, 1, ok, d, &a, 0) < 0, "header over the cap refused: %s",
+	       sk_errmsg());
+	free(big);
+	sk_attrs_free(&a);
+	fclose(f);
+}
+
+static void test_ofile(void)
+{
+	char dir[] = "/tmp/sk-ofile.XXXXXX";
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "mkdtemp");
+		return;
+	}
+	char path[256];
+	snprintf(path, sizeof path, "%s/out.tns", dir);
+	sk_ofile *o = sk_ofile_open(path, 0);
+	int64_t s[] = {4};
+	float v[4] = {1, 2, 3, 4};
+	tap_ok(o && access(path, F_OK) != 0, "nothing at the final path before commit");
+	sk_write_record_raw(sk_ofile_fp(o), "v", SK_F32, 1, s, v, NULL, 0);
+	tap_ok(sk_ofile_commit(o) == 0 && access(path, F_OK) == 0, "commit renames into place");
+	o = sk_ofile_open(path, 0);
+	fputs("junk", sk_ofile_fp(o));
+	sk_ofile_abort(o);
+	sk_reader *r = sk_reader_open(path);
+	sk_header h;
+	tap_ok(r && sk_reader_next(r, &h) == 1 && strcmp(h.name, "v") == 0, "abort keeps the old file");
+	sk_reader_close(r);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 1", dir);
+	tap_ok(system(cmd) == 0, "no temporary left behind");
+	o = sk_ofile_open("/dev/full", 0);
+	tap_ok(o != NULL, "device opened directly");
+	if (o) {
+		int64_t big[] = {100000};
+		float *z = calloc(100000, sizeof *z);
+		sk_write_record_raw(sk_ofile_fp(o), "z", SK_F32, 1, big, z, NULL, 0);
+		free(z);
+		tap_ok(sk_ofile_commit(o) < 0 && strstr(sk_errmsg(), "No space"), "write error reported at commit: %s",
+		       sk_errmsg());
+	}
+	tap_ok(sk_ofile_open(dir, 0) == NULL && strstr(sk_errmsg(), "directory"), "directory refused");
+	tap_ok(sk_reader_open(dir) == NULL && strstr(sk_errmsg(), "directory"), "reading a directory refused");
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	system(cmd);
+}
+
+int main(void)
+{
+	test_roundtrip();
+	test_damage();
+	test_bad_headers();
+	test_writer_checks();
+	test_ofile();
+	return tap_done();
+}
