@@ -1,0 +1,619 @@
+/* nsm.c: the convolutional NSM solver (see sk_nsm.h for the equations).
+ *
+ * Layout: a block holds `nb` samples (columns); X is D x nb (im2col of the
+ * block's patches), U, Y and T are K x nb, all row-major, so u = W X, the
+ * dynamics product A Y and the statistics Y X' and Y Y' are single GEMMs on
+ * cache-resident data.  Blocks are assigned to workers round-robin; each
+ * worker accumulates its own statistics, reduced in worker order. */
+#include "sk_nsm.h"
+#include "sk_base.h"
+#include "sk_rng.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#define NSM_BLOCK_DEFAULT 256
+
+struct sk_nsm_work {
+	float *X, *V, *Y, *T;         /* D x nb, K x nb, K x nb, K x nb */
+	float *YX, *YY, *XX;          /* K x D, K x K, D x D */
+	double *YZ, *cnt;             /* K x classes, classes */
+	int64_t *off, *obase;         /* per column: input offset, output offset */
+	int32_t *lab;                 /* per column label */
+	double d2, y2, ysum, nact;
+	int maxit;
+	int64_t ncols;
+};
+
+void sk_nsm_defaults(sk_nsm_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->k = 50;
+	o->size = 6;
+	o->stride = 1;
+	o->iters = 40;
+	o->eta = 1.0f;
+	o->tol = 0.0f;
+	o->tau = 0.1f;
+	o->reg = SK_NSM_REG_WEIGHT;
+	o->label_scale = 1.0f;
+	o->max_batch = 128;
+	o->threads = 1;
+}
+
+static void work_free(sk_nsm_work *w)
+{
+	sk_free(w->X);
+	sk_free(w->V);
+	sk_free(w->Y);
+	sk_free(w->T);
+	sk_free(w->YX);
+	sk_free(w->YY);
+	sk_free(w->XX);
+	sk_free(w->YZ);
+	sk_free(w->cnt);
+	sk_free(w->off);
+	sk_free(w->obase);
+	sk_free(w->lab);
+}
+
+void sk_nsm_free(sk_nsm *s)
+{
+	if (!s)
+		return;
+	if (s->work)
+		for (int i = 0; i < s->nwork; i++)
+			work_free(&s->work[i]);
+	sk_free(s->work);
+	if (s->own_params) {
+		sk_free(s->W);
+		sk_free(s->M);
+		sk_free(s->Wz);
+	}
+	sk_free(s->A);
+	sk_free(s->accYX);
+	sk_free(s->accYY);
+	sk_free(s->accXX);
+	sk_free(s->accYZ);
+	sk_free(s->cnt);
+	sk_free(s);
+}
+
+static int alloc_f(float **p, size_t a, size_t b)
+{
+	size_t n;
+	if (sk_mul_size(a, b, &n) < 0)
+		return -1;
+	*p = sk_alloc_array(n ? n : 1, sizeof(float));
+	return *p ? 0 : -1;
+}
+
+static int alloc_d(double **p, size_t a, size_t b)
+{
+	size_t n;
+	if (sk_mul_size(a, b, &n) < 0)
+		return -1;
+	*p = sk_alloc_array(n ? n : 1, sizeof(double));
+	return *p ? 0 : -1;
+}
+
+sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
+{
+	sk_nsm *s;
+	size_t K, D, nb, ncls;
+	if (o->c < 1 || o->h < 1 || o->w < 1 || o->c > 65536 || o->h > 65536 || o->w > 65536) {
+		sk_error("nsm: invalid input shape %dx%dx%d", o->c, o->h, o->w);
+		return NULL;
+	}
+	if (o->k < 1 || o->k > 4096) {
+		sk_error("nsm: filter count %d outside [1, 4096]", o->k);
+		return NULL;
+	}
+	if (o->size < 1 || o->size > o->h || o->size > o->w) {
+		sk_error("nsm: filter size %d does not fit the %dx%d input", o->size, o->h, o->w);
+		return NULL;
+	}
+	if (o->stride < 1 || o->stride > 64) {
+		sk_error("nsm: stride %d outside [1, 64]", o->stride);
+		return NULL;
+	}
+	if (o->iters < 1 || o->iters > 100000) {
+		sk_error("nsm: iteration count %d outside [1, 100000]", o->iters);
+		return NULL;
+	}
+	if (!(o->eta > 0 && o->eta < 100) || !(o->tol >= 0) || !(o->tau > 0)) {
+		sk_error("nsm: eta must be in (0, 100), tol >= 0 and tau > 0");
+		return NULL;
+	}
+	if (o->reg < 0 || o->reg > 2) {
+		sk_error("nsm: unknown regulariser %d", o->reg);
+		return NULL;
+	}
+	if (o->supervised && (o->classes < 1 || o->classes > 100000)) {
+		sk_error("nsm: class count %d outside [1, 100000]", o->classes);
+		return NULL;
+	}
+	if (o->max_batch < 1 || o->threads < 1 || o->threads > 256 || o->block < 0) {
+		sk_error("nsm: invalid batch %d, threads %d or block %d", o->max_batch, o->threads, o->block);
+		return NULL;
+	}
+	if (o->c * o->size > 1 << 20 || (int64_t)o->c * o->size * o->size > 1 << 20) {
+		sk_error("nsm: patch of %d x %d x %d is too large", o->c, o->size, o->size);
+		return NULL;
+	}
+	s = sk_alloc(sizeof *s);
+	if (!s)
+		return NULL;
+	s->o = *o;
+	if (!s->o.block)
+		s->o.block = NSM_BLOCK_DEFAULT;
+	s->d = o->c * o->size * o->size;
+	s->ho = (o->h - o->size) / o->stride + 1;
+	s->wo = (o->w - o->size) / o->stride + 1;
+	s->p = s->ho * s->wo;
+	K = (size_t)o->k;
+	D = (size_t)s->d;
+	nb = (size_t)s->o.block;
+	ncls = o->supervised ? (size_t)o->classes : 0;
+	s->own_params = params;
+	if (params) {
+		if (alloc_f(&s->W, K, D) < 0 || alloc_f(&s->M, K, K) < 0)
+			goto fail;
+		if (ncls && alloc_f(&s->Wz, K, ncls) < 0)
+			goto fail;
+	}
+	if (alloc_f(&s->A, K, K) < 0 || alloc_f(&s->accYX, K, D) < 0 || alloc_f(&s->accYY, K, K) < 0)
+		goto fail;
+	if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&s->accXX, D, D) < 0)
+		goto fail;
+	if (ncls && (alloc_d(&s->accYZ, K, ncls) < 0 || alloc_d(&s->cnt, ncls, 1) < 0))
+		goto fail;
+	s->nwork = o->threads;
+	s->work = sk_alloc_array((size_t)s->nwork, sizeof *s->work);
+	if (!s->work)
+		goto fail;
+	for (int i = 0; i < s->nwork; i++) {
+		sk_nsm_work *w = &s->work[i];
+		if (alloc_f(&w->X, D, nb) < 0 || alloc_f(&w->V, K, nb) < 0 || alloc_f(&w->Y, K, nb) < 0 ||
+		    alloc_f(&w->T, K, nb) < 0 || alloc_f(&w->YX, K, D) < 0 || alloc_f(&w->YY, K, K) < 0)
+			goto fail;
+		if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&w->XX, D, D) < 0)
+			goto fail;
+		if (ncls && (alloc_d(&w->YZ, K, ncls) < 0 || alloc_d(&w->cnt, ncls, 1) < 0))
+			goto fail;
+		if (!(w->off = sk_alloc_array(nb, sizeof *w->off)) || !(w->obase = sk_alloc_array(nb, sizeof *w->obase)) ||
+		    !(w->lab = sk_alloc_array(nb, sizeof *w->lab)))
+			goto fail;
+	}
+	return s;
+fail:
+	sk_nsm_free(s);
+	return NULL;
+}
+
+void sk_nsm_init(sk_nsm *s, int how, uint64_t seed)
+{
+	int K = s->o.k, D = s->d;
+	sk_rng r = sk_rng_make(seed, sk_rng_hash("nsm.w"));
+	if (how == SK_NSM_INIT_UNIT) {
+		for (int i = 0; i < K; i++) {
+			double n2 = 0;
+			float *row = s->W + (size_t)i * (size_t)D;
+			for (int j = 0; j < D; j++) {
+				row[j] = sk_rng_next_normal(&r);
+				n2 += (double)row[j] * row[j];
+			}
+			float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+			for (int j = 0; j < D; j++)
+				row[j] *= inv;
+		}
+	} else {
+		float b = 1.0f / sqrtf((float)D);
+		for (size_t i = 0; i < (size_t)K * (size_t)D; i++)
+			s->W[i] = b * (2.0f * sk_rng_next_uniform(&r) - 1.0f);
+	}
+	for (int i = 0; i < K; i++)
+		for (int j = 0; j < K; j++)
+			s->M[(size_t)i * (size_t)K + (size_t)j] = i == j ? 1.0f : 0.0f;
+	if (s->Wz)
+		memset(s->Wz, 0, sizeof(float) * (size_t)K * (size_t)s->o.classes);
+}
+
+/* ---- the dynamics on one block ---- */
+
+/* t = relu(t + v) into y (swapping roles), with the squared change.  Plain C:
+ * the compiler vectorises it; the GEMM dominates. */
+static void relu_add(size_t n, const float *restrict v, float *restrict t, const float *restrict yold, double *d2,
+                     double *y2, int want)
+{
+	if (!want) {
+		for (size_t i = 0; i < n; i++) {
+			float a = t[i] + v[i];
+			t[i] = a < 0 ? 0 : a; /* NaN propagates */
+		}
+		return;
+	}
+	float sd = 0, sy = 0;
+	double dd = 0, yy = 0;
+	for (size_t i = 0; i < n; i++) {
+		float a = t[i] + v[i];
+		a = a < 0 ? 0 : a;
+		t[i] = a;
+		float e = a - yold[i];
+		sd += e * e;
+		sy += a * a;
+		if ((i & 1023) == 1023) {
+			dd += sd;
+			yy += sy;
+			sd = sy = 0;
+		}
+	}
+	*d2 = dd + sd;
+	*y2 = yy + sy;
+}
+
+int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
+                    double *d2, double *y2)
+{
+	size_t n = (size_t)k * (size_t)ncol;
+	float *cur = y, *nxt = t;
+	int it;
+	double dd = 0, yy = 0;
+	/* step 1 from y = 0: y = relu(v) */
+	for (size_t i = 0; i < n; i++)
+		cur[i] = v[i] < 0 ? 0 : v[i];
+	if (iters == 1) {
+		for (size_t i = 0; i < n; i++)
+			yy += (double)cur[i] * cur[i];
+		dd = yy;
+	}
+	for (it = 1; it < iters; it++) {
+		int want = tol > 0 || it == iters - 1;
+		float *sw;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, ncol, k, 1.0f, A, k, cur, ncol, 0.0f, nxt,
+		            ncol);
+		relu_add(n, v, nxt, cur, &dd, &yy, want);
+		sw = cur;
+		cur = nxt;
+		nxt = sw;
+		if (tol > 0 && dd <= (double)tol * tol * (yy > 1e-30 ? yy : 1e-30)) {
+			it++;
+			break;
+		}
+	}
+	if (cur != y)
+		memcpy(y, cur, n * sizeof *y);
+	if (d2)
+		*d2 = dd;
+	if (y2)
+		*y2 = yy;
+	return it;
+}
+
+/* ---- one call over a batch ---- */
+
+typedef struct job {
+	sk_nsm *s;
+	int n;
+	const float *x;
+	const int32_t *labels;
+	float *y;
+	int train;
+	int tid;
+	int bad_label;
+} job;
+
+static void zero_acc(sk_nsm *s, sk_nsm_work *w, int train)
+{
+	size_t K = (size_t)s->o.k, D = (size_t)s->d;
+	w->d2 = w->y2 = w->ysum = w->nact = 0;
+	w->maxit = 0;
+	w->ncols = 0;
+	if (!train)
+		return;
+	memset(w->YX, 0, K * D * sizeof(float));
+	memset(w->YY, 0, K * K * sizeof(float));
+	if (w->XX)
+		memset(w->XX, 0, D * D * sizeof(float));
+	if (w->YZ) {
+		memset(w->YZ, 0, K * (size_t)s->o.classes * sizeof(double));
+		memset(w->cnt, 0, (size_t)s->o.classes * sizeof(double));
+	}
+}
+
+static void run_block(job *jb, sk_nsm_work *w, int64_t j0, int nbc)
+{
+	sk_nsm *s = jb->s;
+	const sk_nsm_opts *o = &s->o;
+	int K = o->k, D = s->d, P = s->p, st = o->stride, ks = o->size;
+	int64_t chw = (int64_t)o->c * o->h * o->w, hw = (int64_t)o->h * o->w;
+	float eta = o->eta;
+	/* per-column offsets */
+	for (int jj = 0; jj < nbc; jj++) {
+		int64_t j = j0 + jj;
+		int64_t b = j / P;
+		int p = (int)(j - b * P);
+		int oy = p / s->wo, ox = p - oy * s->wo;
+		w->off[jj] = b * chw + (int64_t)oy * st * o->w + (int64_t)ox * st;
+		w->obase[jj] = b * (int64_t)K * P + p;
+		w->lab[jj] = jb->labels ? jb->labels[b] : -1;
+	}
+	/* im2col: row d = (c, ki, kj) */
+	for (int c = 0, d = 0; c < o->c; c++)
+		for (int ki = 0; ki < ks; ki++)
+			for (int kj = 0; kj < ks; kj++, d++) {
+				const float *src = jb->x + c * hw + (int64_t)ki * o->w + kj;
+				float *row = w->X + (size_t)d * (size_t)nbc;
+				for (int jj = 0; jj < nbc; jj++)
+					row[jj] = src[w->off[jj]];
+			}
+	/* v = eta (W X + s Wz z) */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, nbc, D, eta, s->W, D, w->X, nbc, 0.0f, w->V, nbc);
+	if (jb->labels && o->supervised) {
+		int ncls = o->classes;
+		float a = eta * o->label_scale;
+		for (int jj = 0; jj < nbc; jj++)
+			if (w->lab[jj] < 0 || w->lab[jj] >= ncls) {
+				jb->bad_label = 1;
+				return;
+			}
+		for (int i = 0; i < K; i++) {
+			float *vr = w->V + (size_t)i * (size_t)nbc;
+			const float *wz = s->Wz + (size_t)i * (size_t)ncls;
+			for (int jj = 0; jj < nbc; jj++)
+				vr[jj] += a * wz[w->lab[jj]];
+		}
+	}
+	double d2, y2;
+	int it = sk_nsm_dynamics(K, nbc, s->A, w->V, w->Y, w->T, o->iters, o->tol, &d2, &y2);
+	if (it > w->maxit)
+		w->maxit = it;
+	w->d2 += d2;
+	w->y2 += y2;
+	w->ncols += nbc;
+	{
+		size_t n = (size_t)K * (size_t)nbc;
+		double ys = 0, na = 0;
+		for (size_t i = 0; i < n; i++) {
+			ys += w->Y[i];
+			na += w->Y[i] > 0;
+		}
+		w->ysum += ys;
+		w->nact += na;
+	}
+	if (jb->y)
+		for (int i = 0; i < K; i++) {
+			const float *yr = w->Y + (size_t)i * (size_t)nbc;
+			float *out = jb->y + (int64_t)i * P;
+			for (int jj = 0; jj < nbc; jj++)
+				out[w->obase[jj]] = yr[jj];
+		}
+	if (!jb->train)
+		return;
+	/* statistics: YX += Y X', YY += Y Y', XX += X X' */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, D, nbc, 1.0f, w->Y, nbc, w->X, nbc, 1.0f, w->YX, D);
+	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, K, nbc, 1.0f, w->Y, nbc, 1.0f, w->YY, K);
+	if (w->XX)
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, D, nbc, 1.0f, w->X, nbc, 1.0f, w->XX, D);
+	if (w->YZ) {
+		int ncls = o->classes;
+		for (int jj = 0; jj < nbc; jj++)
+			w->cnt[w->lab[jj]] += 1;
+		for (int i = 0; i < K; i++) {
+			const float *yr = w->Y + (size_t)i * (size_t)nbc;
+			double *yz = w->YZ + (size_t)i * (size_t)ncls;
+			for (int jj = 0; jj < nbc; jj++)
+				yz[w->lab[jj]] += yr[jj];
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	job *jb = arg;
+	sk_nsm *s = jb->s;
+	sk_nsm_work *w = &s->work[jb->tid];
+	int64_t ncol = (int64_t)jb->n * s->p, nb = s->o.block;
+	int64_t nblk = (ncol + nb - 1) / nb;
+	zero_acc(s, w, jb->train);
+	for (int64_t b = jb->tid; b < nblk && !jb->bad_label; b += s->nwork) {
+		int64_t j0 = b * nb;
+		int nbc = (int)(ncol - j0 < nb ? ncol - j0 : nb);
+		run_block(jb, w, j0, nbc);
+	}
+	return NULL;
+}
+
+static int run(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y, int train, sk_nsm_stats *st)
+{
+	int K = s->o.k, T = s->nwork;
+	job jobs[256];
+	pthread_t th[256];
+	int started[256] = {0};
+	if (n < 0 || n > s->o.max_batch)
+		return sk_error("nsm: batch of %d images exceeds the prepared %d", n, s->o.max_batch);
+	/* A = I - eta M */
+	for (int i = 0; i < K; i++)
+		for (int j = 0; j < K; j++)
+			s->A[(size_t)i * (size_t)K + (size_t)j] =
+				(i == j ? 1.0f : 0.0f) - s->o.eta * s->M[(size_t)i * (size_t)K + (size_t)j];
+	{
+		/* fewer workers than blocks would idle: cap at the block count */
+		int64_t nblk = ((int64_t)n * s->p + s->o.block - 1) / s->o.block;
+		if (nblk < T)
+			T = (int)(nblk > 0 ? nblk : 1);
+	}
+	for (int t = 0; t < s->nwork; t++) {
+		jobs[t] = (job){s, n, x, labels, y, train, t, 0};
+		if (t >= T)
+			zero_acc(s, &s->work[t], train);
+	}
+	for (int t = 1; t < T; t++)
+		started[t] = pthread_create(&th[t], NULL, worker, &jobs[t]) == 0;
+	/* threads that failed to start run here, in order */
+	worker(&jobs[0]);
+	for (int t = 1; t < T; t++) {
+		if (started[t])
+			pthread_join(th[t], NULL);
+		else
+			worker(&jobs[t]);
+	}
+	for (int t = 0; t < T; t++)
+		if (jobs[t].bad_label)
+			return sk_error("nsm: a label is outside [0, %d)", s->o.classes);
+	if (st) {
+		double d2 = 0, y2 = 0, ys = 0, na = 0;
+		int64_t nc = 0;
+		int mi = 0;
+		for (int t = 0; t < s->nwork; t++) {
+			sk_nsm_work *w = &s->work[t];
+			d2 += w->d2;
+			y2 += w->y2;
+			ys += w->ysum;
+			na += w->nact;
+			nc += w->ncols;
+			if (w->maxit > mi)
+				mi = w->maxit;
+		}
+		memset(st, 0, sizeof *st);
+		st->samples = nc;
+		st->iters = mi;
+		st->delta = y2 > 0 ? sqrt(d2 / y2) : 0;
+		st->ymean = nc ? ys / ((double)nc * K) : 0;
+		st->active = nc ? na / ((double)nc * K) : 0;
+	}
+	return 0;
+}
+
+int sk_nsm_forward(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y, sk_nsm_stats *st)
+{
+	return run(s, n, x, s->o.supervised ? labels : NULL, y, 0, st);
+}
+
+static int finite_all(const float *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(a[i]))
+			return 0;
+	return 1;
+}
+
+int sk_nsm_step(sk_nsm *s, int n, const float *x, const int32_t *labels, float lr, sk_nsm_stats *st)
+{
+	const sk_nsm_opts *o = &s->o;
+	int K = o->k, D = s->d, ncls = o->supervised ? o->classes : 0;
+	size_t KD = (size_t)K * (size_t)D, KK = (size_t)K * (size_t)K;
+	sk_nsm_stats local;
+	double N;
+	if (o->supervised && !labels)
+		return sk_error("nsm: the supervised variant needs labels");
+	if (!st)
+		st = &local;
+	if (run(s, n, x, labels, NULL, 1, st) < 0)
+		return -1;
+	if (st->samples == 0)
+		return 0;
+	N = (double)st->samples;
+	/* reduce in worker order */
+	memcpy(s->accYX, s->work[0].YX, KD * sizeof(float));
+	memcpy(s->accYY, s->work[0].YY, KK * sizeof(float));
+	if (s->accXX)
+		memcpy(s->accXX, s->work[0].XX, (size_t)D * (size_t)D * sizeof(float));
+	for (int t = 1; t < s->nwork; t++) {
+		sk_nsm_work *w = &s->work[t];
+		for (size_t i = 0; i < KD; i++)
+			s->accYX[i] += w->YX[i];
+		for (size_t i = 0; i < KK; i++)
+			s->accYY[i] += w->YY[i];
+		if (s->accXX)
+			for (size_t i = 0; i < (size_t)D * (size_t)D; i++)
+				s->accXX[i] += w->XX[i];
+	}
+	if (ncls) {
+		memset(s->accYZ, 0, (size_t)K * (size_t)ncls * sizeof(double));
+		memset(s->cnt, 0, (size_t)ncls * sizeof(double));
+		for (int t = 0; t < s->nwork; t++) {
+			for (size_t i = 0; i < (size_t)K * (size_t)ncls; i++)
+				s->accYZ[i] += s->work[t].YZ[i];
+			for (int c = 0; c < ncls; c++)
+				s->cnt[c] += s->work[t].cnt[c];
+		}
+	}
+	/* means; mirror the upper triangles */
+	{
+		float inv = (float)(1.0 / N);
+		for (size_t i = 0; i < KD; i++)
+			s->accYX[i] *= inv;
+		for (int i = 0; i < K; i++)
+			for (int j = i; j < K; j++) {
+				float v = s->accYY[(size_t)i * K + j] * inv;
+				s->accYY[(size_t)i * K + j] = v;
+				s->accYY[(size_t)j * K + i] = v;
+			}
+		if (s->accXX)
+			for (int i = 0; i < D; i++)
+				for (int j = i; j < D; j++) {
+					float v = s->accXX[(size_t)i * D + j] * inv;
+					s->accXX[(size_t)i * D + j] = v;
+					s->accXX[(size_t)j * D + i] = v;
+				}
+	}
+	if (!finite_all(s->accYX, KD) || !finite_all(s->accYY, KK))
+		return sk_error("nsm: non-finite outputs (the dynamics diverged: lower --eta or the input scale)");
+	/* the objective at this batch (before the update), for monitoring:
+	 * L = [-4 <W, YX> + 2 <M, YY>] / K + reg */
+	{
+		double wyx = 0, myy = 0, reg = 0, m2 = 0;
+		for (size_t i = 0; i < KD; i++)
+			wyx += (double)s->W[i] * s->accYX[i];
+		for (size_t i = 0; i < KK; i++) {
+			myy += (double)s->M[i] * s->accYY[i];
+			m2 += (double)s->M[i] * s->M[i];
+		}
+		if (o->reg == SK_NSM_REG_WEIGHT)
+			for (size_t i = 0; i < KD; i++)
+				reg += 2.0 * s->W[i] * s->W[i];
+		st->loss = (-4 * wyx + 2 * myy + reg - m2) / K;
+	}
+	/* W <- W + (4 lr / K) (<y x'> - R) */
+	{
+		float a = 4.0f * lr / (float)K;
+		if (o->reg == SK_NSM_REG_WHITEN) {
+			/* R = W <x x'>: compute into the YX accumulator as YX - W XX */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, D, D, -1.0f, s->W, D, s->accXX, D, 1.0f,
+			            s->accYX, D);
+			for (size_t i = 0; i < KD; i++)
+				s->W[i] += a * s->accYX[i];
+		} else if (o->reg == SK_NSM_REG_WEIGHT) {
+			for (size_t i = 0; i < KD; i++)
+				s->W[i] += a * (s->accYX[i] - s->W[i]);
+		} else {
+			for (size_t i = 0; i < KD; i++)
+				s->W[i] += a * s->accYX[i];
+		}
+	}
+	/* M <- M + (2 lr / (tau K)) (<y y'> - M), kept exactly symmetric */
+	{
+		float a = 2.0f * lr / (o->tau * (float)K);
+		for (int i = 0; i < K; i++)
+			for (int j = i; j < K; j++) {
+				float v = s->M[(size_t)i * K + j] + a * (s->accYY[(size_t)i * K + j] - s->M[(size_t)i * K + j]);
+				s->M[(size_t)i * K + j] = v;
+				s->M[(size_t)j * K + i] = v;
+			}
+	}
+	/* Wz <- Wz + (4 lr / K) (s <y z'> - s^2 Wz <z z'>) */
+	if (ncls) {
+		double a = 4.0 * lr / K, sc = o->label_scale;
+		for (int i = 0; i < K; i++)
+			for (int c = 0; c < ncls; c++) {
+				size_t ix = (size_t)i * (size_t)ncls + (size_t)c;
+				s->Wz[ix] += (float)(a * (sc * s->accYZ[ix] / N - sc * sc * s->Wz[ix] * s->cnt[c] / N));
+			}
+	}
+	if (!finite_all(s->W, KD) || !finite_all(s->M, KK))
+		return sk_error("nsm: non-finite weights after the update (lower the learning rate)");
+	return 0;
+}
