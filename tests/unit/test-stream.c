@@ -333,8 +333,95 @@ static void test_ofile(void)
 	system(cmd);
 }
 
-int main(void)
+/* Generator mode, for the shell tests: `test-stream gen [-z LEVEL] SPEC...`
+ * writes records to stdout.  SPEC is NAME:DTYPE:AxBxC[:KEY=VALUE] (element i
+ * is i % 251 for u8, i - 5 for i32, i * 0.25 - 1 for f32), or
+ * data:N:CHUNK:AxBxC, a data set of N examples in chunks: `images` (u8,
+ * pixel j of example e = (e * 7 + j) % 256) and `labels` (i32, = e). */
+static int gen(int argc, char **argv)
 {
+	int level = 0, i = 2;
+	if (i + 1 < argc && strcmp(argv[i], "-z") == 0) {
+		level = atoi(argv[i + 1]);
+		i += 2;
+	}
+	for (; i < argc; i++) {
+		char spec[512], *save = NULL;
+		snprintf(spec, sizeof spec, "%s", argv[i]);
+		char *f1 = strtok_r(spec, ":", &save), *f2 = strtok_r(NULL, ":", &save), *f3 = strtok_r(NULL, ":", &save),
+		     *f4 = strtok_r(NULL, "", &save);
+		if (!f1 || !f2 || !f3)
+			return fprintf(stderr, "test-stream: bad spec '%s'\n", argv[i]), 2;
+		int64_t shape[SK_MAXDIM + 1];
+		int nd = 0;
+		char *dims = strcmp(f1, "data") == 0 ? f4 : f3, *ds = NULL;
+		for (char *d = dims ? strtok_r(dims, "x", &ds) : NULL; d && nd < SK_MAXDIM; d = strtok_r(NULL, "x", &ds))
+			shape[nd++] = atoll(d);
+		if (strcmp(f1, "data") == 0) {
+			int64_t n = atoll(f2), chunk = atoll(f3), ex = 1;
+			for (int d = 0; d < nd; d++)
+				ex *= shape[d];
+			for (int64_t b = 0; b < n; b += chunk) {
+				int64_t m = n - b < chunk ? n - b : chunk;
+				int64_t s[SK_MAXDIM + 1] = {m};
+				memcpy(s + 1, shape, (size_t)nd * sizeof *s);
+				uint8_t *img = malloc((size_t)(m * ex));
+				int32_t *lab = malloc((size_t)m * 4);
+				for (int64_t e = 0; e < m; e++) {
+					lab[e] = (int32_t)(b + e);
+					for (int64_t j = 0; j < ex; j++)
+						img[e * ex + j] = (uint8_t)(((b + e) * 7 + j) % 256);
+				}
+				sk_attrs a;
+				sk_attrs_init(&a);
+				sk_attrs_set(&a, "classes", "zero,one,two");
+				if (sk_write_record_raw(stdout, "images", SK_U8, nd + 1, s, img, &a, level) < 0 ||
+				    sk_write_record_raw(stdout, "labels", SK_I32, 1, s, lab, NULL, level) < 0)
+					return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+				sk_attrs_free(&a);
+				free(img);
+				free(lab);
+			}
+			continue;
+		}
+		sk_dtype t;
+		if (sk_dtype_parse(f2, &t) < 0)
+			return fprintf(stderr, "test-stream: bad dtype '%s'\n", f2), 2;
+		sk_tensor x;
+		if (strcmp(f3, "scalar") == 0)
+			nd = 0;
+		if (sk_tensor_init(&x, t, nd, shape) < 0)
+			return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+		size_t cnt = sk_tensor_count(&x);
+		for (size_t k = 0; k < cnt; k++) {
+			if (t == SK_U8)
+				((uint8_t *)x.data)[k] = (uint8_t)(k % 251);
+			else if (t == SK_I32)
+				((int32_t *)x.data)[k] = (int32_t)k - 5;
+			else
+				((float *)x.data)[k] = (float)k * 0.25f - 1;
+		}
+		sk_attrs a;
+		sk_attrs_init(&a);
+		if (f4) {
+			char *eq = strchr(f4, '=');
+			if (eq) {
+				*eq = 0;
+				sk_attrs_set(&a, f4, eq + 1);
+			}
+		}
+		if (sk_write_record(stdout, f1, &x, &a, level) < 0)
+			return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+		sk_attrs_free(&a);
+		sk_tensor_free(&x);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "gen") == 0)
+		return gen(argc, argv);
 	test_roundtrip();
 	test_damage();
 	test_bad_headers();

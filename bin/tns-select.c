@@ -1,0 +1,232 @@
+/* tns-select: keep records by name, and examples of a data set by range or
+ * by a seeded random split.  One record (a chunk) in memory at a time.
+ *
+ * Examples are numbered 0, 1, 2, ... across the chunks of each per-example
+ * record name (`images`, `labels`): chunk k of `images` and chunk k of
+ * `labels` cover the same examples.  The split is a pure function of
+ * (seed, example number), so it needs no pass over the data and gives the
+ * same answer whatever the chunk sizes. */
+#include "sk_cli.h"
+#include "sk_rng.h"
+#include "sk_stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const sk_option options[] = {
+	{"name", 'n', "NAME", "keep records named NAME (repeatable; default: all records)"},
+	{"range", 'r', "FROM:TO", "keep examples FROM..TO-1 of images/labels records (either end may be empty)"},
+	{"split", 0, "FRACTION", "seeded random split: FRACTION (0..1) of the examples form the second part"},
+	{"seed", 0, "S", "seed of the split (default 1)"},
+	{"part", 0, "first|second", "which part of the split to keep (default first)"},
+	{"output", 'o', "OUT", "write to OUT (default: standard output)"},
+	{"level", 'z', "N", "deflate level 1..9 for rewritten records, 0 = raw (default: as the input)"},
+	{"force", 'f', NULL, "write binary data even to a terminal"},
+	{0, 0, 0, 0},
+};
+
+enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_LEVEL, OPT_FORCE };
+
+#define MAXNAMES 64
+/* The stream id of the split's draws: documented in tns-select(1). */
+#define SPLIT_STREAM_KEY "tns-select.split"
+
+typedef struct sel {
+	const char *names[MAXNAMES];
+	int nnames;
+	int have_range, have_split;
+	int64_t from, to;        /* to = -1: to the end */
+	double frac;
+	uint64_t seed;
+	int second;
+	int level;               /* -1 = keep the input's encoding */
+} sel;
+
+static int name_kept(const sel *s, const char *name)
+{
+	if (s->nnames == 0)
+		return 1;
+	for (int i = 0; i < s->nnames; i++)
+		if (strcmp(s->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int example_kept(const sel *s, uint64_t stream, int64_t i)
+{
+	if (s->have_range && (i < s->from || (s->to >= 0 && i >= s->to)))
+		return 0;
+	if (s->have_split) {
+		int in_second = sk_rng_uniform(s->seed, stream, (uint64_t)i) < s->frac;
+		if (in_second != s->second)
+			return 0;
+	}
+	return 1;
+}
+
+static void parse_range(sel *s, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon)
+		sk_usage("--range: '%s' is not FROM:TO", arg);
+	char a[32] = "", b[32] = "";
+	size_t la = (size_t)(colon - arg), lb = strlen(colon + 1);
+	if (la >= sizeof a || lb >= sizeof b)
+		sk_usage("--range: '%s' is not FROM:TO", arg);
+	memcpy(a, arg, la);
+	memcpy(b, colon + 1, lb);
+	s->from = la ? sk_arg_long("--range", a, 0, SK_MAX_EXTENT * 64) : 0;
+	s->to = lb ? sk_arg_long("--range", b, 0, SK_MAX_EXTENT * 64) : -1;
+	if (s->to >= 0 && s->to < s->from)
+		sk_usage("--range: %s ends before it starts", arg);
+	s->have_range = 1;
+}
+
+int main(int argc, char **argv)
+{
+	sk_cli cli = {
+		.prog = "tns-select",
+		.synopsis = "[-n NAME]... [--range FROM:TO] [--split FRACTION --seed S --part first|second] [-o OUT] "
+		            "[FILE|-]",
+		.summary = "Keep records by name, and examples of a data set by range or seeded random split.",
+		.opts = options,
+	};
+	sk_cli_init(&cli, argc, argv);
+	sel s = {.seed = 1, .level = -1};
+	const char *out = "-", *arg;
+	int force = 0, opt, first, have_seed = 0, have_part = 0;
+	while ((opt = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
+		switch (opt) {
+		case OPT_NAME:
+			if (s.nnames >= MAXNAMES)
+				sk_usage("more than %d -n options", MAXNAMES);
+			s.names[s.nnames++] = arg;
+			break;
+		case OPT_RANGE: parse_range(&s, arg); break;
+		case OPT_SPLIT:
+			s.frac = sk_arg_double("--split", arg, 0, 1);
+			s.have_split = 1;
+			break;
+		case OPT_SEED:
+			s.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 0x7fffffffffffffffL);
+			have_seed = 1;
+			break;
+		case OPT_PART:
+			if (strcmp(arg, "first") == 0)
+				s.second = 0;
+			else if (strcmp(arg, "second") == 0)
+				s.second = 1;
+			else
+				sk_usage("--part: '%s' is not first or second", arg);
+			have_part = 1;
+			break;
+		case OPT_OUTPUT: out = arg; break;
+		case OPT_LEVEL: s.level = (int)sk_arg_long("--level", arg, 0, 9); break;
+		case OPT_FORCE: force = 1; break;
+		}
+	}
+	if ((have_seed || have_part) && !s.have_split)
+		sk_usage("--seed and --part need --split");
+	if (argc - first > 1)
+		sk_usage("more than one input (use cat a.tns b.tns | tns-select ...)");
+	const char *path = first < argc ? argv[first] : "-";
+
+	sk_reader *r = sk_reader_open(path);
+	if (!r)
+		sk_die_lib();
+	sk_ofile_install_signals();
+	sk_ofile *o = sk_ofile_open(out, force);
+	if (!o)
+		sk_die_lib();
+	FILE *f = sk_ofile_fp(o);
+	uint64_t stream = sk_rng_hash(SPLIT_STREAM_KEY);
+	int64_t base_images = 0, base_labels = 0;
+	long nin = 0, nout = 0;
+	sk_header h;
+	int st;
+	uint8_t *keep = NULL;
+	size_t keepcap = 0;
+	while ((st = sk_reader_next(r, &h)) > 0) {
+		nin++;
+		int per_example = strcmp(h.name, "images") == 0 || strcmp(h.name, "labels") == 0;
+		int64_t *base = strcmp(h.name, "images") == 0 ? &base_images : &base_labels;
+		int64_t n = h.ndim > 0 ? h.shape[0] : 1;
+		int filtering = per_example && (s.have_range || s.have_split) && h.ndim > 0;
+		if (!name_kept(&s, h.name)) {
+			if (per_example)
+				*base += n;
+			if (sk_reader_skip(r, &h) < 0)
+				goto fail;
+			continue;
+		}
+		int64_t kept = n;
+		if (filtering) {
+			if ((size_t)n > keepcap) {
+				free(keep);
+				keepcap = (size_t)n;
+				keep = malloc(keepcap);
+				if (!keep) {
+					sk_error("out of memory");
+					goto fail;
+				}
+			}
+			kept = 0;
+			for (int64_t i = 0; i < n; i++) {
+				keep[i] = (uint8_t)example_kept(&s, stream, *base + i);
+				kept += keep[i];
+			}
+			*base += n;
+		}
+		if (kept == 0) {
+			if (sk_reader_skip(r, &h) < 0)
+				goto fail;
+			continue;
+		}
+		int level = s.level >= 0 ? s.level : h.encoding == SK_DEFLATE ? 6 : 0;
+		int same_encoding = s.level < 0 || (s.level == 0) == (h.encoding == SK_RAW);
+		if (kept == n && same_encoding) {
+			/* whole record, as stored: copy without decoding raw data */
+			if (sk_reader_copy(r, &h, f) < 0)
+				goto fail;
+		} else {
+			sk_tensor t;
+			if (sk_reader_payload(r, &h, &t) < 0)
+				goto fail;
+			if (kept < n) {
+				size_t row = sk_tensor_bytes(&t) / (size_t)n, j = 0;
+				uint8_t *p = t.data;
+				for (int64_t i = 0; i < n; i++)
+					if (keep[i]) {
+						if (j != (size_t)i)
+							memmove(p + j * row, p + (size_t)i * row, row);
+						j++;
+					}
+				t.shape[0] = kept;
+			}
+			int w = sk_write_record(f, h.name, &t, &h.attrs, level);
+			sk_tensor_free(&t);
+			if (w < 0)
+				goto fail;
+		}
+		nout++;
+	}
+	if (st < 0)
+		goto fail;
+	if (nin == 0) {
+		sk_error("%s: empty stream (no records)", sk_reader_name(r));
+		goto fail;
+	}
+	if (sk_ofile_commit(o) < 0) {
+		o = NULL;
+		goto fail;
+	}
+	(void)nout;
+	free(keep);
+	sk_reader_close(r);
+	return 0;
+fail:
+	/* remove the partial output first, then report */
+	if (o)
+		sk_ofile_abort(o);
+	sk_die_lib();
+}
