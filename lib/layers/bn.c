@@ -1,0 +1,176 @@
+/* bn.c: batch normalisation, `bn [eps=E] [momentum=M]`.
+ *
+ * Per channel for C x H x W inputs, per feature for vectors (and for the
+ * last dimension of T x D sets).  In training (ctx->train) it normalises
+ * with the statistics of the batch; the running mean and variance (buffers
+ * `<name>.mean`, `<name>.var`) move by momentum M towards the batch's
+ * (unbiased variance, as PyTorch) only when ctx->update_buffers is set.  In
+ * evaluation it uses the running statistics.  Trainable: `gamma` (1) and
+ * `beta` (0), excluded from weight decay.
+ */
+#include "sk_kernels.h"
+#include "sk_layer.h"
+
+#include <math.h>
+
+typedef struct bn {
+	float eps, momentum;
+	int nc, inner, outer;  /* channels, run length, runs of channels per example */
+	int batch_stats;       /* the last forward used batch statistics */
+	float *mean, *istd;    /* statistics used by the last forward (nc each) */
+} bn;
+
+static int bn_create(sk_layer *l, const sk_spec *s, sk_specline *o)
+{
+	bn *b = sk_alloc(sizeof *b);
+	if (!b)
+		return -1;
+	l->priv = b;
+	if (o->npos)
+		return sk_spec_error(s, o, "takes no positional arguments");
+	if (sk_opt_float(s, o, "eps", 1e-5f, &b->eps) < 0 || sk_opt_float(s, o, "momentum", 0.1f, &b->momentum) < 0)
+		return -1;
+	if (!(b->eps > 0))
+		return sk_spec_error(s, o, "eps=%g must be positive", (double)b->eps);
+	if (!(b->momentum >= 0 && b->momentum <= 1))
+		return sk_spec_error(s, o, "momentum=%g must be in [0, 1]", (double)b->momentum);
+	if (l->in.n == 3) {
+		b->nc = l->in.d[0];
+		b->inner = l->in.d[1] * l->in.d[2];
+		b->outer = 1;
+	} else {
+		b->nc = l->in.d[l->in.n - 1];
+		b->inner = 1;
+		b->outer = l->in.n == 2 ? l->in.d[0] : 1;
+	}
+	l->out = l->in;
+	l->flops = 2.0 * (double)sk_shape_size(l->in);
+	int64_t shape[1] = {b->nc};
+	if (sk_layer_param(l, "gamma", 1, shape, SK_INIT_ONE, 0, 0, 0, SK_P_NODECAY) < 0 ||
+	    sk_layer_param(l, "beta", 1, shape, SK_INIT_ZERO, 0, 0, 0, SK_P_NODECAY) < 0 ||
+	    sk_layer_param(l, "mean", 1, shape, SK_INIT_ZERO, 0, 0, 0, SK_P_BUFFER) < 0 ||
+	    sk_layer_param(l, "var", 1, shape, SK_INIT_ONE, 0, 0, 0, SK_P_BUFFER) < 0)
+		return -1;
+	/* usable before any initialisation (a model is zero until init or load) */
+	for (int c = 0; c < b->nc; c++)
+		l->params[0].w[c] = l->params[3].w[c] = 1.0f;
+	if (!(b->mean = sk_alloc_array((size_t)b->nc * 2, sizeof(float))))
+		return -1;
+	b->istd = b->mean + b->nc;
+	return 0;
+}
+
+/* Visit every run of one channel: x + offset(i, r) for example i, run r. */
+#define RUNS(b, n, c, ...) \
+	for (int i_ = 0; i_ < (n); i_++) \
+		for (int r_ = 0; r_ < (b)->outer; r_++) { \
+			size_t off = (((size_t)i_ * (b)->outer + r_) * (b)->nc + (c)) * (b)->inner; \
+			__VA_ARGS__ \
+		}
+
+static int bn_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, float *y)
+{
+	bn *b = l->priv;
+	const float *gamma = l->params[0].w, *beta = l->params[1].w;
+	float *rmean = l->params[2].w, *rvar = l->params[3].w;
+	size_t m = (size_t)n * b->outer * b->inner, run = (size_t)b->inner;
+	b->batch_stats = ctx->train != 0;
+	for (int c = 0; c < b->nc; c++) {
+		float mu, var;
+		if (b->batch_stats) {
+			double s = 0, q = 0;
+			RUNS(b, n, c, { s += sk_vsum(run, x + off); })
+			mu = (float)(s / (double)m);
+			RUNS(b, n, c, {
+				const float *xr = x + off;
+				for (size_t j = 0; j < run; j++) {
+					float d = xr[j] - mu;
+					q += (double)d * d;
+				}
+			})
+			var = (float)(q / (double)m);
+			if (ctx->update_buffers) {
+				float unb = m > 1 ? (float)(q / (double)(m - 1)) : var;
+				rmean[c] += b->momentum * (mu - rmean[c]);
+				rvar[c] += b->momentum * (unb - rvar[c]);
+			}
+		} else {
+			mu = rmean[c];
+			var = rvar[c];
+		}
+		float is = 1.0f / sqrtf(var + b->eps), a = gamma[c] * is, o = beta[c] - mu * a;
+		b->mean[c] = mu;
+		b->istd[c] = is;
+		RUNS(b, n, c, {
+			const float *xr = x + off;
+			float *yr = y + off;
+			for (size_t j = 0; j < run; j++)
+				yr[j] = a * xr[j] + o;
+		})
+	}
+	return 0;
+}
+
+static int bn_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, const float *y, const float *dy,
+                       float *dx)
+{
+	bn *b = l->priv;
+	const float *gamma = l->params[0].w;
+	float *ggamma = l->params[0].g, *gbeta = l->params[1].g;
+	size_t m = (size_t)n * b->outer * b->inner, run = (size_t)b->inner;
+	(void)ctx;
+	(void)y;
+	for (int c = 0; c < b->nc; c++) {
+		float mu = b->mean[c], is = b->istd[c];
+		double sd = 0, sdx = 0; /* sum dy, sum dy * xhat */
+		RUNS(b, n, c, {
+			const float *xr = x + off, *dr = dy + off;
+			float t = 0;
+			for (size_t j = 0; j < run; j++)
+				t += dr[j] * (xr[j] - mu);
+			sd += sk_vsum(run, dr);
+			sdx += t;
+		})
+		sdx *= is;
+		ggamma[c] += (float)sdx;
+		gbeta[c] += (float)sd;
+		if (!dx)
+			continue;
+		if (!b->batch_stats) {
+			float a = gamma[c] * is;
+			RUNS(b, n, c, {
+				const float *dr = dy + off;
+				float *dxr = dx + off;
+				for (size_t j = 0; j < run; j++)
+					dxr[j] = a * dr[j];
+			})
+			continue;
+		}
+		/* dx = gamma*is/m * (m dy - sum dy - xhat sum(dy xhat)) */
+		float a = gamma[c] * is, mdy = (float)(sd / (double)m), mdx = (float)(sdx / (double)m);
+		RUNS(b, n, c, {
+			const float *xr = x + off, *dr = dy + off;
+			float *dxr = dx + off;
+			for (size_t j = 0; j < run; j++)
+				dxr[j] = a * (dr[j] - mdy - (xr[j] - mu) * is * mdx);
+		})
+	}
+	return 0;
+}
+
+static void bn_destroy(sk_layer *l)
+{
+	bn *b = l->priv;
+	if (b)
+		sk_free(b->mean);
+	sk_free(b);
+}
+
+const sk_layer_ops sk_layer_bn = {
+	.type = "bn",
+	.synopsis = "bn [eps=E] [momentum=M]",
+	.create = bn_create,
+	.forward = bn_forward,
+	.backward = bn_backward,
+	.destroy = bn_destroy,
+};

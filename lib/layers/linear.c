@@ -1,0 +1,92 @@
+/* linear.c: fully connected layer, `linear OUT [bias=1]
+ * [init=he|xavier|normal|uniform] [scale=A] [bias_init=V]`.
+ *
+ * Any input shape is flattened (D = its size): Y (n x OUT) = X W^T + b with
+ * W stored OUT x D.  FLOPs: 2 * OUT * D per example.
+ */
+#include "sk_kernels.h"
+#include "sk_layer.h"
+
+typedef struct linear {
+	int o, d, bias;
+} linear;
+
+static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
+static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
+static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
+
+static int linear_create(sk_layer *l, const sk_spec *s, sk_specline *o)
+{
+	linear *f = sk_alloc(sizeof *f);
+	int init;
+	float scale, binit;
+	size_t d = sk_shape_size(l->in);
+	if (!f)
+		return -1;
+	l->priv = f;
+	if (sk_opt_pos_int(s, o, 0, 1, 0, &f->o) < 0 || sk_opt_int(s, o, "bias", 1, &f->bias) < 0 ||
+	    sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
+	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
+	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0)
+		return -1;
+	if (o->npos > 1)
+		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
+	if (f->o < 1 || f->o > (1 << 24))
+		return sk_spec_error(s, o, "OUT=%d must be in 1..16777216", f->o);
+	if (d > (1u << 30))
+		return sk_spec_error(s, o, "input of %zu values is too large", d);
+	f->d = (int)d;
+	f->bias = f->bias != 0;
+	l->out = sk_shape1(f->o);
+	l->flops = 2.0 * f->o * (double)f->d;
+	int64_t wshape[2] = {f->o, f->d}, bshape[1] = {f->o};
+	if (sk_layer_param(l, "w", 2, wshape, init_kinds[init], scale, f->d, f->o, 0) < 0)
+		return -1;
+	if (f->bias && sk_layer_param(l, "b", 1, bshape, binit == 0 ? SK_INIT_ZERO : SK_INIT_CONST, binit, 0, 0,
+	                              SK_P_NODECAY) < 0)
+		return -1;
+	return 0;
+}
+
+static int linear_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
+{
+	const linear *f = l->priv;
+	(void)c;
+	if (f->bias) {
+		const float *b = l->params[1].w;
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < f->o; j++)
+				y[(size_t)i * f->o + j] = b[j];
+	}
+	sk_gemm(0, 1, n, f->o, f->d, 1.0f, x, f->d, l->params[0].w, f->d, f->bias ? 1.0f : 0.0f, y, f->o);
+	return 0;
+}
+
+static int linear_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
+                           float *dx)
+{
+	const linear *f = l->priv;
+	(void)c;
+	(void)y;
+	/* dW += dY^T X; db += column sums of dY; dX = dY W */
+	sk_gemm(1, 0, f->o, f->d, n, 1.0f, dy, f->o, x, f->d, 1.0f, l->params[0].g, f->d);
+	if (f->bias) {
+		float *gb = l->params[1].g;
+		for (int i = 0; i < n; i++)
+			sk_vadd((size_t)f->o, dy + (size_t)i * f->o, gb);
+	}
+	if (dx)
+		sk_gemm(0, 0, n, f->d, f->o, 1.0f, dy, f->o, l->params[0].w, f->d, 0.0f, dx, f->d);
+	return 0;
+}
+
+static void linear_destroy(sk_layer *l) { sk_free(l->priv); }
+
+const sk_layer_ops sk_layer_linear = {
+	.type = "linear",
+	.synopsis = "linear OUT [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V]",
+	.create = linear_create,
+	.forward = linear_forward,
+	.backward = linear_backward,
+	.destroy = linear_destroy,
+};

@@ -1,0 +1,56 @@
+/* sk_kernels.h: the numeric kernels under the layers: GEMM (OpenBLAS),
+ * im2col/col2im, direct small convolutions and vector helpers.
+ *
+ * Vector helpers are compiled for AVX-512, AVX2+FMA and portable C and
+ * chosen once at run time from the CPU (SK_KERNELS=generic|avx2|avx512 in
+ * the environment forces one, for tests and benchmarks).  Nothing here
+ * allocates, prints or starts threads; OpenBLAS runs on the number of
+ * threads set with sk_blas_threads() (the engine sets 1 and runs replicas).
+ */
+#ifndef SK_KERNELS_H
+#define SK_KERNELS_H
+
+#include <stddef.h>
+
+/* Set the number of OpenBLAS threads (n >= 1). */
+void sk_blas_threads(int n);
+/* The instruction set chosen: "avx512", "avx2" or "generic". */
+const char *sk_kernels_isa(void);
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C with op(A) m x k, op(B) k x n;
+ * ta/tb non-zero transpose A/B. */
+void sk_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc);
+
+/* Geometry of a 2-D convolution or pooling window over one C x H x W image. */
+typedef struct sk_conv_geom {
+	int c, h, w;       /* input */
+	int k, stride, pad;
+	int oh, ow;        /* output: (h + 2 pad - k) / stride + 1 */
+} sk_conv_geom;
+
+/* Fill oh/ow from the rest; -1 with an error when the window does not fit. */
+int sk_conv_geom_init(sk_conv_geom *g, int c, int h, int w, int k, int stride, int pad);
+
+/* Unfold one image x (C x H x W) into columns: row r = (ci*k + ki)*k + kj of
+ * col holds the oh*ow input values under that kernel tap (zero in the
+ * padding), starting at col + r*ldcol.  ldcol >= oh*ow lets several images
+ * share one matrix side by side. */
+void sk_im2col(const sk_conv_geom *g, const float *x, float *col, size_t ldcol);
+/* The adjoint: x += fold(col). */
+void sk_col2im(const sk_conv_geom *g, const float *col, size_t ldcol, float *x);
+
+/* ---- vector helpers (runtime-dispatched) ---- */
+
+void sk_vadd(size_t n, const float *a, float *y);            /* y += a */
+void sk_vaxpy(size_t n, float s, const float *a, float *y);  /* y += s*a */
+void sk_vscale(size_t n, float s, float *y);                 /* y *= s */
+void sk_vset(size_t n, float v, float *y);                   /* y = v */
+float sk_vsum(size_t n, const float *x);                     /* sum (float accumulators) */
+float sk_vdot(size_t n, const float *a, const float *b);
+/* y[i*n + j] += b[i] for i < m, j < n (bias per row) */
+void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
+/* s[i] += sum_j y[i*n + j] (bias gradient per row) */
+void sk_vsum_rows(size_t m, size_t n, const float *y, float *s);
+
+#endif

@@ -1,0 +1,435 @@
+/* test-layers.c: the ConvNet layers: gradient checks of every mode, forward
+ * results against naive references, parameter and FLOP counts, and the
+ * model specs under share/models. */
+#include "gradcheck.h"
+#include "sk_kernels.h"
+#include "sk_rng.h"
+#include "tap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SK_MODELS_DIR
+#define SK_MODELS_DIR "share/models"
+#endif
+
+static sk_ctx ctx0;
+
+/* Build a sequence from text for input shape `in`, set up and initialised. */
+static sk_seq *build(const char *text, sk_shape in, int n, sk_spec **sp)
+{
+	sk_spec *s = sk_spec_parse(text, "t.spec");
+	sk_seq *q = s ? sk_seq_build(s, in, "") : NULL;
+	if (q && (sk_seq_setup(q, n) < 0 || sk_seq_init(q, 7) < 0)) {
+		sk_seq_free(q);
+		q = NULL;
+	}
+	if (sp)
+		*sp = s;
+	else
+		sk_spec_free(s);
+	return q;
+}
+
+static void fill_normal(float *x, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = sk_rng_normal(seed, 5, i);
+}
+
+static double maxdiff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (fabs((double)a[i] - b[i]) > m)
+			m = fabs((double)a[i] - b[i]);
+	return m;
+}
+
+static void gradients(void)
+{
+	gc_opts o = {0};
+	/* conv: every geometry, through both the grouped and the one-image path
+	 * (SK_CONV_COLS=32 set in main: groups of 2 for 4x4 outputs) */
+	o.n = 3;
+	gc_check("conv 4 k=3 pad=1", sk_shape3(2, 4, 4), &o);
+	gc_check("conv 3 k=3 stride=2", sk_shape3(2, 7, 7), &o);
+	gc_check("conv 3 k=3 stride=2 pad=1", sk_shape3(2, 8, 8), &o);
+	gc_check("conv 5 k=1", sk_shape3(3, 4, 4), &o);
+	gc_check("conv 5 k=1", sk_shape3(3, 8, 8), &o);
+	gc_check("conv 2 k=5 pad=2 bias=0", sk_shape3(2, 6, 5), &o);
+	gc_check("conv 2 k=2 stride=3 pad=1 init=xavier", sk_shape3(2, 7, 6), &o);
+	o.n = 2;
+	gc_check("linear 5", sk_shape1(7), &o);
+	gc_check("linear 4 bias=0 init=normal scale=0.3", sk_shape3(2, 3, 3), &o);
+	gc_check("pool max k=2", sk_shape3(2, 4, 4), &o);
+	gc_check("pool max k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
+	gc_check("pool avg k=2", sk_shape3(2, 4, 6), &o);
+	gc_check("pool avg k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
+	gc_check("gap", sk_shape3(3, 3, 4), &o);
+	gc_check("flatten\nlinear 3", sk_shape3(2, 2, 3), &o);
+	gc_check("input 2 3 3 scale=0.5 mean=1,2 std=2,4", sk_shape3(2, 3, 3), &o);
+	gc_check("input 6 mean=0.5 std=3", sk_shape1(6), &o);
+	gc_check("tanh", sk_shape1(9), &o);
+	gc_check("sigmoid", sk_shape1(9), &o);
+	gc_check("gelu", sk_shape1(9), &o);
+	gc_check("selu", sk_shape1(9), &o);
+	gc_check("elu alpha=0.7", sk_shape1(9), &o);
+	gc_check("softplus", sk_shape1(9), &o);
+	gc_check("identity", sk_shape1(9), &o);
+	/* batch norm: batch statistics (train), running statistics (eval) */
+	o.flags = GC_TRAIN;
+	gc_check("bn", sk_shape3(3, 3, 3), &o);
+	gc_check("conv 3 k=3 pad=1\nbn\nrelu", sk_shape3(2, 4, 4), &o);
+	o.n = 5;
+	gc_check("linear 4\nbn momentum=0.2", sk_shape1(3), &o);
+	gc_check("bn", sk_shape2(3, 4), &o);
+	o.n = 2;
+	o.flags = 0;
+	gc_check("bn eps=0.01", sk_shape3(3, 2, 2), &o);
+	/* dropout: the mask is fixed for a step, so the gradient is exact */
+	o.flags = GC_TRAIN;
+	gc_check("dropout p=0.3", sk_shape1(20), &o);
+	gc_check("linear 6\ndropout p=0.5\nlinear 2", sk_shape1(4), &o);
+	o.flags = 0;
+	gc_check("dropout p=0.3", sk_shape1(20), &o);
+	/* residual blocks, every shortcut */
+	o.flags = GC_TRAIN;
+	gc_check("residual {\nconv 2 k=3 pad=1\nrelu\nconv 2 k=3 pad=1\n}\nrelu", sk_shape3(2, 4, 4), &o);
+	gc_check("residual shortcut=pad {\nconv 4 k=3 stride=2 pad=1\n}", sk_shape3(2, 5, 5), &o);
+	gc_check("residual shortcut=conv {\nconv 3 k=3 stride=2 pad=1\ntanh\n}", sk_shape3(2, 4, 4), &o);
+	gc_check("residual shortcut=convbn {\nconv 3 k=3 stride=2 pad=1\nbn\n}", sk_shape3(2, 4, 4), &o);
+	gc_check("residual {\nlinear 4\ntanh\n}", sk_shape1(4), &o);
+}
+
+/* Naive convolution for reference. */
+static void conv_ref(const float *x, const float *w, const float *b, int C, int H, int W, int O, int k, int s, int p,
+                     float *y)
+{
+	int oh = (H + 2 * p - k) / s + 1, ow = (W + 2 * p - k) / s + 1;
+	for (int o = 0; o < O; o++)
+		for (int i = 0; i < oh; i++)
+			for (int j = 0; j < ow; j++) {
+				double t = b ? b[o] : 0;
+				for (int c = 0; c < C; c++)
+					for (int u = 0; u < k; u++)
+						for (int v = 0; v < k; v++) {
+							int yy = i * s - p + u, xx = j * s - p + v;
+							if (yy >= 0 && yy < H && xx >= 0 && xx < W)
+								t += (double)x[(c * H + yy) * W + xx] * w[((o * C + c) * k + u) * k + v];
+						}
+				y[(o * oh + i) * ow + j] = (float)t;
+			}
+}
+
+static void conv_forward_ref(const char *spec, int C, int H, int W, int n)
+{
+	sk_seq *q = build(spec, sk_shape3(C, H, W), n, NULL);
+	if (!tap_ok(q != NULL, "builds %s", spec))
+		return;
+	sk_layer *l = q->layers[0];
+	const sk_conv_geom g = {0};
+	(void)g;
+	size_t in = sk_shape_size(l->in), out = sk_shape_size(l->out);
+	float *x = malloc(in * n * sizeof(float)), *y = malloc(out * sizeof(float));
+	fill_normal(x, in * n, 3);
+	if (l->nparams > 1)
+		for (size_t i = 0; i < l->params[1].size; i++)
+			l->params[1].w[i] = 0.1f * (float)i;
+	const float *yq = sk_seq_forward(q, &ctx0, n, x);
+	double worst = 0;
+	int O = l->out.d[0], k = (int)l->params[0].shape[2];
+	int s = 1, p = 0;
+	sscanf(strstr(spec, "stride=") ? strstr(spec, "stride=") : "stride=1", "stride=%d", &s);
+	sscanf(strstr(spec, "pad=") ? strstr(spec, "pad=") : "pad=0", "pad=%d", &p);
+	for (int i = 0; i < n && yq; i++) {
+		conv_ref(x + in * i, l->params[0].w, l->nparams > 1 ? l->params[1].w : NULL, C, H, W, O, k, s, p, y);
+		double d = maxdiff(y, yq + out * i, out);
+		if (d > worst)
+			worst = d;
+	}
+	tap_ok(yq && worst < 1e-4, "%s on %dx%dx%d x%d matches the naive convolution (max diff %.2g)", spec, C, H, W, n,
+	       worst);
+	free(x);
+	free(y);
+	sk_seq_free(q);
+}
+
+static void forwards(void)
+{
+	conv_forward_ref("conv 4 k=3 pad=1", 2, 4, 4, 5);
+	conv_forward_ref("conv 3 k=3 stride=2", 3, 9, 8, 3);
+	conv_forward_ref("conv 16 k=3 stride=2", 1, 28, 28, 4);
+	conv_forward_ref("conv 7 k=1", 5, 3, 3, 5);
+	conv_forward_ref("conv 6 k=5 pad=2 bias=0", 2, 12, 12, 3);
+
+	/* max and average pooling on a known input */
+	sk_seq *q = build("pool max k=2", sk_shape3(1, 2, 4), 1, NULL);
+	float x[8] = {1, 5, -2, -3, 4, 2, -1, -7}, *y;
+	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
+	tap_ok(y && y[0] == 5 && y[1] == -1, "max pool values");
+	sk_seq_free(q);
+	q = build("pool avg k=2 stride=1", sk_shape3(1, 2, 4), 1, NULL);
+	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
+	tap_ok(y && q->out.d[2] == 3 && fabsf(y[0] - 3) < 1e-6f && fabsf(y[2] + 13.0f / 4) < 1e-6f, "avg pool values");
+	sk_seq_free(q);
+	q = build("gap", sk_shape3(2, 2, 2), 1, NULL);
+	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
+	tap_ok(y && y[0] == 0.25f && y[1] == -0.5f, "global average pooling values");
+	sk_seq_free(q);
+
+	/* input normalisation: (x*scale - mean[c]) / std[c] */
+	q = build("input 2 1 2 scale=0.5 mean=1,2 std=2,4", sk_shape3(2, 1, 2), 1, NULL);
+	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
+	tap_ok(y && y[0] == -0.25f && y[1] == 0.75f && y[2] == -0.75f && y[3] == -0.875f,
+	       "input normalises per channel");
+	tap_ok(q && q->layers[0]->nparams == 2 && !strcmp(q->layers[0]->params[0].name, "input1.mean") &&
+	           (q->layers[0]->params[1].flags & SK_P_BUFFER) && sk_seq_param_count(q) == 0,
+	       "input stores mean and std as buffers");
+	sk_seq_free(q);
+
+	/* batch norm: train normalises with batch stats and moves running stats
+	 * only with update_buffers; eval uses running stats */
+	q = build("bn momentum=0.5", sk_shape1(2), 4, NULL);
+	float xb[8] = {1, 10, 2, 20, 3, 30, 6, 40};
+	sk_ctx c = ctx0;
+	c.train = 1;
+	y = (float *)sk_seq_forward(q, &c, 4, xb);
+	double m0 = 0, v0 = 0;
+	for (int i = 0; i < 4; i++)
+		m0 += y[2 * i], v0 += (double)y[2 * i] * y[2 * i];
+	sk_param *rm = &q->layers[0]->params[2], *rv = &q->layers[0]->params[3];
+	tap_ok(fabs(m0) < 1e-5 && fabs(v0 / 4 - 1) < 1e-3 && rm->w[0] == 0 && rv->w[0] == 1,
+	       "bn train: zero mean, unit variance, buffers untouched without update_buffers");
+	c.update_buffers = 1;
+	sk_seq_forward(q, &c, 4, xb);
+	/* feature 0: mean 3, unbiased var (4+1+0+9)/3 */
+	tap_ok(fabsf(rm->w[0] - 1.5f) < 1e-5f && fabsf(rv->w[0] - (0.5f + 0.5f * 14.0f / 3)) < 1e-4f,
+	       "bn running stats: mean %g var %g", (double)rm->w[0], (double)rv->w[0]);
+	c.train = 0;
+	y = (float *)sk_seq_forward(q, &c, 4, xb);
+	tap_ok(fabsf(y[0] - (1 - 1.5f) / sqrtf(rv->w[0] + 1e-5f)) < 1e-5f, "bn eval uses running stats");
+	sk_seq_free(q);
+
+	/* dropout: rate, scaling, independence from the split of the batch */
+	enum { N = 8, D = 1000 };
+	float *xd = malloc(N * D * sizeof(float)), *ya = malloc(N * D * sizeof(float));
+	for (int i = 0; i < N * D; i++)
+		xd[i] = 1;
+	q = build("dropout p=0.25", sk_shape1(D), N, NULL);
+	c = ctx0;
+	c.train = 1;
+	c.seed = 9;
+	c.step = 3;
+	y = (float *)sk_seq_forward(q, &c, N, xd);
+	int zeros = 0, bad = 0;
+	for (int i = 0; i < N * D; i++) {
+		zeros += y[i] == 0;
+		bad += y[i] != 0 && fabsf(y[i] - 4.0f / 3) > 1e-6f;
+	}
+	memcpy(ya, y, N * D * sizeof(float));
+	tap_ok(abs(zeros - N * D / 4) < 200 && !bad, "dropout drops %d of %d, scales the rest", zeros, N * D);
+	c.example0 = 5;
+	y = (float *)sk_seq_forward(q, &c, 3, xd);
+	tap_ok(!memcmp(y, ya + 5 * D, 3 * D * sizeof(float)), "dropout mask depends on the global example index only");
+	c.example0 = 0;
+	c.step = 4;
+	y = (float *)sk_seq_forward(q, &c, N, xd);
+	tap_ok(memcmp(y, ya, N * D * sizeof(float)) != 0, "dropout mask changes with the step");
+	c.train = 0;
+	y = (float *)sk_seq_forward(q, &c, N, xd);
+	tap_ok(!memcmp(y, xd, N * D * sizeof(float)), "dropout is the identity in evaluation");
+	sk_seq_free(q);
+	free(xd);
+	free(ya);
+}
+
+static void errors(void)
+{
+	static const struct {
+		const char *spec;
+		sk_shape in;
+		const char *msg;
+	} bad[] = {
+		{"conv 4 k=3", {1, {10}}, "needs a CxHxW input"},
+		{"conv 4", {3, {1, 5, 5}}, "needs k=K"},
+		{"conv 4 k=7", {3, {1, 5, 5}}, "does not fit"},
+		{"conv 0 k=1", {3, {1, 5, 5}}, "OUT=0"},
+		{"conv 4 k=3 init=bogus", {3, {1, 5, 5}}, "bogus"},
+		{"pool max k=2 pad=2", {3, {1, 5, 5}}, "at most k/2"},
+		{"pool min k=2", {3, {1, 5, 5}}, "unknown kind 'min'"},
+		{"input 1 28 27", {3, {1, 28, 28}}, "dimension 3 is 27"},
+		{"input 10", {3, {1, 28, 28}}, "declares 1 dimensions"},
+		{"input 2 2 2 mean=1,2,3", {3, {2, 2, 2}}, "more than the 2 values"},
+		{"input 2 2 2 std=1,0", {3, {2, 2, 2}}, "positive"},
+		{"dropout p=1", {1, {4}}, "must be in [0, 1)"},
+		{"residual {\nconv 3 k=3 stride=2\n}", {3, {2, 5, 5}}, "shortcut"},
+		{"residual shortcut=identity {\nconv 3 k=1\n}", {3, {2, 5, 5}}, "shortcut=identity"},
+		{"residual {\nnosuch\n}", {3, {2, 5, 5}}, "t.spec:2:1"},
+		{"gap", {1, {4}}, "CxHxW"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		sk_spec *s = sk_spec_parse(bad[i].spec, "t.spec");
+		sk_seq *q = s ? sk_seq_build(s, bad[i].in, "") : NULL;
+		int ok = !q && strstr(sk_errmsg(), bad[i].msg) != NULL;
+		if (i == 12) /* auto shortcut: a conv, so this one builds */
+			ok = q != NULL && q->layers[0]->nchild == 2;
+		tap_ok(ok, "'%.*s': %s", (int)strcspn(bad[i].spec, "\n"), bad[i].spec, q ? "(built)" : sk_errmsg());
+		sk_seq_free(q);
+		sk_spec_free(s);
+	}
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *t;
+	long n;
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	t = malloc((size_t)n + 1);
+	if (fread(t, 1, (size_t)n, f) != (size_t)n) {
+		free(t);
+		fclose(f);
+		return NULL;
+	}
+	t[n] = 0;
+	fclose(f);
+	return t;
+}
+
+/* Build a model spec file with the shape of its input line. */
+static sk_seq *build_model(const char *name, sk_spec **sp)
+{
+	char path[1024];
+	const char *dir = getenv("SK_SRCDIR");
+	if (dir)
+		snprintf(path, sizeof path, "%s/share/models/%s.spec", dir, name);
+	else
+		snprintf(path, sizeof path, "%s/%s.spec", SK_MODELS_DIR, name);
+	char *text = slurp(path);
+	sk_spec *s = text ? sk_spec_parse(text, path) : NULL;
+	sk_seq *q = NULL;
+	free(text);
+	if (!s) {
+		tap_diag("%s: %s", path, text ? sk_errmsg() : "cannot read");
+		return NULL;
+	}
+	sk_specline *o = &s->lines[0];
+	sk_shape in = {o->npos, {0}};
+	for (int i = 0; i < o->npos && i < 3; i++)
+		in.d[i] = atoi(o->pos[i]);
+	if (!strcmp(o->type, "input") && o->npos >= 1 && o->npos <= 3)
+		q = sk_seq_build(s, in, "");
+	if (!q)
+		tap_diag("%s: %s", path, sk_errmsg());
+	*sp = s;
+	return q;
+}
+
+static double conv_flops(sk_seq *q)
+{
+	double f = 0;
+	for (int i = 0; i < q->n; i++)
+		if (!strcmp(q->layers[i]->ops->type, "conv"))
+			f += q->layers[i]->flops;
+	return f;
+}
+
+static void models(void)
+{
+	static const struct {
+		const char *name;
+		size_t params;
+		double conv_mflop;  /* 0: not checked */
+		int out;
+	} m[] = {
+		{"zoo-cnn", 4970, 0.2335, 10},
+		{"lenet5", 61706, 0, 10},
+		{"nin", 4840, 3.4688, 10},
+		{"nin-28", 4340, 1.8718, 10},
+		{"resnet20", 269722, 0, 10},
+	};
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+		sk_spec *s = NULL;
+		sk_seq *q = build_model(m[i].name, &s);
+		if (!tap_ok(q != NULL, "%s.spec builds from its input line", m[i].name)) {
+			sk_spec_free(s);
+			continue;
+		}
+		size_t np = sk_seq_param_count(q);
+		tap_ok(np == m[i].params, "%s: %zu parameters (expected %zu)", m[i].name, np, m[i].params);
+		tap_ok(q->out.n == 1 && q->out.d[0] == m[i].out, "%s: %d outputs", m[i].name, q->out.d[0]);
+		if (m[i].conv_mflop > 0)
+			tap_ok(fabs(conv_flops(q) / 1e6 - m[i].conv_mflop) < 1e-3, "%s: conv MFLOP %.4f (expected %.4f)",
+			       m[i].name, conv_flops(q) / 1e6, m[i].conv_mflop);
+		/* one training step runs end to end */
+		int n = 3;
+		size_t in = sk_shape_size(q->in);
+		float *x = malloc(in * n * sizeof(float)), *dy = malloc(10 * n * sizeof(float));
+		for (size_t j = 0; j < in * n; j++)
+			x[j] = (float)(j % 256);
+		fill_normal(dy, 10 * (size_t)n, 2);
+		sk_ctx c = ctx0;
+		c.train = c.update_buffers = 1;
+		const float *y = NULL;
+		if (sk_seq_setup(q, n) == 0 && sk_seq_init(q, 1) == 0)
+			y = sk_seq_forward(q, &c, n, x);
+		int finite = y != NULL;
+		for (int j = 0; y && j < 10 * n; j++)
+			finite &= isfinite(y[j]) != 0;
+		tap_ok(finite && sk_seq_backward(q, &c, n, x, dy, NULL) == 0, "%s: forward and backward run (%.2f MFLOP)",
+		       m[i].name, sk_seq_flops(q) / 1e6);
+		free(x);
+		free(dy);
+		sk_seq_free(q);
+		sk_spec_free(s);
+	}
+	/* the residual blocks of resnet20 name their children after the block */
+	sk_spec *s = NULL;
+	sk_seq *q = build_model("resnet20", &s);
+	tap_ok(q && sk_seq_find(q, "residual5.conv1") && sk_seq_find(q, "residual21.bn5"),
+	       "resnet20: child layers named <block>.<type><i>");
+	sk_seq_free(q);
+	sk_spec_free(s);
+}
+
+static void kernels(void)
+{
+	/* im2col then col2im multiplies each input by its number of windows */
+	sk_conv_geom g;
+	float x[2 * 5 * 5], col[2 * 9 * 9 * 2], back[2 * 5 * 5];
+	tap_ok(sk_conv_geom_init(&g, 2, 5, 5, 3, 2, 1) == 0 && g.oh == 3 && g.ow == 3, "conv geometry 5x5 k3 s2 p1");
+	for (int i = 0; i < 50; i++)
+		x[i] = 1;
+	memset(back, 0, sizeof back);
+	sk_im2col(&g, x, col, 9);
+	sk_col2im(&g, col, 9, back);
+	/* row 0 (0,0): windows at oy in {0,1,2} cover rows -1..1, 1..3, 3..5 */
+	tap_ok(back[0] == 1 && back[1 * 5 + 1] == 4 && back[2 * 5 + 2] == 1 && back[1] == 2,
+	       "col2im is the adjoint of im2col (counts %g %g %g %g)", (double)back[0], (double)back[6],
+	       (double)back[12], (double)back[1]);
+	float a[37], b[37];
+	for (int i = 0; i < 37; i++)
+		a[i] = (float)i, b[i] = 1;
+	sk_vaxpy(37, 2.0f, a, b);
+	tap_ok(b[36] == 73 && b[0] == 1 && sk_vsum(37, a) == 666 && sk_vdot(37, a, a) == 16206,
+	       "vector helpers (%s)", sk_kernels_isa());
+}
+
+int main(void)
+{
+	setenv("SK_CONV_COLS", "32", 1);
+	sk_blas_threads(1);
+	kernels();
+	gradients();
+	forwards();
+	errors();
+	models();
+	return tap_done();
+}
