@@ -396,7 +396,8 @@ struct sk_reader {
 	uint32_t want_crc, crc;
 	int z_active, z_end;
 	z_stream z;
-	unsigned char *iobuf;  /* SK_IOBUF bytes */
+	unsigned char *iobuf;  /* SK_IOBUF bytes: skipping, inflate input */
+	unsigned char *outbuf; /* SK_IOBUF bytes for sk_reader_verify, lazily */
 	sk_header *last;
 	char hdr[SK_HEADER_MAX + 1];
 };
@@ -489,6 +490,7 @@ void sk_reader_close(sk_reader *r)
 	if (r->own)
 		fclose(r->f);
 	free(r->iobuf);
+	free(r->outbuf);
 	free(r->name);
 	free(r);
 }
@@ -951,8 +953,11 @@ int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out)
 
 int sk_reader_verify(sk_reader *r, const sk_header *h)
 {
+	/* iobuf feeds inflate: decode into a second buffer */
+	if (!r->outbuf && !(r->outbuf = malloc(SK_IOBUF)))
+		return rfail(r, "out of memory");
 	for (;;) {
-		long n = sk_reader_read(r, h, r->iobuf, SK_IOBUF);
+		long n = sk_reader_read(r, h, r->outbuf, SK_IOBUF);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -1012,6 +1017,7 @@ int sk_reader_copy(sk_reader *r, const sk_header *h, FILE *out)
 	if (sk_write_header(out, h) < 0)
 		return -1;
 	if (h->encoding == SK_RAW) {
+		/* raw data never goes through iobuf inside sk_reader_read */
 		for (;;) {
 			long n = sk_reader_read(r, h, r->iobuf, SK_IOBUF);
 			if (n < 0)

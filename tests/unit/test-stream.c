@@ -418,10 +418,68 @@ static int gen(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* `test-stream mkhdr N`: header body from stdin (magic and key lines),
+ * completed with its terminator and padding, then N zero payload bytes (and
+ * padding): for hand-made bad records. */
+static int mkhdr(int argc, char **argv)
+{
+	static char h[SK_HEADER_MAX * 2];
+	size_t n = fread(h, 1, sizeof h - 128, stdin);
+	n += (size_t)sprintf(h + n, "end %08lx", (unsigned long)sk_crc32(0, h, n));
+	while ((n + 1) % 64)
+		h[n++] = ' ';
+	h[n++] = '\n';
+	fwrite(h, 1, n, stdout);
+	long z = argc > 2 ? atol(argv[2]) : 0;
+	for (long i = 0; i < z + (64 - z % 64) % 64; i++)
+		putchar(0);
+	return 0;
+}
+
+/* `test-stream dump NAME`: the values of records named NAME on stdin, one
+ * per line (%g), for checking selections from the shell. */
+static int dump(int argc, char **argv)
+{
+	sk_reader *r = sk_reader_open("-");
+	sk_header h;
+	int s;
+	while (r && (s = sk_reader_next(r, &h)) > 0) {
+		if (argc > 2 && strcmp(h.name, argv[2]) != 0)
+			continue;
+		sk_tensor t;
+		if (sk_reader_payload(r, &h, &t) < 0)
+			break;
+		for (size_t i = 0; i < sk_tensor_count(&t); i++)
+			printf("%g\n", t.dtype == SK_U8 ? ((uint8_t *)t.data)[i] : t.dtype == SK_I32 ? ((int32_t *)t.data)[i]
+			                                                                           : ((float *)t.data)[i]);
+		sk_tensor_free(&t);
+	}
+	if (!r || s < 0)
+		return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+	sk_reader_close(r);
+	return 0;
+}
+
+/* `test-stream flip OFFSET BIT`: stdin to stdout with one bit flipped. */
+static int flip(int argc, char **argv)
+{
+	long off = argc > 2 ? atol(argv[2]) : 0, bit = argc > 3 ? atol(argv[3]) : 0, i = 0;
+	int c;
+	while ((c = getchar()) != EOF)
+		putchar(i++ == off ? c ^ (1 << (bit & 7)) : c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "flip") == 0)
+		return flip(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "gen") == 0)
 		return gen(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "mkhdr") == 0)
+		return mkhdr(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "dump") == 0)
+		return dump(argc, argv);
 	test_roundtrip();
 	test_damage();
 	test_bad_headers();
