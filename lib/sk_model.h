@@ -53,4 +53,15 @@ double sk_model_flops(sk_model *m);
 /* Print the per-layer table (name, type, output shape, params, MFLOPs) to f. */
 void sk_model_report(sk_model *m, FILE *f);
 
+/* ---- extensions for training (checkpoints) ----
+ * Records that follow a model and are not its parameters but state
+ * ("opt.*", "state.*", "train_state") are skipped by sk_model_read; the _ex
+ * variants hand each to `extra` instead (which must read or skip its payload). */
+typedef int (*sk_model_extra_fn)(sk_reader *r, const sk_header *h, void *arg);
+sk_model *sk_model_read_ex(sk_reader *r, const sk_header *h, sk_model_extra_fn extra, void *arg);
+sk_model *sk_model_load_ex(const char *path, sk_model_extra_fn extra, void *arg);
+/* All parameters (buffers included) in stream order, in a malloc'ed array
+ * the caller frees; returns the count or -1. */
+int sk_model_params(sk_model *m, sk_param ***out);
+
 #endif

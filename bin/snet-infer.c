@@ -1,0 +1,138 @@
+/* snet-infer: run a model over a data stream: logits, probabilities,
+ * predicted labels or a layer's features as a stream, or metrics (--eval).
+ *
+ * Bounded memory: the input is read chunk by chunk and the output written
+ * as it goes.  Exit 0 ok, 1 error, 2 usage. */
+#include "sk_cli.h"
+#include "sk_data.h"
+#include "sk_infer.h"
+#include "sk_model.h"
+#include "sk_stream.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sk_option opts[] = {
+	{"model", 'm', "MODEL", "model stream or spec file (required)"},
+	{"output", 0, "WHAT", "logits, probs or labels (default logits)"},
+	{"layer", 'l', "NAME", "write the output of layer NAME instead (features)"},
+	{"eval", 'e', NULL, "print metrics (accuracy, loss, n) on stdout instead of a stream"},
+	{"confusion", 'c', NULL, "with --eval: also print the confusion matrix (rows: true label)"},
+	{"batch", 'b', "N", "examples per forward pass (default 256)"},
+	{"threads", 'j', "N", "worker threads (default: all cores)"},
+	{"out", 'o', "FILE", "write the stream to FILE atomically (default - = stdout)"},
+	{"compress", 'z', "LEVEL", "deflate the output records (1..9; default 0 = raw)"},
+	{"force", 'f', NULL, "write binary output even to a terminal"},
+	{0, 0, 0, 0},
+};
+
+enum { O_MODEL, O_OUTPUT, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OUT, O_COMPRESS, O_FORCE };
+
+int main(int argc, char **argv)
+{
+	sk_cli cli = {.prog = "snet-infer",
+	              .synopsis = "-m MODEL [--output logits|probs|labels] [--layer NAME] [--eval [--confusion]] "
+	                          "[--batch N] [DATA|-]",
+	              .summary = "Run a model over a data stream (stdin when DATA is absent or '-').",
+	              .opts = opts};
+	sk_infer_config c;
+	sk_infer_result r;
+	const char *arg, *model_path = NULL, *data_path = "-", *out_path = "-";
+	int idx, first, eval = 0, confusion = 0, force = 0, output_given = 0;
+	sk_model *m;
+	sk_chunks *in;
+	sk_ofile *of = NULL;
+
+	sk_infer_defaults(&c);
+	c.threads = sk_ncores();
+	sk_cli_init(&cli, argc, argv);
+	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
+		switch (idx) {
+		case O_MODEL: model_path = arg; break;
+		case O_OUTPUT:
+			output_given = 1;
+			if (!strcmp(arg, "logits"))
+				c.output = SK_OUT_LOGITS;
+			else if (!strcmp(arg, "probs"))
+				c.output = SK_OUT_PROBS;
+			else if (!strcmp(arg, "labels"))
+				c.output = SK_OUT_LABELS;
+			else
+				sk_usage("--output '%s' is not one of: logits, probs, labels", arg);
+			break;
+		case O_LAYER: c.layer = arg; c.output = SK_OUT_FEATURES; break;
+		case O_EVAL: eval = 1; break;
+		case O_CONFUSION: confusion = 1; break;
+		case O_BATCH: c.batch = (int)sk_arg_long("--batch", arg, 1, 1 << 20); break;
+		case O_THREADS: c.threads = (int)sk_arg_long("--threads", arg, 1, 256); break;
+		case O_OUT: out_path = arg; break;
+		case O_COMPRESS: c.level = (int)sk_arg_long("--compress", arg, 0, 9); break;
+		case O_FORCE: force = 1; break;
+		}
+	}
+	if (first < argc)
+		data_path = argv[first++];
+	if (first < argc)
+		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	if (!model_path)
+		sk_usage("-m MODEL is required (try --help)");
+	if (!strcmp(model_path, "-") && !strcmp(data_path, "-"))
+		sk_usage("the model and the data cannot both be stdin");
+	if (output_given && c.layer)
+		sk_usage("--output and --layer exclude each other");
+	if (confusion && !eval)
+		sk_usage("--confusion needs --eval");
+	if (eval && (output_given || c.layer))
+		sk_usage("--eval prints metrics; it excludes --output and --layer");
+	if (eval && strcmp(out_path, "-"))
+		sk_usage("--eval prints metrics on stdout; it excludes --out");
+
+	if (!(m = sk_model_load(model_path)))
+		sk_die_lib();
+	if (!sk_attrs_get(&m->attrs, "records"))
+		sk_warn("%s is a spec, not a trained model: its parameters are untrained (seed 1)", model_path);
+	if (!sk_attrs_get(&m->attrs, "records") && sk_model_init(m, 1) < 0)
+		sk_die_lib();
+	if (c.layer && !sk_seq_find(m->seq, c.layer))
+		sk_die("the model has no layer '%s'", c.layer);
+	if (!(in = sk_chunks_open(data_path)))
+		sk_die_lib();
+	if (!eval) {
+		sk_ofile_install_signals();
+		if (!(of = sk_ofile_open(out_path, force)))
+			sk_die_lib();
+		c.out = sk_ofile_fp(of);
+	}
+	c.metrics = eval;
+	if (sk_infer_run(m, in, &c, &r) < 0) {
+		if (of)
+			sk_ofile_abort(of);
+		sk_die_lib();
+	}
+	if (of && sk_ofile_commit(of) < 0)
+		sk_die_lib();
+	if (eval) {
+		if (r.nlabelled == 0)
+			sk_die("no examples to evaluate");
+		printf("accuracy %.4f\n", (double)r.correct / (double)r.nlabelled);
+		printf("loss %.4f\n", r.loss / (double)r.nlabelled);
+		printf("n %lld\n", (long long)r.nlabelled);
+		if (confusion) {
+			/* one line per true label: "confusion LABEL count-per-predicted-label..." */
+			for (int i = 0; i < r.k; i++) {
+				printf("confusion %d", i);
+				for (int j = 0; j < r.k; j++)
+					printf(" %lld", (long long)r.confusion[(size_t)i * (size_t)r.k + (size_t)j]);
+				printf("\n");
+			}
+		}
+		if (fflush(stdout) != 0)
+			sk_die("write error on stdout");
+	}
+	free(r.confusion);
+	sk_chunks_close(in);
+	sk_model_free(m);
+	return 0;
+}

@@ -1,0 +1,460 @@
+/* snet-train: train a model (spec or model stream) on a data stream.
+ *
+ * Parse options; read the data (stdin by default) and the model; initialise
+ * (seed, --init, --init-unsupervised); train with checkpoints; write the
+ * model atomically.  Exit 0 done, 1 error, 2 usage, 3 interrupted by
+ * SIGINT/SIGTERM (or --stop-after-steps) with a checkpoint written. */
+#include "sk_cli.h"
+#include "sk_data.h"
+#include "sk_model.h"
+#include "sk_stream.h"
+#include "sk_train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_STOPPED 3
+
+static const sk_option opts[] = {
+	{"model", 'm', "MODEL", "model spec file or model stream to train (required unless --resume)"},
+	{"output", 'o', "OUT", "trained model stream, written atomically (required)"},
+	{"valid", 0, "FILE", "validation data stream, evaluated after every epoch"},
+	{"valid-split", 0, "F", "hold out a seeded fraction F (0 < F < 1) of the training data for validation"},
+	{"epochs", 'e', "N", "epochs (default 10)"},
+	{"batch", 'b', "N", "batch size (default 64)"},
+	{"lr", 0, "LR", "base learning rate (default 0.05 for sgd/nesterov, 0.001 for adam/adamw)"},
+	{"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
+	{"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
+	{"gamma", 0, "G", "step, multistep: decay factor (default 0.1)"},
+	{"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"},
+	{"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"},
+	{"optimizer", 0, "O", "sgd, nesterov, adam or adamw (default sgd)"},
+	{"momentum", 0, "M", "sgd, nesterov: momentum (default 0.9)"},
+	{"wd", 0, "WD", "weight decay, not on biases and norms; decoupled for adamw (default 0)"},
+	{"loss", 0, "L", "xent (softmax cross-entropy) or mse against one-hot labels (default xent)"},
+	{"seed", 's', "S", "seed of initialisation, shuffling, augmentation and dropout (default 1)"},
+	{"threads", 'j', "N", "worker threads (default: all cores); results depend on the seed and N only"},
+	{"crop", 0, "PAD", "augment: random crop with zero padding PAD"},
+	{"flip", 0, NULL, "augment: random horizontal flip"},
+	{"log", 0, "FILE", "per-epoch metrics as TSV: epoch loss train_acc valid_acc lr images_per_s seconds"},
+	{"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
+	{"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
+	{"resume", 0, "CKPT", "continue from a checkpoint (same data, batch, seed, threads, optimizer)"},
+	{"init", 0, "FILE", "copy parameters with matching names and shapes from a model stream"},
+	{"init-layers", 0, "NAME", "with --init: copy only the parameters of layer NAME"},
+	{"freeze", 0, "LAYER", "do not update the parameters of LAYER (repeatable)"},
+	{"init-unsupervised", 0, NULL,
+	 "initialise layers that support it (e.g. sim) from data, layer by layer; "
+	 "--init-unsupervised=METHOD picks the method"},
+	{"init-examples", 0, "N", "examples used by --init-unsupervised (default 4000)"},
+	{"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
+	{"force", 'f', NULL, "write the model even when OUT is a terminal"},
+	{0, 0, 0, 0},
+};
+
+enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
+       O_WARMUP, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_LOG, O_CKPT,
+       O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE };
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	if (stop_flag) {   /* a second signal: give up at once */
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	stop_flag = sig;
+}
+
+struct ui {
+	FILE *log;
+	int quiet;
+	char label[64];
+};
+
+static void on_step(int epoch, int64_t step, int64_t steps, void *arg)
+{
+	struct ui *u = arg;
+	if (u->quiet)
+		return;
+	snprintf(u->label, sizeof u->label, "epoch %d", epoch + 1);
+	sk_progress(u->label, (double)step, (double)steps);
+}
+
+static void on_epoch(const sk_epoch_stats *s, void *arg)
+{
+	struct ui *u = arg;
+	sk_progress_end();
+	if (!u->quiet) {
+		fprintf(stderr, "epoch %d/%d  loss %.4f  train_acc %.4f", s->epoch, s->epochs, s->loss, s->train_acc);
+		if (s->has_valid)
+			fprintf(stderr, "  valid_acc %.4f  valid_loss %.4f", s->valid_acc, s->valid_loss);
+		fprintf(stderr, "  lr %.4g  %.0f img/s  %.1f s\n", s->lr, s->images_per_s, s->seconds);
+	}
+	if (u->log) {
+		fprintf(u->log, "%d\t%.6f\t%.6f\t", s->epoch, s->loss, s->train_acc);
+		if (s->has_valid)
+			fprintf(u->log, "%.6f", s->valid_acc);
+		else
+			fprintf(u->log, "NA");
+		fprintf(u->log, "\t%.6g\t%.1f\t%.3f\n", s->lr, s->images_per_s, s->seconds);
+		fflush(u->log);
+	}
+}
+
+struct freeze_arg {
+	const char *name;
+	int count;
+};
+
+static int freeze_fn(sk_param *p, sk_layer *l, void *arg)
+{
+	struct freeze_arg *f = arg;
+	size_t k = strlen(f->name);
+	(void)l;
+	if (!strncmp(p->name, f->name, k) && p->name[k] == '.') {
+		p->frozen = 1;
+		f->count++;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	sk_cli cli = {.prog = "snet-train",
+	              .synopsis = "-m MODEL -o OUT [options] [DATA|-]",
+	              .summary = "Train a model on a data stream (stdin when DATA is absent or '-').",
+	              .opts = opts};
+	sk_train_config c;
+	const char *arg, *model_path = NULL, *out_path = NULL, *valid_path = NULL, *log_path = NULL;
+	const char *ckpt_path = NULL, *resume_path = NULL, *init_path = NULL, *init_layers = NULL, *data_path = "-";
+	const char *unsup_method = NULL, *freeze[64];
+	double vsplit = 0, lr = -1;
+	int idx, first, nfreeze = 0, force = 0, unsup = 0, unsup_n = 4000, have_sched_milestones = 0;
+	sk_dataset train, valid;
+	int have_valid = 0;
+	sk_model *m;
+	sk_trainer *t;
+	struct ui u = {NULL, 0, ""};
+	char *cmd, *ckpt_buf = NULL;
+	int rc;
+
+	sk_train_defaults(&c);
+	c.threads = sk_ncores();
+	/* --init-unsupervised=METHOD: the option table has no optional arguments */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strncmp(argv[i], "--init-unsupervised=", 20)) {
+			unsup_method = argv[i] + 20;
+			argv[i] = (char *)"--init-unsupervised";
+		}
+	sk_cli_init(&cli, argc, argv);
+	{
+		/* the recorded command leaves out --stop-after-steps (testing only: a
+		 * run stopped by it and resumed gives the uninterrupted run's bytes) */
+		char **v = malloc(sizeof *v * (size_t)(argc + 1));
+		int n = 0;
+		if (!v)
+			sk_die("out of memory");
+		for (int i = 0; i < argc; i++) {
+			if (!strcmp(argv[i], "--stop-after-steps")) {
+				i++;
+				continue;
+			}
+			if (!strncmp(argv[i], "--stop-after-steps=", 19))
+				continue;
+			v[n++] = argv[i];
+		}
+		v[n] = NULL;
+		cmd = sk_cmdline(n, v);
+		free(v);
+	}
+	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
+		switch (idx) {
+		case O_MODEL: model_path = arg; break;
+		case O_OUTPUT: out_path = arg; break;
+		case O_VALID: valid_path = arg; break;
+		case O_VSPLIT: vsplit = sk_arg_double("--valid-split", arg, 1e-9, 1 - 1e-9); break;
+		case O_EPOCHS: c.epochs = (int)sk_arg_long("--epochs", arg, 0, 1000000); break;
+		case O_BATCH: c.batch = (int)sk_arg_long("--batch", arg, 1, 1 << 20); break;
+		case O_LR: lr = sk_arg_double("--lr", arg, 0, 1e300); break;
+		case O_SCHED:
+			if (sk_sched_parse(arg, &c.sched.kind) < 0)
+				sk_usage("--schedule: %s", sk_errmsg());
+			break;
+		case O_STEPSIZE: c.sched.step_size = (int)sk_arg_long("--step-size", arg, 1, 1000000); break;
+		case O_GAMMA: c.sched.gamma = sk_arg_double("--gamma", arg, 0, 1e6); break;
+		case O_MILESTONES:
+			if (sk_sched_parse_milestones(&c.sched, arg) < 0)
+				sk_usage("--%s", sk_errmsg());
+			have_sched_milestones = 1;
+			break;
+		case O_WARMUP: c.sched.warmup = sk_arg_double("--warmup", arg, 0, 1000000); break;
+		case O_OPTIMIZER: {
+			sk_opt_kind k;
+			float mom = c.opt.momentum, wd = c.opt.wd;
+			if (sk_optim_parse(arg, &k) < 0)
+				sk_usage("--optimizer: %s", sk_errmsg());
+			sk_optim_defaults(&c.opt, k);
+			c.opt.momentum = mom;
+			c.opt.wd = wd;
+			break;
+		}
+		case O_MOMENTUM: c.opt.momentum = (float)sk_arg_double("--momentum", arg, 0, 1); break;
+		case O_WD: c.opt.wd = (float)sk_arg_double("--wd", arg, 0, 1e6); break;
+		case O_LOSS:
+			if (!strcmp(arg, "xent"))
+				c.loss = SK_LOSS_XENT;
+			else if (!strcmp(arg, "mse"))
+				c.loss = SK_LOSS_MSE;
+			else
+				sk_usage("--loss '%s' is not one of: xent, mse", arg);
+			break;
+		case O_SEED: c.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 0x7fffffffffffffffL); break;
+		case O_THREADS: c.threads = (int)sk_arg_long("--threads", arg, 1, 256); break;
+		case O_CROP: c.crop_pad = (int)sk_arg_long("--crop", arg, 0, 1024); break;
+		case O_FLIP: c.flip = 1; break;
+		case O_LOG: log_path = arg; break;
+		case O_CKPT: ckpt_path = arg; break;
+		case O_CKPT_EVERY: c.checkpoint_every = sk_arg_long("--checkpoint-every", arg, 1, 0x7fffffffffffffffL); break;
+		case O_RESUME: resume_path = arg; break;
+		case O_INIT: init_path = arg; break;
+		case O_INIT_LAYERS: init_layers = arg; break;
+		case O_FREEZE:
+			if (nfreeze == (int)(sizeof freeze / sizeof freeze[0]))
+				sk_usage("--freeze given more than %d times", nfreeze);
+			freeze[nfreeze++] = arg;
+			break;
+		case O_UNSUP: unsup = 1; break;
+		case O_UNSUP_N: unsup_n = (int)sk_arg_long("--init-examples", arg, 1, 100000000); break;
+		case O_STOP_AFTER: c.stop_after = sk_arg_long("--stop-after-steps", arg, 1, 0x7fffffffffffffffL); break;
+		case O_FORCE: force = 1; break;
+		}
+	}
+	u.quiet = cli.quiet;
+	if (first < argc)
+		data_path = argv[first++];
+	if (first < argc)
+		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	if (!out_path)
+		sk_usage("-o OUT is required (try --help)");
+	if (!model_path && !resume_path)
+		sk_usage("-m MODEL is required (try --help)");
+	if (valid_path && vsplit > 0)
+		sk_usage("--valid and --valid-split exclude each other");
+	if (init_layers && !init_path)
+		sk_usage("--init-layers needs --init FILE");
+	if (resume_path && (init_path || unsup))
+		sk_usage("--resume continues a run; it excludes --init and --init-unsupervised");
+	if (unsup_method && !unsup)
+		unsup = 1;
+	if (c.sched.kind == SK_SCHED_MULTISTEP && !have_sched_milestones)
+		sk_usage("--schedule multistep needs --milestones E1,E2,...");
+	if (have_sched_milestones && c.sched.kind != SK_SCHED_MULTISTEP)
+		sk_usage("--milestones applies to --schedule multistep");
+	{
+		int stdin_users = !strcmp(data_path, "-") + (model_path && !strcmp(model_path, "-")) +
+		                  (valid_path && !strcmp(valid_path, "-"));
+		if (stdin_users > 1)
+			sk_usage("only one of DATA, -m and --valid can be '-' (stdin)");
+	}
+	if (lr < 0)
+		lr = (c.opt.kind == SK_OPT_ADAM || c.opt.kind == SK_OPT_ADAMW) ? 0.001 : 0.05;
+	c.sched.lr = lr;
+	c.sched.epochs = c.epochs;
+	if (!ckpt_path) {
+		if (!strcmp(out_path, "-"))
+			sk_usage("writing the model to stdout needs --checkpoint FILE");
+		size_t n = strlen(out_path) + 6;
+		if (!(ckpt_buf = malloc(n)))
+			sk_die("out of memory");
+		snprintf(ckpt_buf, n, "%s.ckpt", out_path);
+		ckpt_path = ckpt_buf;
+	}
+	c.checkpoint = ckpt_path;
+	c.command = cmd;
+	c.stop = &stop_flag;
+
+	/* open the output first: fail before a long job */
+	sk_ofile_install_signals();
+	sk_ofile *of = sk_ofile_open(out_path, force);
+	if (!of)
+		sk_die_lib();
+
+	/* data */
+	if (sk_dataset_read(data_path, &train) < 0) {
+		sk_ofile_abort(of);
+		sk_die_lib();
+	}
+	if (valid_path) {
+		if (sk_dataset_read(valid_path, &valid) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		have_valid = 1;
+	} else if (vsplit > 0) {
+		if (sk_dataset_split(&train, vsplit, c.seed, &valid) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		have_valid = 1;
+	}
+
+	/* model */
+	m = sk_model_load(model_path ? model_path : resume_path);
+	if (!m) {
+		sk_ofile_abort(of);
+		sk_die_lib();
+	}
+	if (!resume_path) {
+		if (!sk_attrs_get(&m->attrs, "records") && sk_model_init(m, c.seed) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		if (init_path) {
+			sk_model *src = sk_model_load(init_path);
+			int n = src ? sk_model_copy_params(m, src, init_layers) : -1;
+			sk_model_free(src);
+			if (n < 0) {
+				sk_ofile_abort(of);
+				sk_die("--init %s: %s", init_path, sk_errmsg());
+			}
+			if (n == 0) {
+				sk_ofile_abort(of);
+				sk_die("--init %s: no parameter matches the model%s%s", init_path,
+				       init_layers ? " in layer " : "", init_layers ? init_layers : "");
+			}
+			sk_info("initialised %d parameter tensors from %s", n, init_path);
+		}
+	}
+	for (int i = 0; i < nfreeze; i++) {
+		struct freeze_arg f = {freeze[i], 0};
+		if (!sk_seq_find(m->seq, freeze[i])) {
+			sk_ofile_abort(of);
+			sk_die("--freeze: the model has no layer '%s'", freeze[i]);
+		}
+		sk_seq_walk_params(m->seq, freeze_fn, &f);
+		if (f.count == 0)
+			sk_warn("--freeze: layer '%s' has no parameters", freeze[i]);
+	}
+	if (unsup) {
+		int n = sk_train_init_unsupervised(m, &train, unsup_method ? unsup_method : "default", unsup_n, c.seed);
+		if (n < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		if (n == 0)
+			sk_warn("--init-unsupervised: no layer of the model supports it");
+		else
+			sk_info("initialised %d layer%s from %d examples (%s)", n, n == 1 ? "" : "s",
+			        unsup_n < train.n ? unsup_n : (int)train.n, unsup_method ? unsup_method : "default");
+	}
+	if (!cli.quiet)
+		sk_model_report(m, stderr);
+
+	if (log_path) {
+		u.log = fopen(log_path, resume_path ? "a" : "w");
+		if (!u.log) {
+			sk_ofile_abort(of);
+			sk_die("%s: cannot open log: %m", log_path);
+		}
+		if (!resume_path || ftell(u.log) == 0)
+			fprintf(u.log, "epoch\tloss\ttrain_acc\tvalid_acc\tlr\timages_per_s\tseconds\n");
+	}
+	c.on_step = on_step;
+	c.on_epoch = on_epoch;
+	c.arg = &u;
+	t = sk_trainer_new(m, &c, &train, have_valid ? &valid : NULL);
+	if (!t) {
+		sk_ofile_abort(of);
+		sk_die_lib();
+	}
+	if (resume_path) {
+		int ep;
+		int64_t st, gs;
+		if (sk_trainer_resume(t, resume_path, &ep, &st, &gs) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		if (ep >= c.epochs)
+			sk_info("resuming %s: it already finished %d of %d epochs; writing the model only", resume_path,
+			        ep, c.epochs);
+		else
+			sk_info("resuming %s at epoch %d, step %lld of %lld (global step %lld)", resume_path, ep + 1,
+			        (long long)st, (long long)((train.n + c.batch - 1) / c.batch), (long long)gs);
+	}
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	rc = sk_trainer_run(t);
+	sk_progress_end();
+	if (rc < 0) {
+		sk_ofile_abort(of);
+		sk_die_lib();
+	}
+	if (rc == SK_TRAIN_STOPPED) {
+		sk_ofile_abort(of);
+		const sk_epoch_stats *s = sk_trainer_last(t);
+		(void)s;
+		if (stop_flag)
+			sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
+			        stop_flag == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
+		else
+			sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)",
+			        (long long)c.stop_after, ckpt_path, ckpt_path);
+		if (u.log)
+			fclose(u.log);
+		sk_trainer_free(t);
+		sk_model_free(m);
+		exit(EXIT_STOPPED);
+	}
+	/* the model and its attributes */
+	{
+		const sk_epoch_stats *s = sk_trainer_last(t);
+		sk_attrs *a = &m->attrs;
+		/* fresh attributes: the same whether or not the run was resumed */
+		sk_attrs_free(a);
+		sk_attrs_init(a);
+		if (sk_attrs_setf(a, "seed", "%llu", (unsigned long long)c.seed) < 0 ||
+		    sk_attrs_set(a, "command", sk_trainer_command(t)) < 0 || sk_attrs_set(a, "version", sk_version()) < 0 ||
+		    sk_attrs_setf(a, "epochs", "%d", c.epochs) < 0 ||
+		    sk_attrs_set(a, "optimizer", sk_optim_name(c.opt.kind)) < 0 ||
+		    sk_attrs_setf(a, "lr", "%g", lr) < 0 || sk_attrs_setf(a, "batch", "%d", c.batch) < 0 ||
+		    sk_attrs_setf(a, "threads", "%d", c.threads) < 0 ||
+		    sk_attrs_setf(a, "train_n", "%lld", (long long)train.n) < 0 ||
+		    sk_attrs_setf(a, "train_loss", "%.6f", s->loss) < 0 ||
+		    sk_attrs_setf(a, "train_acc", "%.6f", s->train_acc) < 0)
+			sk_die_lib();
+		if (have_valid &&
+		    (sk_attrs_setf(a, "valid_loss", "%.6f", s->valid_loss) < 0 ||
+		     sk_attrs_setf(a, "valid_acc", "%.6f", s->valid_acc) < 0 ||
+		     sk_attrs_setf(a, "best_valid_acc", "%.6f", sk_trainer_best_valid(t)) < 0 ||
+		     sk_attrs_setf(a, "valid_n", "%lld", (long long)valid.n) < 0))
+			sk_die_lib();
+		if (sk_model_write(sk_ofile_fp(of), m, 0) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		if (sk_ofile_commit(of) < 0)
+			sk_die_lib();
+	}
+	if (u.log && fclose(u.log) != 0)
+		sk_die("%s: write error", log_path);
+	sk_trainer_free(t);
+	sk_model_free(m);
+	sk_dataset_free(&train);
+	if (have_valid)
+		sk_dataset_free(&valid);
+	free(ckpt_buf);
+	free(cmd);
+	return 0;
+}

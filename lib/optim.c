@@ -1,0 +1,344 @@
+/* optim.c: SGD (momentum, Nesterov), Adam, AdamW and learning-rate schedules. */
+#include "sk_optim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+	sk_param *p;
+	float *m, *v;      /* v only for adam/adamw */
+	int loaded;
+} slot;
+
+struct sk_optim {
+	sk_optim_config c;
+	int n;
+	slot *s;
+	int64_t t;
+};
+
+static const char *const opt_names[] = {"sgd", "nesterov", "adam", "adamw", NULL};
+static const char *const sched_names[] = {"constant", "step", "multistep", "cosine", NULL};
+
+void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind)
+{
+	memset(c, 0, sizeof *c);
+	c->kind = kind;
+	c->momentum = 0.9f;
+	c->wd = 0;
+	c->beta1 = 0.9f;
+	c->beta2 = 0.999f;
+	c->eps = 1e-8f;
+}
+
+const char *sk_optim_name(sk_opt_kind k) { return (unsigned)k < 4 ? opt_names[k] : "?"; }
+
+int sk_optim_parse(const char *s, sk_opt_kind *out)
+{
+	for (int i = 0; opt_names[i]; i++)
+		if (!strcmp(s, opt_names[i])) {
+			*out = (sk_opt_kind)i;
+			return 0;
+		}
+	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw)", s);
+}
+
+static int is_adam(const sk_optim *o) { return o->c.kind == SK_OPT_ADAM || o->c.kind == SK_OPT_ADAMW; }
+
+sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
+{
+	sk_optim *o = calloc(1, sizeof *o);
+	if (!o) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	o->c = *c;
+	o->s = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *o->s);
+	if (!o->s) {
+		free(o);
+		sk_error("out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < nparams; i++) {
+		sk_param *p = params[i];
+		slot *s;
+		if ((p->flags & SK_P_BUFFER) || p->frozen || !p->g)
+			continue;
+		s = &o->s[o->n++];
+		s->p = p;
+		if (!(s->m = sk_alloc_array(p->size, sizeof(float))) ||
+		    (is_adam(o) && !(s->v = sk_alloc_array(p->size, sizeof(float))))) {
+			sk_optim_free(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+struct collect {
+	sk_param **v;
+	int n, cap;
+};
+
+static int collect_fn(sk_param *p, sk_layer *l, void *arg)
+{
+	struct collect *c = arg;
+	(void)l;
+	if (c->n == c->cap) {
+		int cap = c->cap ? 2 * c->cap : 64;
+		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
+		if (!v)
+			return sk_error("out of memory");
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = p;
+	return 0;
+}
+
+sk_optim *sk_optim_for_seq(const sk_optim_config *c, sk_seq *q)
+{
+	struct collect col = {0};
+	sk_optim *o = NULL;
+	if (sk_seq_walk_params(q, collect_fn, &col) == 0)
+		o = sk_optim_new(c, col.v, col.n);
+	free(col.v);
+	return o;
+}
+
+void sk_optim_free(sk_optim *o)
+{
+	if (!o)
+		return;
+	for (int i = 0; i < o->n; i++) {
+		sk_free(o->s[i].m);
+		sk_free(o->s[i].v);
+	}
+	free(o->s);
+	free(o);
+}
+
+int64_t sk_optim_steps(const sk_optim *o) { return o->t; }
+int sk_optim_nparams(const sk_optim *o) { return o->n; }
+
+static void step_sgd(const sk_optim *o, slot *s, float lr)
+{
+	sk_param *p = s->p;
+	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd, mu = o->c.momentum;
+	float *w = p->w, *m = s->m;
+	const float *g = p->g;
+	size_t n = p->size;
+	if (mu == 0) {
+		for (size_t i = 0; i < n; i++)
+			w[i] -= lr * (g[i] + wd * w[i]);
+	} else if (o->c.kind == SK_OPT_NESTEROV) {
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i] + wd * w[i];
+			float mi = mu * m[i] + gi;
+			m[i] = mi;
+			w[i] -= lr * (gi + mu * mi);
+		}
+	} else {
+		/* PyTorch starts the buffer at the first gradient: m = 0 then
+		 * m = mu*0 + g gives the same value. */
+		for (size_t i = 0; i < n; i++) {
+			float mi = mu * m[i] + (g[i] + wd * w[i]);
+			m[i] = mi;
+			w[i] -= lr * mi;
+		}
+	}
+}
+
+static void step_adam(const sk_optim *o, slot *s, float lr)
+{
+	sk_param *p = s->p;
+	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd;
+	float b1 = o->c.beta1, b2 = o->c.beta2, eps = o->c.eps;
+	double t = (double)o->t;
+	float bc1 = (float)(1.0 - pow(b1, t)), bc2 = (float)(1.0 - pow(b2, t));
+	float step = lr / bc1, rbc2 = 1.0f / sqrtf(bc2);
+	float *w = p->w, *m = s->m, *v = s->v;
+	const float *g = p->g;
+	size_t n = p->size;
+	int decoupled = o->c.kind == SK_OPT_ADAMW;
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i];
+		if (decoupled)
+			w[i] -= lr * wd * w[i];
+		else
+			gi += wd * w[i];
+		float mi = b1 * m[i] + (1 - b1) * gi;
+		float vi = b2 * v[i] + (1 - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		w[i] -= step * mi / (sqrtf(vi) * rbc2 + eps);
+	}
+}
+
+void sk_optim_step(sk_optim *o, float lr)
+{
+	o->t++;
+	for (int i = 0; i < o->n; i++) {
+		if (is_adam(o))
+			step_adam(o, &o->s[i], lr);
+		else
+			step_sgd(o, &o->s[i], lr);
+	}
+}
+
+/* ---- state records ---- */
+
+int sk_optim_nrecords(const sk_optim *o) { return o->n * (is_adam(o) ? 2 : 1); }
+
+int sk_optim_write_state(const sk_optim *o, FILE *f)
+{
+	char name[SK_NAME_MAX + 8];
+	sk_attrs a;
+	int rc = 0;
+	sk_attrs_init(&a);
+	for (int i = 0; i < o->n && rc == 0; i++) {
+		const sk_param *p = o->s[i].p;
+		for (int k = 0; k < (is_adam(o) ? 2 : 1) && rc == 0; k++) {
+			snprintf(name, sizeof name, "opt.%s.%s", p->name, k ? "v" : "m");
+			sk_attrs_free(&a);
+			sk_attrs_init(&a);
+			if (i == 0 && k == 0 &&
+			    (sk_attrs_setf(&a, "t", "%lld", (long long)o->t) < 0 ||
+			     sk_attrs_set(&a, "optimizer", sk_optim_name(o->c.kind)) < 0)) {
+				rc = -1;
+				break;
+			}
+			rc = sk_write_record_raw(f, name, SK_F32, p->ndim, p->shape, k ? o->s[i].v : o->s[i].m, &a, 0);
+		}
+	}
+	sk_attrs_free(&a);
+	return rc;
+}
+
+int sk_optim_load_record(sk_optim *o, sk_reader *r, const sk_header *h)
+{
+	size_t len = strlen(h->name);
+	int which;
+	if (strncmp(h->name, "opt.", 4) != 0 || len < 7)
+		return 0;
+	if (!strcmp(h->name + len - 2, ".m"))
+		which = 0;
+	else if (!strcmp(h->name + len - 2, ".v"))
+		which = 1;
+	else
+		return sk_error("unknown optimiser state record '%s'", h->name);
+	for (int i = 0; i < o->n; i++) {
+		slot *s = &o->s[i];
+		const sk_param *p = s->p;
+		if (strlen(p->name) != len - 6 || strncmp(p->name, h->name + 4, len - 6))
+			continue;
+		if (which == 1 && !s->v)
+			return sk_error("optimiser state '%s' does not belong to %s", h->name,
+			                sk_optim_name(o->c.kind));
+		if (h->dtype != SK_F32 || h->rawbytes != p->size * sizeof(float))
+			return sk_error("optimiser state '%s' has the wrong type or size", h->name);
+		if (sk_reader_payload_into(r, h, which ? s->v : s->m) < 0)
+			return -1;
+		s->loaded |= 1 << which;
+		const char *t = sk_attrs_get(&h->attrs, "t");
+		if (t) {
+			char *end;
+			errno = 0;
+			long long v = strtoll(t, &end, 10);
+			if (errno || *end || v < 0)
+				return sk_error("optimiser state '%s': bad step count '%s'", h->name, t);
+			o->t = v;
+		}
+		return 1;
+	}
+	return sk_error("optimiser state '%s' names no trainable parameter", h->name);
+}
+
+int sk_optim_check_loaded(const sk_optim *o)
+{
+	int want = is_adam(o) ? 3 : 1;
+	for (int i = 0; i < o->n; i++)
+		if (o->s[i].loaded != want)
+			return sk_error("optimiser state for '%s' is missing", o->s[i].p->name);
+	return 0;
+}
+
+/* ---- schedules ---- */
+
+const char *sk_sched_name(sk_sched_kind k) { return (unsigned)k < 4 ? sched_names[k] : "?"; }
+
+int sk_sched_parse(const char *s, sk_sched_kind *out)
+{
+	for (int i = 0; sched_names[i]; i++)
+		if (!strcmp(s, sched_names[i])) {
+			*out = (sk_sched_kind)i;
+			return 0;
+		}
+	return sk_error("unknown schedule '%s' (known: constant, step, multistep, cosine)", s);
+}
+
+int sk_sched_parse_milestones(sk_schedule *s, const char *text)
+{
+	const char *p = text;
+	s->nmilestones = 0;
+	while (*p) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (errno || end == p || v <= 0 || v > 1000000000L)
+			return sk_error("milestones '%s': '%s' is not a positive epoch", text, p);
+		if (s->nmilestones && v <= s->milestones[s->nmilestones - 1])
+			return sk_error("milestones '%s' must increase", text);
+		if (s->nmilestones == SK_MAX_MILESTONES)
+			return sk_error("milestones '%s': more than %d", text, SK_MAX_MILESTONES);
+		s->milestones[s->nmilestones++] = (int)v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return sk_error("milestones '%s': expected a comma-separated list of epochs", text);
+		p = end;
+	}
+	if (!s->nmilestones)
+		return sk_error("milestones: empty list");
+	return 0;
+}
+
+double sk_sched_lr(const sk_schedule *s, int epoch, int64_t step_in_epoch, int64_t steps_per_epoch)
+{
+	double spe = steps_per_epoch > 0 ? (double)steps_per_epoch : 1.0;
+	double t = epoch + (double)step_in_epoch / spe;
+	double lr = s->lr;
+	switch (s->kind) {
+	case SK_SCHED_CONSTANT:
+		break;
+	case SK_SCHED_STEP:
+		if (s->step_size > 0)
+			lr *= pow(s->gamma, epoch / s->step_size);
+		break;
+	case SK_SCHED_MULTISTEP:
+		for (int i = 0; i < s->nmilestones; i++)
+			if (epoch >= s->milestones[i])
+				lr *= s->gamma;
+		break;
+	case SK_SCHED_COSINE: {
+		double span = s->epochs - s->warmup, u = t - s->warmup;
+		if (span <= 0)
+			break;
+		if (u < 0)
+			u = 0;
+		if (u > span)
+			u = span;
+		lr = s->min_lr + (s->lr - s->min_lr) * 0.5 * (1.0 + cos(M_PI * u / span));
+		break;
+	}
+	}
+	if (s->warmup > 0 && t < s->warmup) {
+		double total = s->warmup * spe;
+		double k = (double)epoch * spe + (double)step_in_epoch + 1.0;
+		if (k < total)
+			lr *= k / total;
+	}
+	return lr;
+}

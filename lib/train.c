@@ -1,0 +1,998 @@
+/* train.c: data-parallel replicas on persistent threads, the epoch loop,
+ * validation, checkpoints and resume (see sk_train.h). */
+#include "sk_train.h"
+#include "sk_loss.h"
+#include "sk_rng.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void openblas_set_num_threads(int);
+
+#define SHUFFLE_STREAM 0x73687566ULL   /* "shuf" */
+#define UNSUP_STREAM 0x756e7375ULL     /* "unsu" */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- losses ---- */
+
+/* Loss over n examples of k outputs z against labels y, as a sum over the
+ * examples; writes the gradient of (sum / denom) into dz when non-NULL and
+ * adds the examples whose largest output is the label to *correct.  MSE
+ * compares with one-hot targets built in onehot (n * k floats). */
+static double loss_eval(sk_loss_kind kind, int n, int k, const float *z, const int32_t *y, float *dz, double denom,
+                        float *onehot, int64_t *correct)
+{
+	if (kind == SK_LOSS_XENT) {
+		int ok = 0;
+		double l = sk_loss_xent(n, k, z, y, denom, dz, &ok);
+		*correct += ok;
+		return l * denom;
+	}
+	memset(onehot, 0, sizeof(float) * (size_t)n * (size_t)k);
+	for (int i = 0; i < n; i++) {
+		onehot[(size_t)i * (size_t)k + (size_t)y[i]] = 1.0f;
+		if (sk_argmax(k, z + (size_t)i * (size_t)k) == y[i])
+			(*correct)++;
+	}
+	return sk_loss_mse(n, k, z, onehot, denom, dz) * denom;
+}
+
+/* ---- the team ---- */
+
+enum job_kind { JOB_TRAIN, JOB_EVAL, JOB_FORWARD };
+
+typedef struct worker {
+	struct sk_team *team;
+	int id;
+	sk_seq *seq;          /* replica (worker 0: the master sequence) */
+	sk_param **ps;        /* its parameters in stream order */
+	float **own_w;        /* replicas: their original value buffers, restored before free */
+	float *x, *dl, *tmp, *onehot;
+	int32_t *y;
+	double loss;
+	int64_t correct;
+	int rc;
+	char err[512];
+	pthread_t th;
+} worker;
+
+struct sk_team {
+	sk_model *m;
+	int T, share_max, max_batch, np;
+	size_t insize, outsize;
+	worker *w;
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	uint64_t gen;
+	int pending, quit, started;
+	/* the current job */
+	enum job_kind kind;
+	int n;                     /* examples in the batch */
+	const sk_dataset *data;
+	const int64_t *idx;        /* JOB_TRAIN: indices; JOB_EVAL: NULL = from `first` */
+	int64_t first;
+	const float *xin;          /* JOB_FORWARD input */
+	float *out;                /* JOB_FORWARD output */
+	const char *layer;
+	size_t layer_size;
+	int64_t epoch, step;
+	uint64_t seed;
+	int crop_pad, flip;
+	sk_loss_kind loss;
+	double denom;
+};
+
+static void run_share(sk_team *t, worker *w);
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	sk_team *t = w->team;
+	uint64_t seen = 0;
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (t->gen == seen && !t->quit)
+			pthread_cond_wait(&t->go, &t->mu);
+		if (t->quit) {
+			pthread_mutex_unlock(&t->mu);
+			return NULL;
+		}
+		seen = t->gen;
+		pthread_mutex_unlock(&t->mu);
+		run_share(t, w);
+		pthread_mutex_lock(&t->mu);
+		if (--t->pending == 0)
+			pthread_cond_signal(&t->done);
+		pthread_mutex_unlock(&t->mu);
+	}
+}
+
+/* Run the current job on every worker; worker 0 is the calling thread. */
+static int team_run(sk_team *t)
+{
+	if (t->T > 1) {
+		pthread_mutex_lock(&t->mu);
+		t->pending = t->T - 1;
+		t->gen++;
+		pthread_cond_broadcast(&t->go);
+		pthread_mutex_unlock(&t->mu);
+	}
+	run_share(t, &t->w[0]);
+	if (t->T > 1) {
+		pthread_mutex_lock(&t->mu);
+		while (t->pending > 0)
+			pthread_cond_wait(&t->done, &t->mu);
+		pthread_mutex_unlock(&t->mu);
+	}
+	for (int i = 0; i < t->T; i++)
+		if (t->w[i].rc < 0)
+			return sk_error("%s", t->w[i].err);
+	return 0;
+}
+
+/* The output buffer of a named layer in a sequence (searched recursively). */
+static float *find_act(sk_seq *q, const char *name, size_t *size)
+{
+	for (int i = 0; i < q->n; i++) {
+		sk_layer *l = q->layers[i];
+		if (!strcmp(l->name, name)) {
+			*size = sk_shape_size(l->out);
+			return q->act[i];
+		}
+		for (int c = 0; c < l->nchild; c++) {
+			float *a = find_act(l->child[c], name, size);
+			if (a)
+				return a;
+		}
+	}
+	return NULL;
+}
+
+static int fail_worker(worker *w)
+{
+	snprintf(w->err, sizeof w->err, "%s", sk_errmsg());
+	w->rc = -1;
+	return -1;
+}
+
+static void run_share(sk_team *t, worker *w)
+{
+	int lo = (int)((int64_t)t->n * w->id / t->T), hi = (int)((int64_t)t->n * (w->id + 1) / t->T);
+	int n = hi - lo, k = (int)t->outsize;
+	sk_ctx ctx;
+	const float *z;
+	w->rc = 0;
+	w->loss = 0;
+	w->correct = 0;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.seed = t->seed;
+	ctx.step = (uint64_t)t->step;
+	ctx.thread = w->id;
+	ctx.update_buffers = w->id == 0;
+	if (t->kind == JOB_TRAIN)
+		for (int i = 0; i < t->np; i++) {
+			sk_param *p = w->ps[i];
+			if (p->g)
+				memset(p->g, 0, sizeof(float) * p->size);
+		}
+	if (n <= 0)
+		return;
+	if (t->kind == JOB_FORWARD) {
+		const float *x = t->xin + (size_t)lo * t->insize;
+		if (!sk_seq_forward(w->seq, &ctx, n, x)) {
+			fail_worker(w);
+			return;
+		}
+		size_t sz = t->layer_size;
+		const float *a = t->layer ? find_act(w->seq, t->layer, &sz) : w->seq->act[w->seq->n - 1];
+		memcpy(t->out + (size_t)lo * t->layer_size, a, sizeof(float) * (size_t)n * t->layer_size);
+		return;
+	}
+	/* gather the share */
+	if (t->idx) {
+		sk_dataset_gather(t->data, t->idx + lo, n, w->x, w->y);
+	} else {
+		/* consecutive examples: gather via a small index run */
+		int64_t *tmpidx = (int64_t *)w->tmp;   /* tmp holds at least share_max int64 (see team_new) */
+		for (int i = 0; i < n; i++)
+			tmpidx[i] = t->first + lo + i;
+		sk_dataset_gather(t->data, tmpidx, n, w->x, w->y);
+	}
+	if (t->kind == JOB_TRAIN && (t->crop_pad > 0 || t->flip) && t->data->ndim == 3) {
+		int c = (int)t->data->shape[0], h = (int)t->data->shape[1], wd = (int)t->data->shape[2];
+		for (int i = 0; i < n; i++)
+			sk_augment(w->x + (size_t)i * t->insize, c, h, wd, t->crop_pad, t->flip, t->seed, t->epoch,
+			           t->idx[lo + i], w->tmp);
+	}
+	ctx.train = t->kind == JOB_TRAIN;
+	ctx.example0 = t->step * (int64_t)t->max_batch + lo;
+	if (!(z = sk_seq_forward(w->seq, &ctx, n, w->x))) {
+		fail_worker(w);
+		return;
+	}
+	w->loss = loss_eval(t->loss, n, k, z, w->y, t->kind == JOB_TRAIN ? w->dl : NULL, t->denom, w->onehot,
+	                    &w->correct);
+	if (t->kind == JOB_TRAIN && sk_seq_backward(w->seq, &ctx, n, w->x, w->dl, NULL) < 0)
+		fail_worker(w);
+}
+
+struct plist {
+	sk_param **v;
+	int n, cap;
+};
+
+static int plist_add(sk_param *p, sk_layer *l, void *arg)
+{
+	struct plist *c = arg;
+	(void)l;
+	if (c->n == c->cap) {
+		int cap = c->cap ? 2 * c->cap : 64;
+		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
+		if (!v)
+			return sk_error("out of memory");
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = p;
+	return 0;
+}
+
+static int seq_params(sk_seq *q, sk_param ***out)
+{
+	struct plist c = {0};
+	if (sk_seq_walk_params(q, plist_add, &c) < 0) {
+		free(c.v);
+		return -1;
+	}
+	*out = c.v;
+	return c.n;
+}
+
+void sk_team_free(sk_team *t)
+{
+	if (!t)
+		return;
+	if (t->started) {
+		pthread_mutex_lock(&t->mu);
+		t->quit = 1;
+		pthread_cond_broadcast(&t->go);
+		pthread_mutex_unlock(&t->mu);
+		for (int i = 1; i < t->started; i++)
+			pthread_join(t->w[i].th, NULL);
+	}
+	for (int i = 0; i < t->T; i++) {
+		worker *w = &t->w[i];
+		if (i > 0 && w->seq) {
+			if (w->own_w)
+				for (int k = 0; k < t->np; k++)
+					w->ps[k]->w = w->own_w[k];
+			sk_seq_free(w->seq);
+		}
+		free(w->own_w);
+		free(w->ps);
+		sk_free(w->x);
+		sk_free(w->dl);
+		sk_free(w->onehot);
+		sk_free(w->tmp);
+		sk_free(w->y);
+	}
+	free(t->w);
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->go);
+	pthread_cond_destroy(&t->done);
+	free(t);
+}
+
+sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
+{
+	sk_team *t;
+	if (threads < 1 || threads > 256) {
+		sk_error("threads %d out of range (1 to 256)", threads);
+		return NULL;
+	}
+	if (max_batch < 1) {
+		sk_error("batch %d out of range", max_batch);
+		return NULL;
+	}
+	openblas_set_num_threads(1);
+	if (!(t = calloc(1, sizeof *t))) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->go, NULL);
+	pthread_cond_init(&t->done, NULL);
+	t->m = m;
+	t->T = threads;
+	t->max_batch = max_batch;
+	t->share_max = (max_batch + threads - 1) / threads;
+	t->insize = sk_shape_size(m->in);
+	t->outsize = sk_shape_size(m->seq->out);
+	if (!(t->w = calloc((size_t)threads, sizeof *t->w))) {
+		sk_error("out of memory");
+		free(t);
+		return NULL;
+	}
+	for (int i = 0; i < threads; i++) {
+		worker *w = &t->w[i];
+		size_t tmpn = t->insize > (size_t)t->share_max * 2 ? t->insize : (size_t)t->share_max * 2;
+		w->team = t;
+		w->id = i;
+		if (i == 0)
+			w->seq = m->seq;
+		else if (!(w->seq = sk_seq_build(m->spec, m->in, "")))
+			goto fail;
+		int np = seq_params(w->seq, &w->ps);
+		if (np < 0)
+			goto fail;
+		if (i == 0)
+			t->np = np;
+		else if (np != t->np) {
+			sk_error("replica %d has %d parameters, the model %d", i, np, t->np);
+			goto fail;
+		}
+		if (i > 0) {
+			if (!(w->own_w = calloc((size_t)np + 1, sizeof *w->own_w))) {
+				sk_error("out of memory");
+				goto fail;
+			}
+			for (int k = 0; k < np; k++) {
+				w->own_w[k] = w->ps[k]->w;
+				w->ps[k]->w = t->w[0].ps[k]->w;
+			}
+		}
+		if (sk_seq_setup(w->seq, t->share_max) < 0)
+			goto fail;
+		if (!(w->x = sk_alloc_array((size_t)t->share_max, t->insize * sizeof(float))) ||
+		    !(w->dl = sk_alloc_array((size_t)t->share_max, t->outsize * sizeof(float))) ||
+		    !(w->onehot = sk_alloc_array((size_t)t->share_max, t->outsize * sizeof(float))) ||
+		    !(w->tmp = sk_alloc_array(tmpn, sizeof(float) * 2)) ||
+		    !(w->y = sk_alloc_array((size_t)t->share_max, sizeof(int32_t))))
+			goto fail;
+	}
+	for (int i = 1; i < threads; i++) {
+		if (pthread_create(&t->w[i].th, NULL, worker_main, &t->w[i]) != 0) {
+			sk_error("cannot start thread %d", i);
+			goto fail;
+		}
+		t->started = i + 1;
+	}
+	return t;
+fail:
+	sk_team_free(t);
+	return NULL;
+}
+
+int sk_team_threads(const sk_team *t) { return t->T; }
+
+size_t sk_team_layer_size(sk_team *t, const char *layer)
+{
+	size_t sz = 0;
+	if (!layer)
+		return t->outsize;
+	return find_act(t->w[0].seq, layer, &sz) ? sz : 0;
+}
+
+int sk_team_forward(sk_team *t, int n, const float *x, const char *layer, float *out)
+{
+	size_t sz = sk_team_layer_size(t, layer);
+	if (!sz)
+		return sk_error("no layer named '%s'", layer);
+	if (n > t->max_batch)
+		return sk_error("batch of %d exceeds the prepared %d", n, t->max_batch);
+	t->kind = JOB_FORWARD;
+	t->n = n;
+	t->xin = x;
+	t->out = out;
+	t->layer = layer;
+	t->layer_size = sz;
+	t->step = 0;
+	return team_run(t);
+}
+
+/* ---- the trainer ---- */
+
+struct sk_trainer {
+	sk_model *m;
+	sk_train_config c;
+	const sk_dataset *train, *valid;
+	sk_team *team;
+	sk_optim *opt;
+	sk_param **ps;       /* master parameters, stream order */
+	int np;
+	int64_t *perm;
+	int64_t steps_per_epoch;
+	uint32_t train_crc, valid_crc;
+	/* position */
+	int epoch;            /* 0-based epoch in progress */
+	int64_t step_in_epoch;
+	int64_t gstep;
+	double acc_loss;      /* this epoch so far */
+	int64_t acc_correct, acc_seen;
+	double best_valid;
+	double elapsed_before; /* seconds of earlier runs (resume) */
+	sk_epoch_stats last;
+	char *command;
+	char *last_ckpt;
+	int ckpt_written;
+};
+
+void sk_train_defaults(sk_train_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->epochs = 10;
+	c->batch = 64;
+	c->threads = 1;
+	c->seed = 1;
+	sk_optim_defaults(&c->opt, SK_OPT_SGD);
+	c->sched.kind = SK_SCHED_CONSTANT;
+	c->sched.lr = 0.01;
+	c->sched.gamma = 0.1;
+	c->sched.step_size = 30;
+	c->loss = SK_LOSS_XENT;
+}
+
+static uint32_t data_crc(const sk_dataset *d)
+{
+	uint32_t crc = sk_crc32(0, NULL, 0);
+	size_t chunk = (size_t)1 << 24, total = (size_t)d->n * d->example_bytes;
+	for (size_t o = 0; o < total; o += chunk)
+		crc = sk_crc32(crc, (const char *)d->images + o, total - o < chunk ? total - o : chunk);
+	if (d->labels)
+		crc = sk_crc32(crc, d->labels, sizeof(int32_t) * (size_t)d->n);
+	return crc;
+}
+
+static int check_data(const sk_model *m, const sk_dataset *d, const char *what)
+{
+	char a[64], b[64];
+	int same = d->ndim == m->in.n;
+	int64_t ds[4];
+	for (int i = 0; i < d->ndim && i < 4; i++)
+		ds[i] = d->shape[i];
+	for (int i = 0; same && i < d->ndim; i++)
+		same = d->shape[i] == m->in.d[i];
+	if (!same)
+		return sk_error("%s examples are %s but the model's input is %s", what,
+		                sk_shape_str(d->ndim, ds, a, sizeof a), sk_shape_fmt(m->in, b, sizeof b));
+	if (!d->labels)
+		return sk_error("%s set has no labels", what);
+	if (m->nclasses < 1)
+		return sk_error("the model's output is not a vector of class scores");
+	for (int64_t i = 0; i < d->n; i++)
+		if (d->labels[i] < 0 || d->labels[i] >= m->nclasses)
+			return sk_error("%s example %lld has label %d, outside 0..%d for the model's %d outputs", what,
+			                (long long)i, d->labels[i], m->nclasses - 1, m->nclasses);
+	return 0;
+}
+
+sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_dataset *train, const sk_dataset *valid)
+{
+	sk_trainer *t = calloc(1, sizeof *t);
+	if (!t) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	t->m = m;
+	t->c = *c;
+	t->train = train;
+	t->valid = valid;
+	t->best_valid = -1;
+	if (c->batch < 1 || c->epochs < 0) {
+		sk_error("batch must be positive and epochs non-negative");
+		goto fail;
+	}
+	if (train->n < 1) {
+		sk_error("the training set is empty");
+		goto fail;
+	}
+	if (check_data(m, train, "training") < 0 || (valid && check_data(m, valid, "validation") < 0))
+		goto fail;
+	if (!(t->command = strdup(c->command ? c->command : ""))) {
+		sk_error("out of memory");
+		goto fail;
+	}
+	t->steps_per_epoch = (train->n + c->batch - 1) / c->batch;
+	if (!(t->perm = sk_alloc_array((size_t)train->n, sizeof(int64_t))))
+		goto fail;
+	if (!(t->team = sk_team_new(m, c->threads, c->batch)))
+		goto fail;
+	if ((t->np = seq_params(m->seq, &t->ps)) < 0)
+		goto fail;
+	if (!(t->opt = sk_optim_for_seq(&c->opt, m->seq)))
+		goto fail;
+	t->train_crc = data_crc(train);
+	t->valid_crc = valid ? data_crc(valid) : 0;
+	return t;
+fail:
+	sk_trainer_free(t);
+	return NULL;
+}
+
+void sk_trainer_free(sk_trainer *t)
+{
+	if (!t)
+		return;
+	sk_team_free(t->team);
+	sk_optim_free(t->opt);
+	free(t->ps);
+	sk_free(t->perm);
+	free(t->command);
+	free(t->last_ckpt);
+	free(t);
+}
+
+const sk_epoch_stats *sk_trainer_last(const sk_trainer *t) { return &t->last; }
+double sk_trainer_best_valid(const sk_trainer *t) { return t->best_valid; }
+const char *sk_trainer_command(const sk_trainer *t) { return t->command; }
+const char *sk_trainer_last_checkpoint(const sk_trainer *t) { return t->ckpt_written ? t->last_ckpt : NULL; }
+
+/* ---- checkpoints ---- */
+
+static int write_state(sk_trainer *t, FILE *f)
+{
+	sk_attrs a;
+	uint8_t zero = 0;
+	int64_t one = 1;
+	int rc = -1;
+	sk_attrs_init(&a);
+	if (sk_attrs_setf(&a, "epoch", "%d", t->epoch) < 0 ||
+	    sk_attrs_setf(&a, "step_in_epoch", "%lld", (long long)t->step_in_epoch) < 0 ||
+	    sk_attrs_setf(&a, "step", "%lld", (long long)t->gstep) < 0 ||
+	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)t->c.seed) < 0 ||
+	    sk_attrs_setf(&a, "batch", "%d", t->c.batch) < 0 || sk_attrs_setf(&a, "threads", "%d", t->c.threads) < 0 ||
+	    sk_attrs_set(&a, "optimizer", sk_optim_name(t->c.opt.kind)) < 0 ||
+	    sk_attrs_setf(&a, "train_n", "%lld", (long long)t->train->n) < 0 ||
+	    sk_attrs_setf(&a, "train_crc", "%08x", t->train_crc) < 0 ||
+	    sk_attrs_setf(&a, "valid_n", "%lld", (long long)(t->valid ? t->valid->n : 0)) < 0 ||
+	    sk_attrs_setf(&a, "valid_crc", "%08x", t->valid_crc) < 0 ||
+	    sk_attrs_setf(&a, "acc_loss", "%a", t->acc_loss) < 0 ||
+	    sk_attrs_setf(&a, "acc_correct", "%lld", (long long)t->acc_correct) < 0 ||
+	    sk_attrs_setf(&a, "acc_seen", "%lld", (long long)t->acc_seen) < 0 ||
+	    sk_attrs_setf(&a, "best_valid_acc", "%a", t->best_valid) < 0 ||
+	    sk_attrs_setf(&a, "last_loss", "%a", t->last.loss) < 0 ||
+	    sk_attrs_setf(&a, "last_train_acc", "%a", t->last.train_acc) < 0 ||
+	    sk_attrs_setf(&a, "last_valid_acc", "%a", t->last.valid_acc) < 0 ||
+	    sk_attrs_setf(&a, "last_valid_loss", "%a", t->last.valid_loss) < 0 ||
+	    sk_attrs_setf(&a, "last_epoch", "%d", t->last.epoch) < 0 ||
+	    sk_attrs_setf(&a, "seconds", "%.3f", t->elapsed_before + t->last.seconds) < 0 ||
+	    sk_attrs_set(&a, "command", t->command) < 0)
+		goto out;
+	rc = sk_write_record_raw(f, "train_state", SK_U8, 1, &one, &zero, &a, 0);
+out:
+	sk_attrs_free(&a);
+	return rc;
+}
+
+int sk_trainer_checkpoint(sk_trainer *t, const char *path)
+{
+	sk_ofile *o = sk_ofile_open(path, 1);
+	if (!o)
+		return -1;
+	if (sk_model_write(sk_ofile_fp(o), t->m, sk_optim_nrecords(t->opt) + 1) < 0 ||
+	    sk_optim_write_state(t->opt, sk_ofile_fp(o)) < 0 || write_state(t, sk_ofile_fp(o)) < 0) {
+		sk_error_prefix("checkpoint %s", path);
+		sk_ofile_abort(o);
+		return -1;
+	}
+	if (sk_ofile_commit(o) < 0)
+		return -1;
+	if (!t->last_ckpt || strcmp(t->last_ckpt, path)) {
+		free(t->last_ckpt);
+		t->last_ckpt = strdup(path);
+	}
+	t->ckpt_written = 1;
+	return 0;
+}
+
+struct resume_arg {
+	sk_trainer *t;
+	sk_attrs state;
+	int have_state;
+};
+
+static int resume_extra(sk_reader *r, const sk_header *h, void *arg)
+{
+	struct resume_arg *ra = arg;
+	if (!strcmp(h->name, "train_state")) {
+		if (sk_attrs_copy(&ra->state, &h->attrs) < 0)
+			return -1;
+		ra->have_state = 1;
+		return sk_reader_skip(r, h);
+	}
+	int st = sk_optim_load_record(ra->t->opt, r, h);
+	if (st < 0)
+		return -1;
+	if (st == 0)
+		return sk_reader_skip(r, h);
+	return 0;
+}
+
+static int get_ll(const sk_attrs *a, const char *key, long long *v)
+{
+	const char *s = sk_attrs_get(a, key);
+	char *end;
+	if (!s)
+		return sk_error("train_state lacks '%s'", key);
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	if (errno || *end || end == s)
+		return sk_error("train_state: bad %s '%s'", key, s);
+	return 0;
+}
+
+static int get_d(const sk_attrs *a, const char *key, double *v)
+{
+	const char *s = sk_attrs_get(a, key);
+	char *end;
+	if (!s)
+		return sk_error("train_state lacks '%s'", key);
+	*v = strtod(s, &end);
+	if (*end || end == s)
+		return sk_error("train_state: bad %s '%s'", key, s);
+	return 0;
+}
+
+/* First differing line of two spec texts, for messages. */
+static int first_diff_line(const char *a, const char *b)
+{
+	int line = 1;
+	for (; *a && *a == *b; a++, b++)
+		if (*a == '\n')
+			line++;
+	return line;
+}
+
+int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step, int64_t *gstep)
+{
+	struct resume_arg ra = {t, {0}, 0};
+	sk_model *ck;
+	sk_param **cps = NULL;
+	long long v;
+	int ncp, rc = -1;
+	sk_attrs_init(&ra.state);
+	if (!(ck = sk_model_load_ex(path, resume_extra, &ra)))
+		goto out;
+	if (!ra.have_state) {
+		sk_error("%s: not a checkpoint (no train_state record)", path);
+		goto out;
+	}
+	if (strcmp(ck->spec_text, t->m->spec_text)) {
+		sk_error("%s: the checkpoint's model differs from the given model (first at spec line %d)", path,
+		         first_diff_line(ck->spec_text, t->m->spec_text));
+		goto out;
+	}
+	if (sk_optim_check_loaded(t->opt) < 0) {
+		sk_error_prefix("%s", path);
+		goto out;
+	}
+	/* what must match */
+	{
+		const sk_attrs *a = &ra.state;
+		const char *s;
+		char buf[32];
+		if (get_ll(a, "seed", &v) < 0)
+			goto bad;
+		if ((unsigned long long)v != t->c.seed) {
+			sk_error("%s: checkpoint seed %lld differs from --seed %llu", path, v, (unsigned long long)t->c.seed);
+			goto out;
+		}
+		if (get_ll(a, "batch", &v) < 0)
+			goto bad;
+		if (v != t->c.batch) {
+			sk_error("%s: checkpoint batch %lld differs from --batch %d", path, v, t->c.batch);
+			goto out;
+		}
+		if (get_ll(a, "threads", &v) < 0)
+			goto bad;
+		if (v != t->c.threads) {
+			sk_error("%s: checkpoint threads %lld differs from --threads %d (results depend on it)", path, v,
+			         t->c.threads);
+			goto out;
+		}
+		s = sk_attrs_get(a, "optimizer");
+		if (!s || strcmp(s, sk_optim_name(t->c.opt.kind))) {
+			sk_error("%s: checkpoint optimizer '%s' differs from --optimizer %s", path, s ? s : "?",
+			         sk_optim_name(t->c.opt.kind));
+			goto out;
+		}
+		if (get_ll(a, "train_n", &v) < 0)
+			goto bad;
+		if (v != t->train->n) {
+			sk_error("%s: checkpoint was trained on %lld examples, the data has %lld", path, v,
+			         (long long)t->train->n);
+			goto out;
+		}
+		snprintf(buf, sizeof buf, "%08x", t->train_crc);
+		s = sk_attrs_get(a, "train_crc");
+		if (!s || strcmp(s, buf)) {
+			sk_error("%s: the training data differ from the checkpoint's (crc %s, now %s)", path, s ? s : "?",
+			         buf);
+			goto out;
+		}
+		if (get_ll(a, "valid_n", &v) < 0)
+			goto bad;
+		if (v != (t->valid ? t->valid->n : 0)) {
+			sk_error("%s: checkpoint validated on %lld examples, now %lld", path, v,
+			         (long long)(t->valid ? t->valid->n : 0));
+			goto out;
+		}
+		snprintf(buf, sizeof buf, "%08x", t->valid_crc);
+		s = sk_attrs_get(a, "valid_crc");
+		if (!s || strcmp(s, buf)) {
+			sk_error("%s: the validation data differ from the checkpoint's", path);
+			goto out;
+		}
+		if (get_ll(a, "epoch", &v) < 0 || v < 0 || v > 1000000000)
+			goto bad;
+		t->epoch = (int)v;
+		if (get_ll(a, "step_in_epoch", &v) < 0 || v < 0 || v > t->steps_per_epoch)
+			goto bad;
+		t->step_in_epoch = v;
+		if (get_ll(a, "step", &v) < 0 || v < 0)
+			goto bad;
+		t->gstep = v;
+		if (get_d(a, "acc_loss", &t->acc_loss) < 0 || get_ll(a, "acc_correct", &v) < 0)
+			goto bad;
+		t->acc_correct = v;
+		if (get_ll(a, "acc_seen", &v) < 0)
+			goto bad;
+		t->acc_seen = v;
+		if (get_d(a, "best_valid_acc", &t->best_valid) < 0 || get_d(a, "last_loss", &t->last.loss) < 0 ||
+		    get_d(a, "last_train_acc", &t->last.train_acc) < 0 ||
+		    get_d(a, "last_valid_acc", &t->last.valid_acc) < 0 ||
+		    get_d(a, "last_valid_loss", &t->last.valid_loss) < 0 || get_ll(a, "last_epoch", &v) < 0)
+			goto bad;
+		t->last.epoch = (int)v;
+		t->last.has_valid = t->valid != NULL;
+		get_d(a, "seconds", &t->elapsed_before);
+		s = sk_attrs_get(a, "command");
+		if (s) {
+			char *cmd = strdup(s);
+			if (!cmd) {
+				sk_error("out of memory");
+				goto out;
+			}
+			free(t->command);
+			t->command = cmd;
+		}
+	}
+	if ((ncp = sk_model_params(ck, &cps)) != t->np) {
+		sk_error("%s: parameter count differs", path);
+		goto out;
+	}
+	for (int i = 0; i < ncp; i++)
+		memcpy(t->ps[i]->w, cps[i]->w, sizeof(float) * t->ps[i]->size);
+	*epoch = t->epoch;
+	*step = t->step_in_epoch;
+	*gstep = t->gstep;
+	rc = 0;
+	goto out;
+bad:
+	sk_error_prefix("%s", path);
+out:
+	free(cps);
+	sk_model_free(ck);
+	sk_attrs_free(&ra.state);
+	return rc;
+}
+
+/* ---- the loop ---- */
+
+static int evaluate(sk_trainer *t, const sk_dataset *d, double *loss, double *acc)
+{
+	sk_team *tm = t->team;
+	double total = 0;
+	int64_t correct = 0;
+	for (int64_t s = 0; s < d->n; s += t->c.batch) {
+		int n = (int)(d->n - s < t->c.batch ? d->n - s : t->c.batch);
+		tm->kind = JOB_EVAL;
+		tm->n = n;
+		tm->data = d;
+		tm->idx = NULL;
+		tm->first = s;
+		tm->step = 0;
+		tm->denom = (double)n;
+		if (team_run(tm) < 0)
+			return -1;
+		for (int i = 0; i < tm->T; i++) {
+			total += tm->w[i].loss;
+			correct += tm->w[i].correct;
+		}
+	}
+	*loss = total / (double)d->n;
+	*acc = (double)correct / (double)d->n;
+	return 0;
+}
+
+static void sum_grads(sk_trainer *t)
+{
+	sk_team *tm = t->team;
+	for (int r = 1; r < tm->T; r++) {
+		sk_param **pr = tm->w[r].ps;
+		for (int i = 0; i < t->np; i++) {
+			sk_param *p = t->ps[i];
+			if (!p->g || p->frozen)
+				continue;
+			float *g = p->g;
+			const float *h = pr[i]->g;
+			for (size_t k = 0; k < p->size; k++)
+				g[k] += h[k];
+		}
+	}
+}
+
+int sk_trainer_run(sk_trainer *t)
+{
+	sk_team *tm = t->team;
+	const sk_train_config *c = &t->c;
+	double start = now();
+	int64_t spe = t->steps_per_epoch, gstep0 = t->gstep;
+	for (; t->epoch < c->epochs; t->epoch++) {
+		sk_rng r = sk_rng_make(c->seed, sk_rng_stream(SHUFFLE_STREAM, (uint64_t)t->epoch, 0));
+		double ep_start = now(), lr = 0;
+		int64_t ep_images = 0;
+		sk_rng_permute(&r, t->perm, t->train->n);
+		while (t->step_in_epoch < spe) {
+			int64_t s0 = t->step_in_epoch * c->batch;
+			int n = (int)(t->train->n - s0 < c->batch ? t->train->n - s0 : c->batch);
+			double loss = 0;
+			int64_t correct = 0;
+			lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
+			tm->kind = JOB_TRAIN;
+			tm->n = n;
+			tm->data = t->train;
+			tm->idx = t->perm + s0;
+			tm->epoch = t->epoch;
+			tm->step = t->gstep;
+			tm->seed = c->seed;
+			tm->crop_pad = c->crop_pad;
+			tm->flip = c->flip;
+			tm->loss = c->loss;
+			tm->denom = (double)n;
+			if (team_run(tm) < 0)
+				return sk_error_prefix("step %lld", (long long)t->gstep + 1);
+			for (int i = 0; i < tm->T; i++) {
+				loss += tm->w[i].loss;
+				correct += tm->w[i].correct;
+			}
+			if (!isfinite(loss)) {
+				const char *ck = sk_trainer_last_checkpoint(t);
+				if (ck)
+					return sk_error("loss is %s at step %lld (epoch %d); stopped, the last good checkpoint "
+					                "is '%s'",
+					                isnan(loss) ? "nan" : "infinite", (long long)t->gstep + 1, t->epoch + 1, ck);
+				return sk_error("loss is %s at step %lld (epoch %d); stopped before any checkpoint",
+				                isnan(loss) ? "nan" : "infinite", (long long)t->gstep + 1, t->epoch + 1);
+			}
+			sum_grads(t);
+			sk_optim_step(t->opt, (float)lr);
+			sk_seq_project(t->m->seq);
+			t->acc_loss += loss;
+			t->acc_correct += correct;
+			t->acc_seen += n;
+			t->gstep++;
+			t->step_in_epoch++;
+			ep_images += n;
+			if (c->on_step)
+				c->on_step(t->epoch, t->step_in_epoch, spe, c->arg);
+			int stop = (c->stop && *c->stop) || (c->stop_after > 0 && t->gstep - gstep0 >= c->stop_after);
+			if (c->checkpoint && (stop || (c->checkpoint_every > 0 && t->gstep % c->checkpoint_every == 0)) &&
+			    sk_trainer_checkpoint(t, c->checkpoint) < 0)
+				return -1;
+			if (stop)
+				return SK_TRAIN_STOPPED;
+		}
+		/* end of epoch */
+		sk_epoch_stats *s = &t->last;
+		double ep_sec = now() - ep_start;
+		s->epoch = t->epoch + 1;
+		s->epochs = c->epochs;
+		s->loss = t->acc_seen ? t->acc_loss / (double)t->acc_seen : 0;
+		s->train_acc = t->acc_seen ? (double)t->acc_correct / (double)t->acc_seen : 0;
+		s->lr = lr;
+		s->step = t->gstep;
+		s->has_valid = t->valid != NULL;
+		if (t->valid) {
+			if (evaluate(t, t->valid, &s->valid_loss, &s->valid_acc) < 0)
+				return sk_error_prefix("validation after epoch %d", t->epoch + 1);
+			if (s->valid_acc > t->best_valid)
+				t->best_valid = s->valid_acc;
+		}
+		s->images_per_s = ep_sec > 0 ? (double)ep_images / ep_sec : 0;
+		s->seconds = t->elapsed_before + (now() - start);
+		t->acc_loss = 0;
+		t->acc_correct = t->acc_seen = 0;
+		t->step_in_epoch = 0;
+		if (c->on_epoch)
+			c->on_epoch(s, c->arg);
+		if (c->checkpoint) {
+			t->epoch++;   /* the checkpoint records the next epoch to run */
+			int rc = sk_trainer_checkpoint(t, c->checkpoint);
+			t->epoch--;
+			if (rc < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- unsupervised initialisation ---- */
+
+int sk_train_init_unsupervised(sk_model *m, const sk_dataset *d, const char *method, int n, uint64_t seed)
+{
+	sk_seq *q = m->seq;
+	size_t insz = sk_shape_size(m->in), maxin = insz, buf_n, cap = (size_t)128 << 20;
+	int chunk = 64, done = 0, rc = -1;
+	int64_t *perm = NULL;
+	float *x = NULL, *buf = NULL;
+	sk_ctx ctx;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.seed = seed;
+	if (n < 1)
+		return sk_error("--init-unsupervised needs at least one example");
+	if (n > d->n)
+		n = (int)d->n;
+	for (int i = 0; i < q->n; i++)
+		if (q->layers[i]->ops->init_data && i > 0 && sk_shape_size(q->layers[i - 1]->out) > maxin)
+			maxin = sk_shape_size(q->layers[i - 1]->out);
+	/* keep the sample under `cap` bytes */
+	buf_n = (size_t)n;
+	if (buf_n * maxin * sizeof(float) > cap)
+		buf_n = cap / (maxin * sizeof(float));
+	if (buf_n < 1)
+		buf_n = 1;
+	n = (int)buf_n;
+	if (sk_seq_setup(q, chunk) < 0)
+		return -1;
+	if (!(perm = sk_alloc_array((size_t)d->n, sizeof(int64_t))) ||
+	    !(x = sk_alloc_array((size_t)chunk * insz, sizeof(float))) ||
+	    !(buf = sk_alloc_array(buf_n * maxin, sizeof(float))))
+		goto out;
+	{
+		sk_rng r = sk_rng_make(seed, UNSUP_STREAM);
+		sk_rng_permute(&r, perm, d->n);
+	}
+	for (int li = 0; li < q->n; li++) {
+		sk_layer *l = q->layers[li];
+		size_t lin = sk_shape_size(l->in);
+		if (!l->ops->init_data)
+			continue;
+		for (int s = 0; s < n; s += chunk) {
+			int k = n - s < chunk ? n - s : chunk;
+			const float *a = x;
+			sk_dataset_gather(d, perm + s, k, x, NULL);
+			for (int j = 0; j < li; j++) {
+				sk_layer *p = q->layers[j];
+				if (p->ops->forward(p, &ctx, k, a, q->act[j]) < 0) {
+					sk_error_prefix("%s", p->name);
+					goto out;
+				}
+				a = q->act[j];
+			}
+			memcpy(buf + (size_t)s * lin, a, sizeof(float) * (size_t)k * lin);
+		}
+		if (l->ops->init_data(l, method, n, buf, seed) < 0) {
+			sk_error_prefix("%s: unsupervised initialisation", l->name);
+			goto out;
+		}
+		done++;
+	}
+	rc = done;
+out:
+	sk_free(perm);
+	sk_free(x);
+	sk_free(buf);
+	return rc;
+}
