@@ -67,4 +67,62 @@ int sk_mab_forward(sk_mab *m, sk_layer *l, int n, const float *q, const float *x
 int sk_mab_backward(sk_mab *m, sk_layer *l, int n, const float *q, const float *x, const float *dout, float *dq,
                     float *dx, int dx_acc);
 
+/* ---- encoders ---- */
+
+typedef enum sk_enc_kind { SK_ENC_SNE = 0, SK_ENC_STATNN, SK_ENC_MLP } sk_enc_kind;
+
+typedef struct sk_enc_config {
+	sk_enc_kind kind;
+	int d;          /* sne: width of every set block (default 32) */
+	int chunk;      /* sne: elements per chunk (default 16) */
+	int heads;      /* sne: attention heads (default 4) */
+	int ln;         /* sne: layer normalisation in the set blocks (default 1) */
+	int hidden;     /* statnn, mlp: hidden width (default 1000 statnn, 256 mlp) */
+} sk_enc_config;
+
+void sk_enc_defaults(sk_enc_config *c, sk_enc_kind kind);
+const char *sk_enc_name(sk_enc_kind k);
+int sk_enc_parse(const char *s, sk_enc_kind *out);   /* -1 with an error listing the kinds */
+
+typedef struct sk_encoder sk_encoder;
+struct sk_zoo;
+
+/* A new encoder sized and normalised on the models idx[0..n) of z (sne: the
+ * largest kernel; statnn: the number of layers and the feature statistics;
+ * mlp: the flat length and its statistics), initialised from seed. */
+sk_encoder *sk_encoder_new(const sk_enc_config *c, const struct sk_zoo *z, const int *idx, int n, uint64_t seed);
+void sk_encoder_free(sk_encoder *e);
+int sk_encoder_code_size(const sk_encoder *e);
+size_t sk_encoder_param_count(const sk_encoder *e);
+const sk_enc_config *sk_encoder_config(const sk_encoder *e);
+
+typedef struct sk_enc_train {
+	int epochs;       /* default 30 */
+	int batch;        /* models per step (default 16) */
+	float lr;         /* Adam learning rate (default 1e-3) */
+	float wd;         /* weight decay (default 0) */
+	float lambda;     /* logit-invariance weight (default 0; sne and others alike) */
+	int mse;          /* 1: MSE on sigmoid(s) instead of BCE */
+	uint64_t seed;
+	void (*on_epoch)(int epoch, int epochs, double loss, double inv, void *arg);
+	void *arg;
+} sk_enc_train;
+
+void sk_enc_train_defaults(sk_enc_train *t);
+/* Fit the encoder so that sigmoid(s(model)) predicts target[k] (in [0, 1])
+ * for model idx[k]. */
+int sk_encoder_train(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n, const double *target,
+                     const sk_enc_train *t);
+/* Codes (n x code size, may be NULL) and logits s (n, may be NULL). */
+int sk_encoder_run(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n, float *codes, float *logits);
+/* Mean |s(theta) - s(pi theta)| over the models, pi drawn from seed. */
+int sk_encoder_inv_gap(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n, uint64_t seed, double *gap);
+
+/* Save as records: an `encoder` record (u8 payload: the configuration as
+ * text; attribute `records`) followed by its tensors; extra attributes are
+ * added to the encoder record. */
+int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra);
+/* Read the first encoder of a stream; its attributes into attrs (may be NULL). */
+sk_encoder *sk_encoder_load(const char *path, sk_attrs *attrs);
+
 #endif

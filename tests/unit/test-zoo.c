@@ -1,7 +1,9 @@
 /* test-zoo.c: the set layers (gradient checks), encoders, zoo metrics and the
  * logit-invariance permutation. */
 #include "gradcheck.h"
+#include "sk_model.h"
 #include "sk_sne.h"
+#include "sk_zoo.h"
 #include "sk_rng.h"
 #include "tap.h"
 
@@ -60,8 +62,111 @@ static void test_invariance(void)
 	}
 }
 
+static void test_metrics(void)
+{
+	/* scipy.stats.kendalltau and spearmanr documentation examples */
+	double x1[] = {12, 2, 1, 12, 2}, x2[] = {1, 4, 7, 1, 0};
+	double a[] = {1, 2, 3, 4, 5}, b[] = {5, 6, 7, 8, 7};
+	double c[] = {5, 4, 3, 2, 1}, k[] = {3, 3, 3, 3, 3};
+	double t = sk_kendall_tau(x1, x2, 5);
+	tap_ok(fabs(t - (-0.47140452079103173)) < 1e-12, "kendall tau-b with ties: %.15f", t);
+	t = sk_kendall_tau(a, c, 5);
+	tap_ok(fabs(t + 1) < 1e-12, "kendall tau of reversed order is -1 (%g)", t);
+	tap_ok(isnan(sk_kendall_tau(a, k, 5)), "kendall tau of a constant vector is undefined");
+	t = sk_spearman(a, b, 5);
+	tap_ok(fabs(t - 0.8207826816681233) < 1e-12, "spearman with ties: %.15f", t);
+	double r[5];
+	sk_ranks(x1, 5, r);
+	tap_ok(r[0] == 4.5 && r[1] == 2.5 && r[2] == 1 && r[3] == 4.5 && r[4] == 2.5, "average ranks");
+	double p[] = {1.5, 2, 2.5, 4, 5};
+	double r2 = sk_r2(a, p, 5), e = sk_rmse(a, p, 5);
+	tap_ok(fabs(r2 - (1 - 0.5 / 10)) < 1e-12 && fabs(e - sqrt(0.5 / 5)) < 1e-12, "r2 %.4f rmse %.4f", r2, e);
+}
+
+/* Forward a network before and after permuting its hidden units. */
+static void check_permutation(const char *spec, const char *what, sk_shape in)
+{
+	sk_model *m = sk_model_from_text(spec, what);
+	sk_zoo_model zm;
+	sk_ctx c = {0};
+	size_t nin = sk_shape_size(in);
+	int n = 4;
+	if (!m) {
+		tap_ok(0, "%s builds: %s", what, sk_errmsg());
+		return;
+	}
+	float *x = malloc(sizeof(float) * nin * (size_t)n), *y0 = malloc(sizeof(float) * 10 * (size_t)n);
+	sk_rng rng = sk_rng_make(4, 4);
+	for (size_t i = 0; i < nin * (size_t)n; i++)
+		x[i] = sk_rng_next_normal(&rng);
+	sk_model_init(m, 11);
+	sk_seq_setup(m->seq, n);
+	/* biases are zero after init: give them values so their permutation matters */
+	int ok = sk_zoo_model_from_seq(m->seq, &zm) == 0;
+	for (int l = 0; ok && l < zm.nlayers; l++)
+		if (zm.layers[l].b != SK_ZOO_NOB)
+			for (int o = 0; o < zm.layers[l].out; o++)
+				zm.flat[zm.layers[l].b + (size_t)o] = 0.3f * sk_rng_next_normal(&rng);
+	ok = ok && sk_zoo_model_to_seq(&zm, m->seq) == 0;
+	const float *y = ok ? sk_seq_forward(m->seq, &c, n, x) : NULL;
+	size_t ny = sk_shape_size(m->seq->out) * (size_t)n;
+	if (!y) {
+		tap_ok(0, "%s runs: %s", what, sk_errmsg());
+		goto out;
+	}
+	memcpy(y0, y, ny * sizeof(float));
+	sk_zoo_model pm;
+	sk_zoo_model_copy(&pm, &zm, 0);
+	ok = sk_zoo_permute(&pm, 5, 1) == 0;
+	double moved = 0;
+	for (size_t i = 0; i < zm.nflat; i++)
+		moved += fabs(pm.flat[i] - zm.flat[i]);
+	ok = ok && sk_zoo_model_to_seq(&pm, m->seq) == 0 && (y = sk_seq_forward(m->seq, &c, n, x));
+	double err = 0, mag = 0;
+	for (size_t i = 0; ok && i < ny; i++) {
+		err = fmax(err, fabs(y[i] - y0[i]));
+		mag = fmax(mag, fabs(y0[i]));
+	}
+	tap_ok(ok && moved > 0 && err <= 1e-5 * fmax(mag, 1), "%s: permuted hidden units (weights moved %.3g) leave the outputs"
+	       " unchanged (max error %.2g of %.3g) %s", what, moved, err, mag, ok ? "" : sk_errmsg());
+	/* a wrong permutation (output units too) must change them: the test can fail */
+	for (int o = 0; o < 2; o++) {
+		sk_zoo_layer *L = &pm.layers[pm.nlayers - 1];
+		size_t k = (size_t)L->in * L->kh * L->kw;
+		for (size_t j = 0; j < k; j++) {
+			float t = pm.flat[L->w + j];
+			pm.flat[L->w + j] = pm.flat[L->w + k + j];
+			pm.flat[L->w + k + j] = t;
+		}
+		(void)o;
+		break;
+	}
+	sk_zoo_model_to_seq(&pm, m->seq);
+	y = sk_seq_forward(m->seq, &c, n, x);
+	err = 0;
+	for (size_t i = 0; y && i < ny; i++)
+		err = fmax(err, fabs(y[i] - y0[i]));
+	tap_ok(err > 1e-3, "%s: swapping two output units changes the outputs (%.3g)", what, err);
+	sk_zoo_model_free(&pm);
+out:
+	sk_zoo_model_free(&zm);
+	free(x);
+	free(y0);
+	sk_model_free(m);
+}
+
+static void test_permutation(void)
+{
+	check_permutation("input 1 28 28\nconv 16 k=3 stride=2\nrelu\nconv 16 k=3 stride=2\nrelu\n"
+	                  "conv 16 k=3 stride=2\nrelu\ngap\nlinear 10\n", "zoo-cnn", sk_shape3(1, 28, 28));
+	check_permutation("input 1 12 12\nconv 4 k=3\ntanh\npool max k=2\nconv 6 k=3 pad=1\ntanh\nflatten\n"
+	                  "linear 8\nrelu\nlinear 3\n", "conv-pool-flatten-dense", sk_shape3(1, 12, 12));
+}
+
 int main(void)
 {
+	test_metrics();
+	test_permutation();
 	test_gradients();
 	test_invariance();
 	return tap_done();

@@ -1,0 +1,1030 @@
+/* sne.c: encoders of trained networks (sk_sne.h): SNE (set-based neural
+ * network encoding) and the StatNN and flat-MLP baselines, their training
+ * with the logit-invariance penalty, and their (de)serialisation.
+ *
+ * SNE in one batch of B models:
+ *   1. every parameterised layer is an out x (in + 1) grid of elements (a
+ *      kernel W[o, i] flattened and zero-padded to kmax values, or the bias
+ *      b[o] in the last column), read row-major and cut into chunks of C
+ *      elements; the last chunk of a layer is padded with pad elements.  A
+ *      token is [values (kmax), is-weight, is-bias, is-pad, PE(position in
+ *      the chunk) (4)].
+ *   2. chunk level: all chunks of the batch through SAB -> PMA_1 (one call).
+ *   3. layer level: a layer's chunk vectors + PE(chunk index) (8) through
+ *      SAB -> PMA_1; layers are grouped by their number of chunks, one
+ *      sequence per group, all sharing the parameters of one master.
+ *   4. model level: the layer vectors + PE(depth) (8) + [conv, dense]
+ *      through SAB -> PMA_1, grouped by the number of layers: the code z.
+ *   5. head: linear d -> relu -> linear 1: the logit s.
+ */
+#include "sk_sne.h"
+#include "sk_optim.h"
+#include "sk_rng.h"
+#include "sk_zoo.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PE_E 4
+#define PE_C 8
+#define PE_L 8
+#define NSTAT 7
+#define MAX_GROUPS 64
+
+typedef struct group {
+	int key;          /* chunks per layer, or layers per model */
+	sk_seq *q;
+	int nparam;
+	sk_param **p;     /* q's parameters, in the master's order */
+	float *x, *dx, *dy;
+	size_t capx, capdx, capdy;
+	int count, cap;
+	int *ref;         /* batch layer (or model) indices */
+} group;
+
+struct sk_encoder {
+	sk_enc_config c;
+	int kmax, F;                 /* sne token features */
+	int nstat, nflat, nfeat;     /* statnn layers, mlp length, head input */
+	float *mu, *sd;              /* feature normalisation (statnn, mlp) */
+	sk_seq *chunk, *lmaster, *mmaster, *head;
+	int np;
+	sk_param **params;           /* every trainable parameter, masters only */
+	int nlpar, nmpar;
+	sk_param **lpar, **mpar;     /* master parameters of the layer and model levels */
+	group lg[MAX_GROUPS], mg[MAX_GROUPS];
+	int nlg, nmg;
+	/* batch state */
+	int B, NL, N;
+	int *lmodel, *llayer, *lchunks, *lchunk0, *mlayer0;
+	int cap1, cap2, cap3, cap4, capmod;
+	float *xc, *dyc, *vl, *dvl, *z, *dz, *feat, *s, *ds, *sortbuf;
+	size_t capxc, capdyc, capvl, capdvl, capz, capdz, capfeat, caps, capds, capsort;
+	sk_ctx ctx;
+};
+
+void sk_enc_defaults(sk_enc_config *c, sk_enc_kind kind)
+{
+	memset(c, 0, sizeof *c);
+	c->kind = kind;
+	c->d = 32;
+	c->chunk = 16;
+	c->heads = 4;
+	c->ln = 1;
+	c->hidden = kind == SK_ENC_STATNN ? 1000 : kind == SK_ENC_MLP ? 256 : 32;
+}
+
+static const char *const kind_names[] = {"sne", "statnn", "mlp"};
+
+const char *sk_enc_name(sk_enc_kind k) { return (unsigned)k < 3 ? kind_names[k] : "?"; }
+
+int sk_enc_parse(const char *s, sk_enc_kind *out)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, kind_names[i])) {
+			*out = (sk_enc_kind)i;
+			return 0;
+		}
+	return sk_error("unknown encoder '%s' (known: sne statnn mlp)", s);
+}
+
+void sk_enc_train_defaults(sk_enc_train *t)
+{
+	memset(t, 0, sizeof *t);
+	t->epochs = 30;
+	t->batch = 16;
+	t->lr = 1e-3f;
+}
+
+const sk_enc_config *sk_encoder_config(const sk_encoder *e) { return &e->c; }
+
+int sk_encoder_code_size(const sk_encoder *e) { return e->c.kind == SK_ENC_SNE ? e->c.d : e->c.hidden; }
+
+/* ---- buffers (grown, never shrunk: no allocation once the sizes are seen) ---- */
+
+static int grow(float **p, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	sk_free(*p);
+	*p = sk_alloc_array(n + n / 4 + 16, sizeof(float));
+	if (!*p) {
+		*cap = 0;
+		return -1;
+	}
+	*cap = n + n / 4 + 16;
+	return 0;
+}
+
+static int growi(int **p, int *cap, int n)
+{
+	int *q;
+	if (n <= *cap)
+		return 0;
+	q = realloc(*p, sizeof *q * (size_t)(n + n / 4 + 16));
+	if (!q)
+		return sk_error("out of memory");
+	*p = q;
+	*cap = n + n / 4 + 16;
+	return 0;
+}
+
+struct plist {
+	sk_param **p;
+	int n, cap;
+};
+
+static int plist_fn(sk_param *p, sk_layer *l, void *arg)
+{
+	struct plist *pl = arg;
+	(void)l;
+	if (p->flags & SK_P_BUFFER)
+		return 0;
+	if (pl->n == pl->cap) {
+		int nc = pl->cap ? 2 * pl->cap : 32;
+		sk_param **q = realloc(pl->p, sizeof *q * (size_t)nc);
+		if (!q)
+			return sk_error("out of memory");
+		pl->p = q;
+		pl->cap = nc;
+	}
+	pl->p[pl->n++] = p;
+	return 0;
+}
+
+static int params_of(sk_seq *q, sk_param ***out, int *n)
+{
+	struct plist pl = {0};
+	if (q && sk_seq_walk_params(q, plist_fn, &pl) < 0) {
+		free(pl.p);
+		return -1;
+	}
+	*out = pl.p;
+	*n = pl.n;
+	return 0;
+}
+
+static sk_seq *build(const char *text, sk_shape in, const char *prefix)
+{
+	sk_spec *s = sk_spec_parse(text, "<encoder>");
+	sk_seq *q;
+	if (!s)
+		return NULL;
+	q = sk_seq_build(s, in, prefix);
+	sk_spec_free(s);
+	return q;
+}
+
+static void set_spec(const sk_encoder *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "sab %d heads=%d ln=%d\npma k=1 heads=%d ln=%d\n", e->c.d, e->c.heads, e->c.ln, e->c.heads,
+	         e->c.ln);
+}
+
+/* Build every sequence once the sizes are known. */
+static int enc_build(sk_encoder *e)
+{
+	char spec[256];
+	if (e->c.kind == SK_ENC_SNE) {
+		if (e->c.d < 1 || e->c.heads < 1 || e->c.d % e->c.heads)
+			return sk_error("encoder width %d is not a multiple of %d heads", e->c.d, e->c.heads);
+		if (e->c.chunk < 1 || e->c.chunk > 4096)
+			return sk_error("chunk size %d out of range 1..4096", e->c.chunk);
+		e->F = e->kmax + 3 + PE_E;
+		set_spec(e, spec, sizeof spec);
+		if (!(e->chunk = build(spec, sk_shape2(e->c.chunk, e->F), "chunk.")) ||
+		    !(e->lmaster = build(spec, sk_shape2(1, e->c.d + PE_C), "layer.")) ||
+		    !(e->mmaster = build(spec, sk_shape2(1, e->c.d + PE_L + 2), "model.")))
+			return -1;
+		snprintf(spec, sizeof spec, "linear %d\nrelu\nlinear 1\n", e->c.d);
+		if (!(e->head = build(spec, sk_shape1(e->c.d), "head.")))
+			return -1;
+	} else {
+		if (e->c.hidden < 1)
+			return sk_error("hidden width %d must be positive", e->c.hidden);
+		snprintf(spec, sizeof spec, "linear %d\nrelu\nlinear %d\nrelu\nlinear 1\n", e->c.hidden, e->c.hidden);
+		if (!(e->head = build(spec, sk_shape1(e->nfeat), "head.")))
+			return -1;
+	}
+	sk_param **a = NULL, **b = NULL, **c = NULL, **d = NULL;
+	int na = 0, nb = 0, nc = 0, nd = 0;
+	if (params_of(e->chunk, &a, &na) < 0 || params_of(e->lmaster, &b, &nb) < 0 ||
+	    params_of(e->mmaster, &c, &nc) < 0 || params_of(e->head, &d, &nd) < 0) {
+		free(a), free(b), free(c), free(d);
+		return -1;
+	}
+	e->np = na + nb + nc + nd;
+	e->params = malloc(sizeof *e->params * (size_t)(e->np + 1));
+	if (!e->params) {
+		free(a), free(b), free(c), free(d);
+		return sk_error("out of memory");
+	}
+	memcpy(e->params, a, sizeof *a * (size_t)na);
+	memcpy(e->params + na, b, sizeof *b * (size_t)nb);
+	memcpy(e->params + na + nb, c, sizeof *c * (size_t)nc);
+	memcpy(e->params + na + nb + nc, d, sizeof *d * (size_t)nd);
+	e->lpar = b, e->nlpar = nb;
+	e->mpar = c, e->nmpar = nc;
+	free(a);
+	free(d);
+	return 0;
+}
+
+size_t sk_encoder_param_count(const sk_encoder *e)
+{
+	size_t n = 0;
+	for (int i = 0; i < e->np; i++)
+		n += e->params[i]->size;
+	return n;
+}
+
+static void group_free(group *g)
+{
+	sk_seq_free(g->q);
+	free(g->p);
+	sk_free(g->x);
+	sk_free(g->dx);
+	sk_free(g->dy);
+	free(g->ref);
+	memset(g, 0, sizeof *g);
+}
+
+void sk_encoder_free(sk_encoder *e)
+{
+	if (!e)
+		return;
+	for (int i = 0; i < e->nlg; i++)
+		group_free(&e->lg[i]);
+	for (int i = 0; i < e->nmg; i++)
+		group_free(&e->mg[i]);
+	sk_seq_free(e->chunk);
+	sk_seq_free(e->lmaster);
+	sk_seq_free(e->mmaster);
+	sk_seq_free(e->head);
+	free(e->params);
+	free(e->lpar);
+	free(e->mpar);
+	free(e->lmodel), free(e->llayer), free(e->lchunks), free(e->lchunk0), free(e->mlayer0);
+	float *bufs[] = {e->mu, e->sd, e->xc, e->dyc, e->vl, e->dvl, e->z, e->dz, e->feat, e->s, e->ds, e->sortbuf};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		sk_free(bufs[i]);
+	free(e);
+}
+
+/* ---- features of the baselines ---- */
+
+static int cmpf(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void stats7(const float *v, size_t n, float *sorted, float *out)
+{
+	double m = 0, var = 0;
+	if (n == 0) {
+		memset(out, 0, NSTAT * sizeof(float));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		m += v[i];
+	m /= (double)n;
+	for (size_t i = 0; i < n; i++)
+		var += (v[i] - m) * (v[i] - m);
+	var = n > 1 ? var / (double)(n - 1) : 0;
+	memcpy(sorted, v, n * sizeof(float));
+	qsort(sorted, n, sizeof(float), cmpf);
+	out[0] = (float)m;
+	out[1] = (float)var;
+	for (int q = 0; q < 5; q++) {
+		double pos = q * 0.25 * (double)(n - 1);
+		size_t lo = (size_t)pos;
+		double fr = pos - (double)lo;
+		out[2 + q] = (float)(lo + 1 < n ? sorted[lo] * (1 - fr) + sorted[lo + 1] * fr : sorted[lo]);
+	}
+}
+
+/* Raw (unnormalised) features of one model into f[nfeat]. */
+static int raw_features(sk_encoder *e, const sk_zoo_model *m, float *f)
+{
+	if (e->c.kind == SK_ENC_STATNN) {
+		for (int l = 0; l < e->nstat; l++) {
+			float *o = f + (size_t)l * 2 * NSTAT;
+			if (l >= m->nlayers) {
+				memset(o, 0, 2 * NSTAT * sizeof(float));
+				continue;
+			}
+			const sk_zoo_layer *L = &m->layers[l];
+			size_t nw = (size_t)L->out * L->in * L->kh * L->kw;
+			if (grow(&e->sortbuf, &e->capsort, nw) < 0)
+				return -1;
+			stats7(m->flat + L->w, nw, e->sortbuf, o);
+			if (L->b != SK_ZOO_NOB)
+				stats7(m->flat + L->b, (size_t)L->out, e->sortbuf, o + NSTAT);
+			else
+				memset(o + NSTAT, 0, NSTAT * sizeof(float));
+		}
+	} else {
+		size_t n = m->nflat < (size_t)e->nflat ? m->nflat : (size_t)e->nflat;
+		memcpy(f, m->flat, n * sizeof(float));
+		memset(f + n, 0, ((size_t)e->nflat - n) * sizeof(float));
+	}
+	return 0;
+}
+
+/* ---- SNE tokens ---- */
+
+static void pe(float *out, int p, int dim, double pos)
+{
+	for (int i = 0; i < dim / 2; i++) {
+		double w = 1.0 / pow(100.0, 2.0 * i / dim);
+		out[2 * i] = (float)sin(pos * w);
+		out[2 * i + 1] = (float)cos(pos * w);
+	}
+	(void)p;
+}
+
+static void fill_chunk(const sk_encoder *e, const sk_zoo_model *m, const sk_zoo_layer *L, int c, float *x)
+{
+	int C = e->c.chunk, F = e->F, k = L->kh * L->kw;
+	size_t cols = (size_t)L->in + 1, E = (size_t)L->out * cols;
+	memset(x, 0, sizeof(float) * (size_t)C * F);
+	for (int t = 0; t < C; t++) {
+		size_t el = (size_t)c * C + (size_t)t;
+		float *tok = x + (size_t)t * F;
+		if (el >= E)
+			tok[e->kmax + 2] = 1;
+		else {
+			size_t o = el / cols, i = el % cols;
+			if (i < (size_t)L->in) {
+				const float *w = m->flat + L->w + (o * L->in + i) * (size_t)k;
+				for (int j = 0; j < k && j < e->kmax; j++)
+					tok[j] = w[j];
+				tok[e->kmax] = 1;
+			} else {
+				tok[0] = L->b != SK_ZOO_NOB ? m->flat[L->b + o] : 0;
+				tok[e->kmax + 1] = 1;
+			}
+		}
+		pe(tok + e->kmax + 3, 0, PE_E, (double)t);
+	}
+}
+
+static int nchunks(const sk_encoder *e, const sk_zoo_layer *L)
+{
+	size_t E = (size_t)L->out * ((size_t)L->in + 1);
+	return (int)((E + (size_t)e->c.chunk - 1) / (size_t)e->c.chunk);
+}
+
+static group *find_group(sk_encoder *e, group *gs, int *ng, int key, int width, const char *prefix, int nmaster)
+{
+	char spec[256];
+	for (int i = 0; i < *ng; i++)
+		if (gs[i].key == key)
+			return &gs[i];
+	if (*ng == MAX_GROUPS) {
+		sk_error("more than %d distinct %s sizes in one batch", MAX_GROUPS, prefix);
+		return NULL;
+	}
+	group *g = &gs[*ng];
+	memset(g, 0, sizeof *g);
+	set_spec(e, spec, sizeof spec);
+	if (!(g->q = build(spec, sk_shape2(key, width), prefix)) || params_of(g->q, &g->p, &g->nparam) < 0) {
+		group_free(g);
+		return NULL;
+	}
+	if (g->nparam != nmaster) {
+		group_free(g);
+		sk_error("internal: group of %d parameters, master %d", g->nparam, nmaster);
+		return NULL;
+	}
+	g->key = key;
+	(*ng)++;
+	return g;
+}
+
+static int group_add(group *g, int ref)
+{
+	if (growi(&g->ref, &g->cap, g->count + 1) < 0)
+		return -1;
+	g->ref[g->count++] = ref;
+	return 0;
+}
+
+static const float *group_forward(sk_encoder *e, group *g, sk_param **master)
+{
+	for (int i = 0; i < g->nparam; i++)
+		memcpy(g->p[i]->w, master[i]->w, master[i]->size * sizeof(float));
+	if (sk_seq_setup(g->q, g->count) < 0)
+		return NULL;
+	return sk_seq_forward(g->q, &e->ctx, g->count, g->x);
+}
+
+static int group_backward(sk_encoder *e, group *g, sk_param **master)
+{
+	for (int i = 0; i < g->nparam; i++)
+		memset(g->p[i]->g, 0, g->p[i]->size * sizeof(float));
+	if (sk_seq_backward(g->q, &e->ctx, g->count, g->x, g->dy, g->dx) < 0)
+		return -1;
+	for (int i = 0; i < g->nparam; i++)
+		for (size_t k = 0; k < master[i]->size; k++)
+			master[i]->g[k] += g->p[i]->g[k];
+	return 0;
+}
+
+/* Forward a batch of models: logits into e->s, codes into e->z (sne) or the
+ * head's hidden activations (baselines). */
+static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
+{
+	int D = e->c.d;
+	e->B = B;
+	if (grow(&e->s, &e->caps, (size_t)B) < 0)
+		return -1;
+	if (e->c.kind != SK_ENC_SNE) {
+		if (grow(&e->feat, &e->capfeat, (size_t)B * e->nfeat) < 0)
+			return -1;
+		for (int b = 0; b < B; b++) {
+			float *f = e->feat + (size_t)b * e->nfeat;
+			if (raw_features(e, ms[b], f) < 0)
+				return -1;
+			for (int i = 0; i < e->nfeat; i++)
+				f[i] = (f[i] - e->mu[i]) / e->sd[i];
+		}
+		if (sk_seq_setup(e->head, B) < 0)
+			return -1;
+		const float *y = sk_seq_forward(e->head, &e->ctx, B, e->feat);
+		if (!y)
+			return -1;
+		memcpy(e->s, y, (size_t)B * sizeof(float));
+		return 0;
+	}
+	/* 1. the layers of the batch and their chunks */
+	int NL = 0, N = 0;
+	for (int b = 0; b < B; b++)
+		NL += ms[b]->nlayers;
+	if (growi(&e->lmodel, &e->cap1, NL) < 0 || growi(&e->llayer, &e->cap2, NL) < 0 ||
+	    growi(&e->lchunks, &e->cap3, NL) < 0 || growi(&e->lchunk0, &e->cap4, NL) < 0 ||
+	    growi(&e->mlayer0, &e->capmod, B) < 0)
+		return -1;
+	for (int b = 0, i = 0; b < B; b++) {
+		e->mlayer0[b] = i;
+		for (int j = 0; j < ms[b]->nlayers; j++, i++) {
+			const sk_zoo_layer *L = &ms[b]->layers[j];
+			if (L->kh * L->kw > e->kmax)
+				return sk_error("layer %s has %dx%d kernels, the encoder at most %d values", L->name, L->kh, L->kw,
+				                e->kmax);
+			e->lmodel[i] = b;
+			e->llayer[i] = j;
+			e->lchunks[i] = nchunks(e, L);
+			e->lchunk0[i] = N;
+			if (N > (1 << 28) - e->lchunks[i])
+				return sk_error("too many chunks in one batch");
+			N += e->lchunks[i];
+		}
+	}
+	e->NL = NL;
+	e->N = N;
+	size_t tok = (size_t)e->c.chunk * (size_t)e->F;
+	if (grow(&e->xc, &e->capxc, (size_t)N * tok) < 0)
+		return -1;
+	for (int i = 0; i < NL; i++) {
+		const sk_zoo_model *m = ms[e->lmodel[i]];
+		for (int c = 0; c < e->lchunks[i]; c++)
+			fill_chunk(e, m, &m->layers[e->llayer[i]], c, e->xc + (size_t)(e->lchunk0[i] + c) * tok);
+	}
+	/* 2. chunk level */
+	if (sk_seq_setup(e->chunk, N) < 0)
+		return -1;
+	const float *yc = sk_seq_forward(e->chunk, &e->ctx, N, e->xc);
+	if (!yc)
+		return -1;
+	/* 3. layer level */
+	size_t lw = (size_t)D + PE_C, mw = (size_t)D + PE_L + 2;
+	if (grow(&e->vl, &e->capvl, (size_t)NL * D) < 0)
+		return -1;
+	for (int i = 0; i < e->nlg; i++)
+		e->lg[i].count = 0;
+	for (int i = 0; i < NL; i++) {
+		group *g = find_group(e, e->lg, &e->nlg, e->lchunks[i], (int)lw, "layer.", e->nlpar);
+		if (!g || group_add(g, i) < 0)
+			return -1;
+	}
+	for (int gi = 0; gi < e->nlg; gi++) {
+		group *g = &e->lg[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->x, &g->capx, (size_t)g->count * g->key * lw) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++) {
+			int i = g->ref[r];
+			for (int c = 0; c < g->key; c++) {
+				float *row = g->x + ((size_t)r * g->key + c) * lw;
+				memcpy(row, yc + (size_t)(e->lchunk0[i] + c) * D, (size_t)D * sizeof(float));
+				pe(row + D, 0, PE_C, (double)c);
+			}
+		}
+		const float *y = group_forward(e, g, e->lpar);
+		if (!y)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(e->vl + (size_t)g->ref[r] * D, y + (size_t)r * D, (size_t)D * sizeof(float));
+	}
+	/* 4. model level */
+	if (grow(&e->z, &e->capz, (size_t)B * D) < 0)
+		return -1;
+	for (int i = 0; i < e->nmg; i++)
+		e->mg[i].count = 0;
+	for (int b = 0; b < B; b++) {
+		group *g = find_group(e, e->mg, &e->nmg, ms[b]->nlayers, (int)mw, "model.", e->nmpar);
+		if (!g || group_add(g, b) < 0)
+			return -1;
+	}
+	for (int gi = 0; gi < e->nmg; gi++) {
+		group *g = &e->mg[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->x, &g->capx, (size_t)g->count * g->key * mw) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++) {
+			int b = g->ref[r];
+			for (int j = 0; j < g->key; j++) {
+				float *row = g->x + ((size_t)r * g->key + j) * mw;
+				memcpy(row, e->vl + (size_t)(e->mlayer0[b] + j) * D, (size_t)D * sizeof(float));
+				pe(row + D, 0, PE_L, (double)j);
+				row[D + PE_L] = ms[b]->layers[j].conv ? 1.0f : 0.0f;
+				row[D + PE_L + 1] = ms[b]->layers[j].conv ? 0.0f : 1.0f;
+			}
+		}
+		const float *y = group_forward(e, g, e->mpar);
+		if (!y)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(e->z + (size_t)g->ref[r] * D, y + (size_t)r * D, (size_t)D * sizeof(float));
+	}
+	/* 5. head */
+	if (sk_seq_setup(e->head, B) < 0)
+		return -1;
+	const float *s = sk_seq_forward(e->head, &e->ctx, B, e->z);
+	if (!s)
+		return -1;
+	memcpy(e->s, s, (size_t)B * sizeof(float));
+	return 0;
+}
+
+/* Backward from ds (B values), after enc_forward of the same batch;
+ * accumulates into the masters' gradients. */
+static int enc_backward(sk_encoder *e, const float *ds)
+{
+	int B = e->B, D = e->c.d;
+	if (e->c.kind != SK_ENC_SNE)
+		return sk_seq_backward(e->head, &e->ctx, B, e->feat, ds, NULL);
+	size_t lw = (size_t)D + PE_C, mw = (size_t)D + PE_L + 2;
+	if (grow(&e->dz, &e->capdz, (size_t)B * D) < 0 || grow(&e->dvl, &e->capdvl, (size_t)e->NL * D) < 0 ||
+	    grow(&e->dyc, &e->capdyc, (size_t)e->N * D) < 0)
+		return -1;
+	if (sk_seq_backward(e->head, &e->ctx, B, e->z, ds, e->dz) < 0)
+		return -1;
+	for (int gi = 0; gi < e->nmg; gi++) {
+		group *g = &e->mg[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
+		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * mw) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(g->dy + (size_t)r * D, e->dz + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
+		if (group_backward(e, g, e->mpar) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++) {
+			int b = g->ref[r];
+			for (int j = 0; j < g->key; j++)
+				memcpy(e->dvl + (size_t)(e->mlayer0[b] + j) * D, g->dx + ((size_t)r * g->key + j) * mw,
+				       (size_t)D * sizeof(float));
+		}
+	}
+	for (int gi = 0; gi < e->nlg; gi++) {
+		group *g = &e->lg[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
+		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * lw) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(g->dy + (size_t)r * D, e->dvl + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
+		if (group_backward(e, g, e->lpar) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++) {
+			int i = g->ref[r];
+			for (int c = 0; c < g->key; c++)
+				memcpy(e->dyc + (size_t)(e->lchunk0[i] + c) * D, g->dx + ((size_t)r * g->key + c) * lw,
+				       (size_t)D * sizeof(float));
+		}
+	}
+	return sk_seq_backward(e->chunk, &e->ctx, e->N, e->xc, e->dyc, NULL);
+}
+
+/* ---- construction ---- */
+
+static sk_encoder *enc_alloc(const sk_enc_config *c)
+{
+	sk_encoder *e = calloc(1, sizeof *e);
+	if (!e) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	e->c = *c;
+	return e;
+}
+
+sk_encoder *sk_encoder_new(const sk_enc_config *c, const sk_zoo *z, const int *idx, int n, uint64_t seed)
+{
+	sk_encoder *e = enc_alloc(c);
+	if (!e)
+		return NULL;
+	if (n < 1) {
+		sk_error("no model to size the encoder on");
+		goto fail;
+	}
+	e->kmax = 1;
+	for (int k = 0; k < n; k++) {
+		const sk_zoo_model *m = &z->m[idx[k]];
+		for (int l = 0; l < m->nlayers; l++)
+			if (m->layers[l].kh * m->layers[l].kw > e->kmax)
+				e->kmax = m->layers[l].kh * m->layers[l].kw;
+		if (m->nlayers > e->nstat)
+			e->nstat = m->nlayers;
+		if ((int)m->nflat > e->nflat)
+			e->nflat = m->nflat > (1u << 24) ? 1 << 24 : (int)m->nflat;
+	}
+	if (c->kind != SK_ENC_SNE) {
+		e->nfeat = c->kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->nflat;
+		if (!(e->mu = sk_alloc_array((size_t)e->nfeat, sizeof(float))) ||
+		    !(e->sd = sk_alloc_array((size_t)e->nfeat, sizeof(float))))
+			goto fail;
+		float *f = sk_alloc_array((size_t)e->nfeat, sizeof(float));
+		double *s1 = calloc((size_t)e->nfeat, sizeof *s1), *s2 = calloc((size_t)e->nfeat, sizeof *s2);
+		int bad = !f || !s1 || !s2;
+		for (int k = 0; !bad && k < n; k++) {
+			if (raw_features(e, &z->m[idx[k]], f) < 0) {
+				bad = 1;
+				break;
+			}
+			for (int i = 0; i < e->nfeat; i++)
+				s1[i] += f[i], s2[i] += (double)f[i] * f[i];
+		}
+		for (int i = 0; !bad && i < e->nfeat; i++) {
+			double m = s1[i] / n, v = s2[i] / n - m * m;
+			e->mu[i] = (float)m;
+			e->sd[i] = v > 1e-16 ? (float)sqrt(v) : 1.0f;
+		}
+		sk_free(f);
+		free(s1);
+		free(s2);
+		if (bad) {
+			if (!f || !s1 || !s2)
+				sk_error("out of memory");
+			goto fail;
+		}
+	}
+	if (enc_build(e) < 0)
+		goto fail;
+	if ((e->chunk && sk_seq_init(e->chunk, seed) < 0) || (e->lmaster && sk_seq_init(e->lmaster, seed) < 0) ||
+	    (e->mmaster && sk_seq_init(e->mmaster, seed) < 0) || sk_seq_init(e->head, seed) < 0)
+		goto fail;
+	return e;
+fail:
+	sk_encoder_free(e);
+	return NULL;
+}
+
+/* ---- training and running ---- */
+
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+int sk_encoder_train(sk_encoder *e, const sk_zoo *z, const int *idx, int n, const double *target,
+                     const sk_enc_train *t)
+{
+	int Bt = t->batch < 1 ? 1 : t->batch, inv = t->lambda > 0, rc = -1;
+	int slots = inv ? 2 * Bt : Bt;
+	const sk_zoo_model **ms = calloc((size_t)slots, sizeof *ms);
+	sk_zoo_model *pm = calloc((size_t)Bt, sizeof *pm);
+	int64_t *perm = malloc(sizeof *perm * (size_t)(n > 0 ? n : 1));
+	float *ds = sk_alloc_array((size_t)slots, sizeof(float));
+	sk_optim_config oc;
+	sk_optim *opt = NULL;
+	if (!ms || !pm || !perm || !ds) {
+		sk_error("out of memory");
+		goto out;
+	}
+	if (n < 1) {
+		sk_error("no model to train on");
+		goto out;
+	}
+	for (int k = 0; k < n; k++)
+		if (!(target[k] >= 0 && target[k] <= 1)) {
+			sk_error("target of model %d is %g, outside [0, 1]", idx[k] + 1, target[k]);
+			goto out;
+		}
+	sk_optim_defaults(&oc, SK_OPT_ADAM);
+	oc.wd = t->wd;
+	if (!(opt = sk_optim_new(&oc, e->params, e->np)))
+		goto out;
+	e->ctx.train = 1;
+	e->ctx.seed = t->seed;
+	int64_t step = 0;
+	for (int ep = 0; ep < t->epochs; ep++) {
+		sk_rng r = sk_rng_make(t->seed, sk_rng_stream(0x5e, (uint64_t)ep, 0));
+		double lsum = 0, isum = 0;
+		int cnt = 0;
+		sk_rng_permute(&r, perm, n);
+		for (int k0 = 0; k0 < n; k0 += Bt) {
+			int bt = n - k0 < Bt ? n - k0 : Bt, B = bt;
+			for (int b = 0; b < bt; b++)
+				ms[b] = &z->m[idx[perm[k0 + b]]];
+			if (inv) {
+				for (int b = 0; b < bt; b++) {
+					sk_zoo_model_free(&pm[b]);
+					if (sk_zoo_model_copy(&pm[b], ms[b], 0) < 0 ||
+					    sk_zoo_permute(&pm[b], t->seed, (uint64_t)step * (uint64_t)Bt + (uint64_t)b) < 0)
+						goto out;
+					ms[bt + b] = &pm[b];
+				}
+				B = 2 * bt;
+			}
+			for (int i = 0; i < e->np; i++)
+				memset(e->params[i]->g, 0, e->params[i]->size * sizeof(float));
+			e->ctx.step = (uint64_t)step;
+			if (enc_forward(e, ms, B) < 0)
+				goto out;
+			for (int b = 0; b < bt; b++) {
+				double s = e->s[b], a = target[perm[k0 + b]], p = sigm(s);
+				if (!isfinite(s)) {
+					sk_error("non-finite encoder output at step %lld", (long long)step + 1);
+					goto out;
+				}
+				if (t->mse) {
+					lsum += (p - a) * (p - a);
+					ds[b] = (float)(2 * (p - a) * p * (1 - p) / bt);
+				} else {
+					lsum += softplus(s) - a * s;
+					ds[b] = (float)((p - a) / bt);
+				}
+				cnt++;
+				if (inv) {
+					double d = e->s[b] - e->s[bt + b];
+					isum += d * d;
+					ds[b] += (float)(2 * t->lambda * d / bt);
+					ds[bt + b] = (float)(-2 * t->lambda * d / bt);
+				}
+			}
+			if (enc_backward(e, ds) < 0)
+				goto out;
+			sk_optim_step(opt, t->lr);
+			step++;
+		}
+		if (t->on_epoch)
+			t->on_epoch(ep + 1, t->epochs, lsum / cnt, isum / cnt, t->arg);
+	}
+	rc = 0;
+out:
+	e->ctx.train = 0;
+	sk_optim_free(opt);
+	for (int b = 0; pm && b < Bt; b++)
+		sk_zoo_model_free(&pm[b]);
+	free(pm);
+	free(ms);
+	free(perm);
+	sk_free(ds);
+	return rc;
+}
+
+#define RUN_BATCH 32
+
+int sk_encoder_run(sk_encoder *e, const sk_zoo *z, const int *idx, int n, float *codes, float *logits)
+{
+	const sk_zoo_model *ms[RUN_BATCH];
+	int cs = sk_encoder_code_size(e);
+	e->ctx.train = 0;
+	for (int k0 = 0; k0 < n; k0 += RUN_BATCH) {
+		int B = n - k0 < RUN_BATCH ? n - k0 : RUN_BATCH;
+		for (int b = 0; b < B; b++)
+			ms[b] = &z->m[idx[k0 + b]];
+		if (enc_forward(e, ms, B) < 0)
+			return -1;
+		if (logits)
+			memcpy(logits + k0, e->s, (size_t)B * sizeof(float));
+		if (codes) {
+			if (e->c.kind == SK_ENC_SNE)
+				memcpy(codes + (size_t)k0 * cs, e->z, (size_t)B * cs * sizeof(float));
+			else   /* the second hidden layer, after its relu */
+				memcpy(codes + (size_t)k0 * cs, e->head->act[3], (size_t)B * cs * sizeof(float));
+		}
+	}
+	return 0;
+}
+
+int sk_encoder_inv_gap(sk_encoder *e, const sk_zoo *z, const int *idx, int n, uint64_t seed, double *gap)
+{
+	float *s0 = sk_alloc_array((size_t)(n > 0 ? n : 1), sizeof(float));
+	double sum = 0;
+	int rc = -1;
+	if (!s0)
+		return -1;
+	if (sk_encoder_run(e, z, idx, n, NULL, s0) < 0)
+		goto out;
+	for (int k = 0; k < n; k++) {
+		sk_zoo_model pm;
+		const sk_zoo_model *ms[1] = {&pm};
+		if (sk_zoo_model_copy(&pm, &z->m[idx[k]], 0) < 0)
+			goto out;
+		if (sk_zoo_permute(&pm, seed, (uint64_t)k) < 0 || enc_forward(e, ms, 1) < 0) {
+			sk_zoo_model_free(&pm);
+			goto out;
+		}
+		sum += fabs(e->s[0] - s0[k]);
+		sk_zoo_model_free(&pm);
+	}
+	*gap = n ? sum / n : 0;
+	rc = 0;
+out:
+	sk_free(s0);
+	return rc;
+}
+
+/* ---- (de)serialisation ---- */
+
+int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
+{
+	char text[512];
+	sk_attrs a;
+	int nrec = e->np + (e->mu ? 2 : 0), rc = -1;
+	int len = snprintf(text, sizeof text, "kind %s\nd %d\nchunk %d\nheads %d\nln %d\nhidden %d\nkmax %d\nnstat %d\n"
+	                   "nflat %d\n", sk_enc_name(e->c.kind), e->c.d, e->c.chunk, e->c.heads, e->c.ln, e->c.hidden,
+	                   e->kmax, e->nstat, e->nflat);
+	int64_t sh[1] = {len};
+	sk_attrs_init(&a);
+	if ((extra && sk_attrs_copy(&a, extra) < 0) || sk_attrs_setf(&a, "records", "%d", nrec) < 0 ||
+	    sk_attrs_set(&a, "encoder", sk_enc_name(e->c.kind)) < 0 || sk_attrs_set(&a, "version", SK_VERSION_STRING) < 0)
+		goto out;
+	if (sk_write_record_raw(f, "encoder", SK_U8, 1, sh, text, &a, 0) < 0)
+		goto out;
+	if (e->mu) {
+		int64_t fs[1] = {e->nfeat};
+		if (sk_write_record_raw(f, "norm.mu", SK_F32, 1, fs, e->mu, NULL, 0) < 0 ||
+		    sk_write_record_raw(f, "norm.sd", SK_F32, 1, fs, e->sd, NULL, 0) < 0)
+			goto out;
+	}
+	for (int i = 0; i < e->np; i++)
+		if (sk_write_record_raw(f, e->params[i]->name, SK_F32, e->params[i]->ndim, e->params[i]->shape,
+		                        e->params[i]->w, NULL, 0) < 0)
+			goto out;
+	rc = 0;
+out:
+	sk_attrs_free(&a);
+	return rc;
+}
+
+static int parse_config(const char *text, sk_encoder *e)
+{
+	const char *keys[] = {"d", "chunk", "heads", "ln", "hidden", "kmax", "nstat", "nflat"};
+	int *vals[] = {&e->c.d, &e->c.chunk, &e->c.heads, &e->c.ln, &e->c.hidden, &e->kmax, &e->nstat, &e->nflat};
+	const char *p = text;
+	char key[32], val[64];
+	int seen = 0, kind = 0;
+	while (*p) {
+		int n = 0;
+		if (sscanf(p, "%31s %63s%n", key, val, &n) != 2)
+			return sk_error("encoder configuration: bad line '%.40s'", p);
+		p += n;
+		while (*p == '\n' || *p == ' ')
+			p++;
+		if (!strcmp(key, "kind")) {
+			sk_enc_kind k;
+			if (sk_enc_parse(val, &k) < 0)
+				return -1;
+			e->c.kind = k;
+			kind = 1;
+			continue;
+		}
+		for (int i = 0; i < 8; i++)
+			if (!strcmp(key, keys[i])) {
+				char *end;
+				long v = strtol(val, &end, 10);
+				if (*end || v < 0 || v > (1 << 24))
+					return sk_error("encoder configuration: %s '%s' out of range", key, val);
+				*vals[i] = (int)v;
+				seen |= 1 << i;
+			}
+	}
+	if (!kind || seen != 0xff)
+		return sk_error("encoder configuration is incomplete");
+	if (e->kmax < 1 || e->nstat < 1 || e->nflat < 1)
+		return sk_error("encoder configuration: sizes must be positive");
+	e->nfeat = e->c.kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->nflat;
+	return 0;
+}
+
+sk_encoder *sk_encoder_load(const char *path, sk_attrs *attrs)
+{
+	sk_reader *r = sk_reader_open(path);
+	sk_header h;
+	sk_encoder *e = NULL;
+	char text[1024];
+	int st;
+	long long nrec;
+	memset(&h, 0, sizeof h);
+	if (!r)
+		return NULL;
+	while ((st = sk_reader_next(r, &h)) > 0 && strcmp(h.name, "encoder"))
+		;
+	if (st <= 0) {
+		if (st == 0)
+			sk_error("%s: no encoder record in the stream", path);
+		goto fail;
+	}
+	if (h.dtype != SK_U8 || h.ndim != 1 || h.rawbytes >= sizeof text) {
+		sk_error("%s: encoder record is not u8 text of at most %zu bytes", path, sizeof text - 1);
+		goto fail;
+	}
+	const char *rs = sk_attrs_get(&h.attrs, "records");
+	nrec = rs ? strtoll(rs, NULL, 10) : -1;
+	if (nrec < 0 || nrec > 100000) {
+		sk_error("%s: encoder record has no valid 'records' attribute", path);
+		goto fail;
+	}
+	if (attrs && sk_attrs_copy(attrs, &h.attrs) < 0)
+		goto fail;
+	if (sk_reader_payload_into(r, &h, text) < 0)
+		goto fail;
+	text[h.rawbytes] = 0;
+	{
+		sk_enc_config c;
+		sk_enc_defaults(&c, SK_ENC_SNE);
+		if (!(e = enc_alloc(&c)))
+			goto fail;
+	}
+	if (parse_config(text, e) < 0)
+		goto fail;
+	if (e->c.kind != SK_ENC_SNE &&
+	    (!(e->mu = sk_alloc_array((size_t)e->nfeat, sizeof(float))) ||
+	     !(e->sd = sk_alloc_array((size_t)e->nfeat, sizeof(float)))))
+		goto fail;
+	if (enc_build(e) < 0)
+		goto fail;
+	{
+		unsigned char *seen = calloc((size_t)e->np + 2, 1);
+		int got = 0;
+		if (!seen) {
+			sk_error("out of memory");
+			goto fail;
+		}
+		for (long long k = 0; k < nrec; k++) {
+			float *dst = NULL;
+			size_t cnt = 0;
+			int slot = -1;
+			if ((st = sk_reader_next(r, &h)) <= 0) {
+				if (st == 0)
+					sk_error("%s: encoder ends after %lld of its %lld records", path, k, nrec);
+				free(seen);
+				goto fail;
+			}
+			if (e->mu && !strcmp(h.name, "norm.mu"))
+				dst = e->mu, cnt = (size_t)e->nfeat, slot = e->np;
+			else if (e->sd && !strcmp(h.name, "norm.sd"))
+				dst = e->sd, cnt = (size_t)e->nfeat, slot = e->np + 1;
+			else
+				for (int i = 0; i < e->np; i++)
+					if (!strcmp(h.name, e->params[i]->name)) {
+						dst = e->params[i]->w, cnt = e->params[i]->size, slot = i;
+						break;
+					}
+			if (!dst || h.dtype != SK_F32 || h.rawbytes != cnt * sizeof(float) || seen[slot]) {
+				sk_error("%s: record %ld '%s' is not a tensor of this encoder (or repeated, or of the wrong size)",
+				         path, sk_reader_index(r), h.name);
+				free(seen);
+				goto fail;
+			}
+			if (sk_reader_payload_into(r, &h, dst) < 0) {
+				free(seen);
+				goto fail;
+			}
+			seen[slot] = 1;
+			got++;
+		}
+		free(seen);
+		if (got != e->np + (e->mu ? 2 : 0)) {
+			sk_error("%s: encoder has %d of its %d tensors", path, got, e->np + (e->mu ? 2 : 0));
+			goto fail;
+		}
+	}
+	sk_header_free(&h);
+	sk_reader_close(r);
+	return e;
+fail:
+	sk_header_free(&h);
+	sk_reader_close(r);
+	sk_encoder_free(e);
+	return NULL;
+}
