@@ -3,6 +3,7 @@
 #include "sk_cli.h"
 #include "sk_base.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -115,14 +116,20 @@ void sk_cli_help(const sk_cli *c, FILE *f)
 
 static void print_version(const sk_cli *c)
 {
-	printf("%s (simkit) %s\n", c->prog, sk_version());
+	printf("%s (simkit) %s\n", c->prog, SK_VERSION_STRING);
 	printf("zlib %s\n", zlibVersion());
 	printf("libpng %s\n", png_get_libpng_ver(NULL));
 	if (openblas_get_config) {
 		const char *cfg = openblas_get_config();
 		printf("%s%s\n", strncmp(cfg, "OpenBLAS", 8) == 0 ? "" : "OpenBLAS ", cfg);
 	} else {
-		printf("OpenBLAS (not loaded by this program)\n");
+		/* not linked into this program: report the library it would use */
+		void *h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_LOCAL);
+		char *(*cfg)(void) = h ? (char *(*)(void))dlsym(h, "openblas_get_config") : NULL;
+		if (cfg)
+			printf("%s (not used by this program)\n", cfg());
+		else
+			printf("OpenBLAS (not used by this program)\n");
 	}
 }
 
