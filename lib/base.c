@@ -25,7 +25,7 @@ int sk_error_prefix(const char *fmt, ...)
 	vsnprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	memcpy(old, errbuf, sizeof old);
-	snprintf(errbuf, sizeof errbuf, "%s: %s", pre, old);
+	snprintf(errbuf, sizeof errbuf, "%.200s: %.300s", pre, old);
 	return -1;
 }
 
