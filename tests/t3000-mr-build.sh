@@ -32,7 +32,9 @@ test_expect_success '--spec output is a spec: one block per line, nine blocks at
 
 test_expect_success 'FLOPs are reported: DMRNet-8 has 24.6M MACs (PAPERS.md 3.6)' '
 	mr-build --depth 8 --spec >/dev/null 2>d8.err &&
-	grep -q "154,970 parameters, 49.2[0-9] MFLOP (24.6[0-9]M MACs)" d8.err
+	grep -q "154,970 parameters, [0-9.]* MFLOP per example (24.56M conv/linear MACs)" d8.err &&
+	mr-build --arch resnet --depth 14 --spec >/dev/null 2>r14.err &&
+	grep -q "175,258 parameters, [0-9.]* MFLOP per example (26.66M conv/linear MACs)" r14.err
 '
 
 test_expect_success 'depths the layout cannot build are refused, listing the valid ones' '
@@ -67,9 +69,11 @@ test_expect_success '--match-params with --depth searches the width' '
 '
 
 test_expect_success 'mr-build writes an initialised model stream; --seed is deterministic' '
-	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 3 -o a.tns 2>/dev/null &&
+	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 3 >a.tns 2>/dev/null &&
 	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 3 >b.tns 2>/dev/null &&
 	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 4 >c.tns 2>/dev/null &&
+	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 3 -o d.tns 2>/dev/null &&
+	test -s d.tns &&
 	cmp a.tns b.tns &&
 	! cmp -s a.tns c.tns &&
 	head -c 4000 a.tns | grep -a -q "mrblock 8 stride=2 name=s2b1"

@@ -64,20 +64,19 @@ static int mrblock_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	}
 	sk_shape sin = sk_shape3(r->cin, l->in.d[1], l->in.d[2]);
 	int transition = r->stride != 1 || r->out != r->cin;
-	if (sk_block_branch_text(text, sizeof text, r->out, r->stride, mom) < 0)
+	/* children in stream order: H^a, (P^a), H^b, (P^b) */
+	char ptext[256];
+	if (sk_block_branch_text(text, sizeof text, r->out, r->stride, mom) < 0 ||
+	    (transition && sk_block_proj_text(ptext, sizeof ptext, r->out, r->stride, mom) < 0))
 		return -1;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 2; k++) {
 		if (!(r->h[k] = sk_block_child(l, text, sin, sub[k])))
 			return -1;
-	if (transition) {
-		if (sk_block_proj_text(text, sizeof text, r->out, r->stride, mom) < 0)
+		if (transition && !(r->p[k] = sk_block_child(l, ptext, sin, sub[k])))
 			return -1;
-		for (int k = 0; k < 2; k++)
-			if (!(r->p[k] = sk_block_child(l, text, sin, sub[k])))
-				return -1;
-		if (r->p[0]->out.d[1] != r->h[0]->out.d[1] || r->p[0]->out.d[2] != r->h[0]->out.d[2])
-			return sk_spec_error(s, o, "projection and branch shapes differ");
 	}
+	if (transition && (r->p[0]->out.d[1] != r->h[0]->out.d[1] || r->p[0]->out.d[2] != r->h[0]->out.d[2]))
+		return sk_spec_error(s, o, "projection and branch shapes differ");
 	sk_shape so = r->h[0]->out;
 	r->sin = sk_shape_size(sin);
 	r->sout = sk_shape_size(so);

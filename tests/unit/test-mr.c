@@ -214,11 +214,11 @@ static void test_mr_equations(void)
 	const float *y = sk_seq_forward(q, &c, n, x);
 	float *out = malloc(sizeof ref);
 	memcpy(out, y, sizeof ref);
-	/* children: 0 = H^a, 1 = H^b, 2 = P^a, 3 = P^b */
+	/* children: 0 = H^a, 1 = P^a, 2 = H^b, 3 = P^b */
 	float ha[72], hb[72], pa[72], pb[72];
 	memcpy(ha, sk_seq_forward(l->child[0], &c, n, xa), sizeof ha);
-	memcpy(hb, sk_seq_forward(l->child[1], &c, n, xb), sizeof hb);
-	memcpy(pa, sk_seq_forward(l->child[2], &c, n, xa), sizeof pa);
+	memcpy(pa, sk_seq_forward(l->child[1], &c, n, xa), sizeof pa);
+	memcpy(hb, sk_seq_forward(l->child[2], &c, n, xb), sizeof hb);
 	memcpy(pb, sk_seq_forward(l->child[3], &c, n, xb), sizeof pb);
 	for (int b = 0; b < n; b++)
 		for (size_t i = 0; i < so; i++) {
