@@ -297,8 +297,10 @@ static int npy_head(sk_src *s, npyhead *h)
 				errno = 0;
 				char *end;
 				unsigned long long v = strtoull(p, &end, 10);
+				if (end - p > 20)
+					end = (char *)p + 20;
 				if (errno || v > (unsigned long long)SK_MAX_EXTENT) {
-					sk_error("%s: npy dimension %.20s exceeds the limit %lld", s->name, p,
+					sk_error("%s: npy dimension %.*s exceeds the limit %lld", s->name, (int)(end - p), p,
 					         (long long)SK_MAX_EXTENT);
 					goto fail;
 				}

@@ -63,6 +63,20 @@ void sk_src_close(sk_src *s)
 }
 
 /* Read from the underlying file or memory, past the look-ahead. */
+/* zlib's message without its "<fd:N>: " prefix (we name the file ourselves). */
+static const char *gzmsg(gzFile gz, int *code)
+{
+	const char *m = gzerror(gz, code);
+	if (*code == Z_ERRNO)
+		return strerror(errno);
+	if (m && m[0] == '<') {
+		const char *c = strstr(m, ": ");
+		if (c)
+			m = c + 2;
+	}
+	return m;
+}
+
 static long long src_fill(sk_src *s, unsigned char *buf, size_t n)
 {
 	if (s->mem) {
@@ -83,16 +97,14 @@ static long long src_fill(sk_src *s, unsigned char *buf, size_t n)
 		int r = gzread((gzFile)s->gz, buf + got, (unsigned)want);
 		if (r < 0) {
 			int code;
-			const char *m = gzerror((gzFile)s->gz, &code);
-			if (code == Z_ERRNO)
-				m = strerror(errno);
-			return sk_error("%s: %s (corrupt or truncated gzip data?)", s->name, m);
+			const char *m = gzmsg((gzFile)s->gz, &code);
+			return sk_error("%s: %s (corrupt or truncated gzip data)", s->name, m);
 		}
 		if (r == 0) {
 			int code;
 			gzerror((gzFile)s->gz, &code);
 			if (code != Z_OK && code != Z_STREAM_END) {
-				const char *m = gzerror((gzFile)s->gz, &code);
+				const char *m = gzmsg((gzFile)s->gz, &code);
 				return sk_error("%s: %s (truncated gzip data)", s->name, m);
 			}
 			s->eof = 1;
