@@ -731,11 +731,11 @@ int sk_reader_next(sk_reader *r, sk_header *h)
 	if (r->last == h)
 		sk_header_free(h);
 	r->last = NULL;
+	memset(h, 0, sizeof *h);
 	if (r->failed)
 		return -1;
 	if (r->in_payload && sk_reader_skip(r, h) < 0)
 		return -1;
-	memset(h, 0, sizeof *h);
 	r->index++;
 	r->rname[0] = 0;
 	size_t n = rread(r, r->hdr, SK_ALIGN);
@@ -940,14 +940,49 @@ int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf)
 	return 0;
 }
 
+/* Above this size, a payload whose bytes are not known to exist (a pipe, or
+ * a deflate stream that may expand up to 1000 times) is read into a buffer
+ * that grows as the data actually arrives, so a lying header cannot make us
+ * allocate gigabytes up front. */
+#define SK_GROW_START ((size_t)16 << 20)
+
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out)
 {
-	if (sk_tensor_init(out, h->dtype, h->ndim, h->shape) < 0)
+	memset(out, 0, sizeof *out);
+	if (!r->in_payload || r->raw_left != h->rawbytes)
+		return rfail(r, "payload already read or skipped");
+	size_t bytes = (size_t)h->rawbytes, cap = bytes, have = 0;
+	int known = h->encoding == SK_RAW && r->regular;
+	if (!known && cap > SK_GROW_START)
+		cap = SK_GROW_START;
+	unsigned char *p = sk_alloc(cap);
+	if (!p)
 		return rfail(r, "%s", sk_errmsg());
-	if (sk_reader_payload_into(r, h, out->data) < 0) {
-		sk_tensor_free(out);
-		return -1;
+	while (have < bytes) {
+		if (have == cap) {
+			size_t ncap = cap > bytes / 2 ? bytes : cap * 2;
+			unsigned char *q = sk_alloc(ncap);
+			if (!q) {
+				sk_free(p);
+				return rfail(r, "%s", sk_errmsg());
+			}
+			memcpy(q, p, have);
+			sk_free(p);
+			p = q;
+			cap = ncap;
+		}
+		long n = sk_reader_read(r, h, p + have, cap - have);
+		if (n <= 0) {
+			sk_free(p);
+			return n < 0 ? -1 : rfail(r, "payload ended early");
+		}
+		have += (size_t)n;
 	}
+	out->dtype = h->dtype;
+	out->ndim = h->ndim;
+	for (int d = 0; d < h->ndim; d++)
+		out->shape[d] = h->shape[d];
+	out->data = p;
 	return 0;
 }
 
