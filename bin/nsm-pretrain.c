@@ -27,7 +27,7 @@
 enum {
 	O_OUTPUT, O_FILTERS, O_SIZE, O_STRIDE, O_TAU, O_LR, O_SCHED, O_LRMIN, O_STEPSIZE, O_GAMMA, O_ITERS, O_ETA,
 	O_TOL, O_REG, O_INIT, O_BATCH, O_EPOCHS, O_SEED, O_THREADS, O_SCALE, O_SUP, O_CLASSES, O_LSCALE, O_EMIT,
-	O_NAME, O_CONVOUT, O_CKPT, O_CKPT_EVERY, O_RESUME, O_MAXIMG, O_LOG, O_BLOCK, O_STOP, O_FORCE
+	O_NAME, O_POOL, O_CONVOUT, O_TRANSFORM, O_CKPT, O_CKPT_EVERY, O_RESUME, O_MAXIMG, O_LOG, O_BLOCK, O_STOP, O_FORCE
 };
 
 static const sk_option opts[] = {
@@ -56,7 +56,9 @@ static const sk_option opts[] = {
 	[O_LSCALE] = {"label-scale", 0, "A", "supervised: weight of the one-hot label (default 1)"},
 	[O_EMIT] = {"emit", 0, "L", "layer in OUT: nsm (W and M: the dynamics) or conv (W only) (default nsm)"},
 	[O_NAME] = {"name", 0, "NAME", "layer name in OUT; parameters NAME.w, NAME.m (default nsm1 or conv1)"},
+	[O_POOL] = {"pool", 0, "P", "nsm output: append `pool max k=P name=pool` (the feature protocol uses 2)"},
 	[O_CONVOUT] = {"conv-out", 0, "FILE", "also write the filters as a conv layer model (for snet-train --init)"},
+	[O_TRANSFORM] = {"transform", 't', "MODEL", "instead of training: run MODEL (with an nsm layer) over DATA, write a data set"},
 	[O_CKPT] = {"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
 	[O_CKPT_EVERY] = {"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
 	[O_RESUME] = {"resume", 0, "CKPT", "continue from a checkpoint (same data and options)"},
@@ -74,8 +76,8 @@ static void on_signal(int sig) { stop_flag = sig; }
 typedef struct run {
 	sk_nsm_opts no;
 	sk_nsm *s;
-	const char *data, *out, *ckpt, *resume, *name, *conv_out, *log_path;
-	int emit_conv, init_kind, epochs, sched, step_size, force;
+	const char *data, *out, *ckpt, *transform, *resume, *name, *conv_out, *log_path;
+	int emit_conv, pool, init_kind, epochs, sched, step_size, force;
 	double lr, lr_min, gamma, scale;
 	int scale_auto;
 	uint64_t seed;
@@ -150,6 +152,10 @@ static sk_model *build_model(run *r, int conv)
 		         "# nsm-pretrain: NSM dynamics y = [y - eta (M y - W x)]+ as a feature extractor\n"
 		         "input %d %d %d scale=%.9g\nnsm %d k=%d stride=%d iters=%d eta=%.9g tol=%.9g name=%s\n",
 		         o->c, o->h, o->w, r->scale, o->k, o->size, o->stride, o->iters, o->eta, o->tol, name);
+	if (!conv && r->pool) {
+		size_t l = strlen(spec);
+		snprintf(spec + l, sizeof spec - l, "pool max k=%d name=pool\n", r->pool);
+	}
 	sk_model *m = sk_model_from_text(spec, "<nsm-pretrain>");
 	if (!m)
 		return NULL;
@@ -339,6 +345,146 @@ static int shape_of(const int64_t *s4, int *c, int *h, int *w)
 	return 0;
 }
 
+/* ---- --transform: features of a model as a data set ---- */
+
+/* Run `m` over the data stream in batches and write its outputs as `images`
+ * records (f32, one per input chunk) with the chunk's `labels`: a data set
+ * that snet-train reads.  The model's nsm layers run on the threaded solver;
+ * the other layers run as usual. */
+static int transform(run *r)
+{
+	sk_model *m = sk_model_load(r->transform);
+	sk_chunks *ch;
+	sk_ofile *of;
+	sk_nsm **solv;
+	sk_ctx ctx;
+	int B = r->no.max_batch, nl, threads = r->no.threads;
+	size_t insz, outsz;
+	float *obuf = NULL;
+	int64_t total = 0, chunk = 0;
+	if (!m)
+		sk_die_lib();
+	nl = m->seq->n;
+	insz = sk_shape_size(m->in);
+	outsz = sk_shape_size(m->seq->out);
+	if (sk_seq_setup(m->seq, B) < 0)
+		sk_die_lib();
+	if (!(solv = calloc((size_t)nl, sizeof *solv)))
+		sk_die("out of memory");
+	for (int i = 0; i < nl; i++) {
+		sk_layer *l = m->seq->layers[i];
+		if (strcmp(l->ops->type, "nsm"))
+			continue;
+		/* the layer's options, read back from its parameters and spec line */
+		sk_nsm_opts o;
+		const sk_specline *sl = &m->spec->lines[i];
+		sk_nsm_defaults(&o);
+		o.k = (int)l->params[0].shape[0];
+		o.c = l->in.d[0];
+		o.h = l->in.d[1];
+		o.w = l->in.d[2];
+		o.size = (int)l->params[0].shape[2];
+		o.max_batch = B;
+		o.threads = threads;
+		for (int k = 0; k < sl->nkv; k++) {
+			if (!strcmp(sl->key[k], "stride"))
+				o.stride = atoi(sl->val[k]);
+			else if (!strcmp(sl->key[k], "iters"))
+				o.iters = atoi(sl->val[k]);
+			else if (!strcmp(sl->key[k], "eta"))
+				o.eta = strtof(sl->val[k], NULL);
+			else if (!strcmp(sl->key[k], "tol"))
+				o.tol = strtof(sl->val[k], NULL);
+		}
+		if (!(solv[i] = sk_nsm_create(&o, 0)))
+			sk_die_lib();
+		solv[i]->W = l->params[0].w;
+		solv[i]->M = l->params[1].w;
+		if (solv[i]->ho != l->out.d[1] || solv[i]->wo != l->out.d[2])
+			sk_die("%s: layer %s: could not reproduce its options", r->transform, l->name);
+	}
+	if (threads > 1)
+		openblas_set_num_threads(1);
+	memset(&ctx, 0, sizeof ctx);
+	if (!(ch = sk_chunks_open(r->data)))
+		sk_die_lib();
+	if (!(of = sk_ofile_open(r->out, r->force)))
+		sk_die_lib();
+	for (;;) {
+		int64_t n, s4[4], per = 1;
+		const float *x;
+		const int32_t *lab;
+		int st = sk_chunks_next(ch, &n, &x, &lab, s4);
+		if (st < 0)
+			goto fail;
+		if (st == 0)
+			break;
+		chunk++;
+		for (int d = 0; d < 4; d++)
+			per *= s4[d] > 0 ? s4[d] : 1;
+		if ((size_t)per != insz) {
+			char a[64], b[64];
+			sk_error("%s: chunk %lld: examples are %s but the model's input is %s", r->data, (long long)chunk,
+			         sk_shape_str(4, s4, a, sizeof a), sk_shape_fmt(m->in, b, sizeof b));
+			goto fail;
+		}
+		if (r->max_images && total + n > r->max_images)
+			n = r->max_images - total;
+		sk_free(obuf);
+		size_t ob;
+		if (sk_mul_size((size_t)(n > 0 ? n : 1), outsz, &ob) < 0 || !(obuf = sk_alloc_array(ob, sizeof(float))))
+			goto fail;
+		for (int64_t s0 = 0; s0 < n; s0 += B) {
+			int b = (int)(n - s0 < B ? n - s0 : B);
+			const float *xin = x + (size_t)s0 * insz;
+			for (int i = 0; i < nl; i++) {
+				sk_layer *l = m->seq->layers[i];
+				int rc = solv[i] ? sk_nsm_forward(solv[i], b, xin, NULL, m->seq->act[i], NULL)
+				                 : l->ops->forward(l, &ctx, b, xin, m->seq->act[i]);
+				if (rc < 0) {
+					sk_error_prefix("%s", l->name);
+					goto fail;
+				}
+				xin = m->seq->act[i];
+			}
+			memcpy(obuf + (size_t)s0 * outsz, xin, sizeof(float) * (size_t)b * outsz);
+			sk_progress("nsm-pretrain --transform", (double)(total + s0 + b), 0);
+		}
+		{
+			int64_t shp[5];
+			int nd = 1;
+			shp[0] = n;
+			for (int d = 0; d < m->seq->out.n; d++)
+				shp[nd++] = m->seq->out.d[d];
+			if (sk_write_record_raw(sk_ofile_fp(of), "images", SK_F32, nd, shp, obuf, NULL, 0) < 0 ||
+			    (lab && sk_write_record_raw(sk_ofile_fp(of), "labels", SK_I32, 1, shp, lab, NULL, 0) < 0))
+				goto fail;
+		}
+		total += n;
+		if (r->max_images && total >= r->max_images)
+			break;
+	}
+	sk_progress_end();
+	if (sk_ofile_commit(of) < 0) {
+		of = NULL;
+		goto fail;
+	}
+	sk_chunks_close(ch);
+	sk_info("%lld examples: %s features of %s", (long long)total, sk_shape_fmt(m->seq->out, (char[64]){0}, 64),
+	        r->transform);
+	for (int i = 0; i < nl; i++)
+		sk_nsm_free(solv[i]);
+	free(solv);
+	sk_free(obuf);
+	sk_model_free(m);
+	return 0;
+fail:
+	sk_progress_end();
+	if (of)
+		sk_ofile_abort(of);
+	sk_die_lib();
+}
+
 int main(int argc, char **argv)
 {
 	sk_cli cli = {"nsm-pretrain", "[options] [DATA|-] -o OUT",
@@ -403,7 +549,9 @@ int main(int argc, char **argv)
 				sk_usage("--name must have 1 to 64 characters");
 			r.name = arg;
 			break;
+		case O_POOL: r.pool = (int)sk_arg_long("--pool", arg, 1, 1024); break;
 		case O_CONVOUT: r.conv_out = arg; break;
+		case O_TRANSFORM: r.transform = arg; break;
 		case O_CKPT: r.ckpt = arg; break;
 		case O_CKPT_EVERY: r.ckpt_every = sk_arg_long("--checkpoint-every", arg, 1, 0x7fffffffffffffffL); break;
 		case O_RESUME: r.resume = arg; break;
@@ -420,10 +568,14 @@ int main(int argc, char **argv)
 		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
 	if (!r.out)
 		sk_usage("-o OUT is required (try --help)");
+	if (r.transform)
+		return transform(&r);
 	if (!strcmp(r.data, "-") && r.epochs > 1)
 		sk_usage("--epochs %d reads the data more than once: give a file, not stdin", r.epochs);
 	if (classes && !r.no.supervised)
 		sk_usage("--classes applies to --supervised");
+	if (r.pool && r.emit_conv)
+		sk_usage("--pool applies to the nsm output, not --emit conv");
 	if (r.conv_out && r.emit_conv)
 		sk_usage("--conv-out and --emit conv both write a conv model; use one");
 	if (!r.ckpt) {

@@ -1,5 +1,5 @@
 /* nsm.c: the NSM dynamics as a feature extractor, `nsm K k=S [stride=T]
- * [iters=N] [eta=E] [tol=X]`.
+ * [iters=N] [eta=E] [tol=X] [backprop=1]`.
  *
  * Parameters: `w` (K x C x S x S, the encoder filters, as a conv layer's)
  * and `m` (K x K, the lateral weights).  The output is the fixed point of
@@ -7,19 +7,29 @@
  * exactly what nsm-pretrain trains.  Initialisation: w as PyTorch's Conv2d
  * default, U(-1/sqrt(C S S), 1/sqrt(C S S)); m = I.
  *
- * The layer is not differentiable by snet-train: backward succeeds only when
- * there is nothing to compute (first layer, dx not wanted, and both
- * parameters frozen with --freeze); otherwise it fails with a message.  Train
- * its parameters with nsm-pretrain, then use it frozen.
+ * Backward is the implicit gradient at the fixed point: with A the active
+ * set (y_A > 0), M_AA y_A = u_A, so for an upstream gradient dy, g solves
+ * M_AA g_A = dy_A (g = 0 off A) and du = g, dW = sum g x', dM = -sum g y',
+ * dx = col2im(W' g).  It is exact when the dynamics have converged (the
+ * forward's last change is small; raise iters otherwise).  backprop=0 skips
+ * the input gradient (dx = 0): use it when nothing before the layer trains
+ * (right after `input`), since the per-position solves cost time.  Training
+ * W and M by backpropagation is possible but is not NSM: nsm-pretrain learns
+ * them with the local rules; freeze the layer to keep them.
  */
 #include "sk_layer.h"
 #include "sk_nsm.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct nsml {
 	sk_nsm_opts o;
 	sk_nsm *s;
+	int backprop;
+	double *mA, *gA;   /* K x K system and K right-hand side (backward) */
+	int *act;
+	float *g;          /* K */
 } nsml;
 
 static int nsm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
@@ -32,7 +42,8 @@ static int nsm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	sk_nsm_defaults(&p->o);
 	if (sk_opt_pos_int(s, o, 0, 1, 0, &K) < 0 || sk_opt_int(s, o, "k", 0, &p->o.size) < 0 ||
 	    sk_opt_int(s, o, "stride", 1, &p->o.stride) < 0 || sk_opt_int(s, o, "iters", 40, &p->o.iters) < 0 ||
-	    sk_opt_float(s, o, "eta", 1.0f, &p->o.eta) < 0 || sk_opt_float(s, o, "tol", 0.0f, &p->o.tol) < 0)
+	    sk_opt_float(s, o, "eta", 1.0f, &p->o.eta) < 0 || sk_opt_float(s, o, "tol", 0.0f, &p->o.tol) < 0 ||
+	    sk_opt_int(s, o, "backprop", 1, &p->backprop) < 0)
 		return -1;
 	if (o->npos > 1)
 		return sk_spec_error(s, o, "takes one positional argument (K), got %d", o->npos);
@@ -87,6 +98,14 @@ static int nsm_setup(sk_layer *l, int max_batch)
 	p->o.threads = 1;
 	if (!(p->s = sk_nsm_create(&p->o, 0)))
 		return -1;
+	sk_free(p->mA);
+	sk_free(p->gA);
+	sk_free(p->act);
+	sk_free(p->g);
+	size_t K = (size_t)p->o.k;
+	if (!(p->mA = sk_alloc_array(K * K, sizeof(double))) || !(p->gA = sk_alloc_array(K, sizeof(double))) ||
+	    !(p->act = sk_alloc_array(K, sizeof(int))) || !(p->g = sk_alloc_array(K, sizeof(float))))
+		return -1;
 	return 0;
 }
 
@@ -101,30 +120,127 @@ static int nsm_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	return sk_nsm_forward(p->s, n, x, NULL, y, NULL);
 }
 
+/* Solve a x = b (n x n, row-major, overwritten) by Gaussian elimination with
+ * partial pivoting; b becomes x.  -1 when singular. */
+static int solve(int n, double *a, double *b)
+{
+	for (int c = 0; c < n; c++) {
+		int piv = c;
+		for (int r = c + 1; r < n; r++)
+			if (fabs(a[r * n + c]) > fabs(a[piv * n + c]))
+				piv = r;
+		if (!(fabs(a[piv * n + c]) > 1e-12))
+			return -1;
+		if (piv != c) {
+			for (int j = 0; j < n; j++) {
+				double t = a[c * n + j];
+				a[c * n + j] = a[piv * n + j];
+				a[piv * n + j] = t;
+			}
+			double t = b[c];
+			b[c] = b[piv];
+			b[piv] = t;
+		}
+		for (int r = c + 1; r < n; r++) {
+			double f = a[r * n + c] / a[c * n + c];
+			if (f == 0)
+				continue;
+			for (int j = c; j < n; j++)
+				a[r * n + j] -= f * a[c * n + j];
+			b[r] -= f * b[c];
+		}
+	}
+	for (int c = n - 1; c >= 0; c--) {
+		double v = b[c];
+		for (int j = c + 1; j < n; j++)
+			v -= a[c * n + j] * b[j];
+		b[c] = v / a[c * n + c];
+	}
+	return 0;
+}
+
 static int nsm_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
                         float *dx)
 {
+	nsml *p = l->priv;
+	sk_param *pw = &l->params[0], *pm = &l->params[1];
+	int want_w = !pw->frozen && pw->g, want_m = !pm->frozen && pm->g;
+	int K = p->o.k, C = p->o.c, H = p->o.h, Wd = p->o.w, S = p->o.size, T = p->o.stride;
+	int ho = p->s->ho, wo = p->s->wo, P = ho * wo, D = C * S * S;
+	const float *W = pw->w, *M = pm->w;
 	(void)c;
-	(void)n;
-	(void)x;
-	(void)y;
-	(void)dy;
-	if (!dx && l->params[0].frozen && l->params[1].frozen)
+	if (dx)
+		memset(dx, 0, sizeof(float) * (size_t)n * (size_t)C * (size_t)H * (size_t)Wd);
+	if (!want_w && !want_m && (!dx || !p->backprop))
 		return 0;
-	return sk_error("nsm layer is not differentiable; use it frozen as the first layer (--freeze %s)", l->name);
+	for (int b = 0; b < n; b++) {
+		const float *xb = x + (size_t)b * C * H * Wd;
+		const float *yb = y + (size_t)b * K * P, *dyb = dy + (size_t)b * K * P;
+		float *dxb = dx ? dx + (size_t)b * C * H * Wd : NULL;
+		for (int q = 0; q < P; q++) {
+			int na = 0, any = 0;
+			for (int i = 0; i < K; i++)
+				if (yb[(size_t)i * P + q] > 0) {
+					p->act[na++] = i;
+					any |= dyb[(size_t)i * P + q] != 0;
+				}
+			if (!na || !any)
+				continue;
+			for (int r = 0; r < na; r++) {
+				for (int s2 = 0; s2 < na; s2++)
+					p->mA[r * na + s2] = M[(size_t)p->act[r] * K + p->act[s2]];
+				p->gA[r] = dyb[(size_t)p->act[r] * P + q];
+			}
+			if (solve(na, p->mA, p->gA) < 0)
+				return sk_error("%s: singular lateral weights on the active set (M is not positive definite)",
+				                l->name);
+			int oy = q / wo, ox = q % wo;
+			const float *xp = xb + (size_t)oy * T * Wd + (size_t)ox * T;
+			for (int r = 0; r < na; r++) {
+				int i = p->act[r];
+				float g = (float)p->gA[r];
+				if (want_w) {
+					float *gw = pw->g + (size_t)i * D;
+					for (int ch = 0, d = 0; ch < C; ch++)
+						for (int ki = 0; ki < S; ki++)
+							for (int kj = 0; kj < S; kj++, d++)
+								gw[d] += g * xp[(size_t)ch * H * Wd + (size_t)ki * Wd + kj];
+				}
+				if (want_m) {
+					float *gm = pm->g + (size_t)i * K;
+					for (int s2 = 0; s2 < na; s2++)
+						gm[p->act[s2]] -= g * yb[(size_t)p->act[s2] * P + q];
+				}
+				if (dxb && p->backprop) {
+					const float *wr = W + (size_t)i * D;
+					float *dp = dxb + (size_t)oy * T * Wd + (size_t)ox * T;
+					for (int ch = 0, d = 0; ch < C; ch++)
+						for (int ki = 0; ki < S; ki++)
+							for (int kj = 0; kj < S; kj++, d++)
+								dp[(size_t)ch * H * Wd + (size_t)ki * Wd + kj] += g * wr[d];
+				}
+			}
+		}
+	}
+	return 0;
 }
 
 static void nsm_destroy(sk_layer *l)
 {
 	nsml *p = l->priv;
-	if (p)
+	if (p) {
 		sk_nsm_free(p->s);
+		sk_free(p->mA);
+		sk_free(p->gA);
+		sk_free(p->act);
+		sk_free(p->g);
+	}
 	sk_free(p);
 }
 
 const sk_layer_ops sk_layer_nsm = {
 	.type = "nsm",
-	.synopsis = "nsm K k=S [stride=T] [iters=N] [eta=E] [tol=X]",
+	.synopsis = "nsm K k=S [stride=T] [iters=N] [eta=E] [tol=X] [backprop=1]",
 	.create = nsm_create,
 	.setup = nsm_setup,
 	.forward = nsm_forward,
