@@ -3,6 +3,7 @@
 #include "sk_layer.h"
 
 extern const sk_layer_ops sk_layer_relu;
+extern const sk_layer_ops sk_layer_sim, sk_layer_mex;
 extern const sk_layer_ops sk_layer_input, sk_layer_conv, sk_layer_linear, sk_layer_pool, sk_layer_gap, sk_layer_bn,
 	sk_layer_dropout, sk_layer_flatten, sk_layer_residual, sk_layer_tanh, sk_layer_sigmoid, sk_layer_gelu,
 	sk_layer_selu, sk_layer_elu, sk_layer_softplus, sk_layer_identity;
@@ -12,6 +13,7 @@ extern const sk_layer_ops sk_layer_mha, sk_layer_layernorm, sk_layer_sab, sk_lay
 
 static const sk_layer_ops *const table[] = {
 	&sk_layer_relu,
+	&sk_layer_sim, &sk_layer_mex,
 	&sk_layer_input, &sk_layer_conv, &sk_layer_linear, &sk_layer_pool, &sk_layer_gap, &sk_layer_bn,
 	&sk_layer_dropout, &sk_layer_flatten, &sk_layer_residual, &sk_layer_tanh, &sk_layer_sigmoid, &sk_layer_gelu,
 	&sk_layer_selu, &sk_layer_elu, &sk_layer_softplus, &sk_layer_identity,

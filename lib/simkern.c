@@ -1,0 +1,846 @@
+/* simkern.c: generalised-GEMM kernels for similarity and MEX (see
+ * sk_simkern.h), and the patch geometry shared by both layers.
+ *
+ * The SIMD paths are written once, below, with GCC vector extensions, and
+ * instantiated twice by including this file into itself: VW = 8 lanes under
+ * target("avx2,fma") and VW = 16 lanes under target("avx512f").  The
+ * portable C path further down is written independently as plain loops and
+ * serves as the reference the SIMD paths are tested against.
+ */
+#ifdef SIMKERN_TEMPLATE
+
+#define VF VSFX(vf)
+#define VI VSFX(vi)
+#define VFU VSFX(vfu)
+typedef float VF __attribute__((vector_size(VW * 4)));
+typedef int VI __attribute__((vector_size(VW * 4)));
+typedef float VFU __attribute__((vector_size(VW * 4), aligned(4)));
+
+#define LD(p) (*(const VFU *)(const void *)(p))
+#define ST(p, v) (*(VFU *)(void *)(p) = (v))
+#define VSEL(m, a, b) ((VF)(((VI)(a) & (m)) | ((VI)(b) & ~(m))))
+#define VINL VTGT static inline __attribute__((always_inline))
+
+VINL float VSFX(hsum)(VF v)
+{
+	float s = 0;
+	for (int i = 0; i < VW; i++)
+		s += v[i];
+	return s;
+}
+
+/* exp for x <= 88 (clamped below at -87): Cephes-style range reduction. */
+VINL VF VSFX(vexp)(VF x)
+{
+	const VF z0 = {0}, lo = z0 - 87.0f, hi = z0 + 88.0f;
+	x = VSEL(x < lo, lo, x);
+	x = VSEL(x > hi, hi, x);
+	VF t = x * 1.44269504088896341f + 0.5f;
+	VI n = __builtin_convertvector(t, VI);
+	VF nf = __builtin_convertvector(n, VF);
+	n = n + (nf > t);
+	nf = __builtin_convertvector(n, VF);
+	VF r = x - nf * 0.693359375f;
+	r = r - nf * -2.12194440e-4f;
+	VF r2 = r * r;
+	VF p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r2 + r + 1.0f;
+	VI e = (n + 127) << 23;
+	return p * (VF)e;
+}
+
+/* exp(x) - 1 for x <= 0, accurate near 0 (Taylor to x^8 above -0.35). */
+VINL VF VSFX(vexpm1)(VF x)
+{
+	VF e = VSFX(vexp)(x) - 1.0f;
+	VF p = x * (1.0f / 40320) + (1.0f / 5040);
+	p = p * x + (1.0f / 720);
+	p = p * x + (1.0f / 120);
+	p = p * x + (1.0f / 24);
+	p = p * x + (1.0f / 6);
+	p = p * x + 0.5f;
+	p = (p * x) * x + x;
+	return VSEL(x > -0.35f, p, e);
+}
+
+/* ---- similarity ---- */
+
+#define FSTEP(zs, us, A0, A1)                                                                                   \
+	do {                                                                                                    \
+		VF d0 = x0 - (zs), d1 = x1 - (zs);                                                              \
+		if (kind == SK_SIM_L1) {                                                                        \
+			A0 += (us) * (VF)((VI)d0 & 0x7fffffff);                                                 \
+			A1 += (us) * (VF)((VI)d1 & 0x7fffffff);                                                 \
+		} else {                                                                                        \
+			A0 += ((us) * d0) * d0;                                                                 \
+			A1 += ((us) * d1) * d1;                                                                 \
+		}                                                                                               \
+	} while (0)
+
+VINL void VSFX(sim_fwd_k)(const int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                          float *Y)
+{
+	const int QC = 512;
+	for (int q0 = 0; q0 < Q; q0 += QC) {
+		int q1 = q0 + QC < Q ? q0 + QC : Q, m = 0;
+		for (; m + 4 <= M; m += 4) {
+			const float *z0 = Z + (size_t)m * K, *z1 = z0 + K, *z2 = z1 + K, *z3 = z2 + K;
+			const float *u0 = U + (size_t)m * K, *u1 = u0 + K, *u2 = u1 + K, *u3 = u2 + K;
+			for (int q = q0; q < q1; q += 2 * VW) {
+				VF a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+				const float *p = P + q;
+				for (int k = 0; k < K; k++, p += Q) {
+					VF x0 = LD(p), x1 = LD(p + VW);
+					FSTEP(z0[k], u0[k], a00, a01);
+					FSTEP(z1[k], u1[k], a10, a11);
+					FSTEP(z2[k], u2[k], a20, a21);
+					FSTEP(z3[k], u3[k], a30, a31);
+				}
+				float *y = Y + (size_t)m * Q + q;
+				ST(y, -a00);
+				ST(y + VW, -a01);
+				ST(y + Q, -a10);
+				ST(y + Q + VW, -a11);
+				ST(y + 2 * (size_t)Q, -a20);
+				ST(y + 2 * (size_t)Q + VW, -a21);
+				ST(y + 3 * (size_t)Q, -a30);
+				ST(y + 3 * (size_t)Q + VW, -a31);
+			}
+		}
+		for (; m < M; m++) {
+			const float *z0 = Z + (size_t)m * K, *u0 = U + (size_t)m * K;
+			for (int q = q0; q < q1; q += 2 * VW) {
+				VF a00 = {0}, a01 = {0};
+				const float *p = P + q;
+				for (int k = 0; k < K; k++, p += Q) {
+					VF x0 = LD(p), x1 = LD(p + VW);
+					FSTEP(z0[k], u0[k], a00, a01);
+				}
+				ST(Y + (size_t)m * Q + q, -a00);
+				ST(Y + (size_t)m * Q + q + VW, -a01);
+			}
+		}
+	}
+}
+#undef FSTEP
+
+VTGT static void VSFX(sim_fwd)(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                               float *Y)
+{
+	if (kind == SK_SIM_L1)
+		VSFX(sim_fwd_k)(SK_SIM_L1, M, K, Q, P, Z, U, Y);
+	else
+		VSFX(sim_fwd_k)(SK_SIM_L2, M, K, Q, P, Z, U, Y);
+}
+
+/* One template's contribution at (k, q): gs = dL/dd-ish term, returns the
+ * dP contribution through acc. */
+#define BSTEP(g, zs, us, SZ, SU, DPA)                                                                           \
+	do {                                                                                                    \
+		VF d = x - (zs);                                                                                \
+		if (kind == SK_SIM_L1) {                                                                        \
+			VI sm = (VI)d & (-2147483647 - 1), nz = d != vzero;                                       \
+			VF gs = (VF)(((VI)(g) ^ sm) & nz);                                                      \
+			DPA += (us) * gs;                                                                       \
+			SZ += gs;                                                                               \
+			SU -= (g) * (VF)((VI)d & 0x7fffffff);                                                   \
+		} else {                                                                                        \
+			VF t = (g) * d;                                                                         \
+			DPA += (us) * t;                                                                        \
+			SZ += t;                                                                                \
+			SU -= t * d;                                                                            \
+		}                                                                                               \
+	} while (0)
+
+VINL void VSFX(sim_bwd_k)(const int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                          const float *G, float *dP, float *dZ, float *dU)
+{
+	const int QC = 512;
+	const VF vzero = {0};
+	const float f = kind == SK_SIM_L1 ? 1.0f : 2.0f;
+	if (dP)
+		for (size_t i = 0; i < (size_t)K * Q; i++)
+			dP[i] = 0;
+	for (int q0 = 0; q0 < Q; q0 += QC) {
+		int q1 = q0 + QC < Q ? q0 + QC : Q, m = 0;
+		for (; m + 4 <= M; m += 4) {
+			const float *g0 = G + (size_t)m * Q, *g1 = g0 + Q, *g2 = g1 + Q, *g3 = g2 + Q;
+			for (int k = 0; k < K; k++) {
+				size_t i0 = (size_t)m * K + k, i1 = i0 + K, i2 = i1 + K, i3 = i2 + K;
+				float z0 = Z[i0], z1 = Z[i1], z2 = Z[i2], z3 = Z[i3];
+				float u0 = f * U[i0], u1 = f * U[i1], u2 = f * U[i2], u3 = f * U[i3];
+				VF sz0 = {0}, sz1 = {0}, sz2 = {0}, sz3 = {0}, su0 = {0}, su1 = {0}, su2 = {0}, su3 = {0};
+				const float *p = P + (size_t)k * Q;
+				float *dp = dP ? dP + (size_t)k * Q : NULL;
+				for (int q = q0; q < q1; q += VW) {
+					VF x = LD(p + q), dpa = {0};
+					BSTEP(LD(g0 + q), z0, u0, sz0, su0, dpa);
+					BSTEP(LD(g1 + q), z1, u1, sz1, su1, dpa);
+					BSTEP(LD(g2 + q), z2, u2, sz2, su2, dpa);
+					BSTEP(LD(g3 + q), z3, u3, sz3, su3, dpa);
+					if (dp)
+						ST(dp + q, LD(dp + q) - dpa);
+				}
+				dZ[i0] += u0 * VSFX(hsum)(sz0);
+				dZ[i1] += u1 * VSFX(hsum)(sz1);
+				dZ[i2] += u2 * VSFX(hsum)(sz2);
+				dZ[i3] += u3 * VSFX(hsum)(sz3);
+				dU[i0] += VSFX(hsum)(su0);
+				dU[i1] += VSFX(hsum)(su1);
+				dU[i2] += VSFX(hsum)(su2);
+				dU[i3] += VSFX(hsum)(su3);
+			}
+		}
+		for (; m < M; m++) {
+			const float *g0 = G + (size_t)m * Q;
+			for (int k = 0; k < K; k++) {
+				size_t i0 = (size_t)m * K + k;
+				float z0 = Z[i0], u0 = f * U[i0];
+				VF sz0 = {0}, su0 = {0};
+				const float *p = P + (size_t)k * Q;
+				float *dp = dP ? dP + (size_t)k * Q : NULL;
+				for (int q = q0; q < q1; q += VW) {
+					VF x = LD(p + q), dpa = {0};
+					BSTEP(LD(g0 + q), z0, u0, sz0, su0, dpa);
+					if (dp)
+						ST(dp + q, LD(dp + q) - dpa);
+				}
+				dZ[i0] += u0 * VSFX(hsum)(sz0);
+				dU[i0] += VSFX(hsum)(su0);
+			}
+		}
+	}
+}
+#undef BSTEP
+
+VTGT static void VSFX(sim_bwd)(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                               const float *G, float *dP, float *dZ, float *dU)
+{
+	if (kind == SK_SIM_L1)
+		VSFX(sim_bwd_k)(SK_SIM_L1, M, K, Q, P, Z, U, G, dP, dZ, dU);
+	else
+		VSFX(sim_bwd_k)(SK_SIM_L2, M, K, Q, P, Z, U, G, dP, dZ, dU);
+}
+
+/* ---- MEX ---- */
+
+VTGT static void VSFX(mex_fwd)(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax,
+                               float *Y, float *CM, float *S)
+{
+	const int QC = 256;
+	const float lK = softmax ? logf((float)K) : 0.0f, rK = 1.0f / (float)K;
+	for (int q0 = 0; q0 < Q; q0 += QC) {
+		int q1 = q0 + QC < Q ? q0 + QC : Q;
+		for (int m = 0; m < M; m++) {
+			const float x = xi[m];
+			const float *b = B ? B + (size_t)m * K : NULL;
+			size_t o = (size_t)m * Q;
+			if (!softmax && fabsf(x) < SK_MEX_XI_SMALL) {
+				mex_small_fwd(K, Q, q0, q1, P, b, x, Y + o, CM + o, S + o);
+				continue;
+			}
+			for (int q = q0; q < q1; q += VW) {
+				const float *p = P + q;
+				VF cm = LD(p) + (b ? b[0] : 0.0f);
+				if (x > 0)
+					for (int k = 1; k < K; k++) {
+						VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f);
+						cm = VSEL(c > cm, c, cm);
+					}
+				else
+					for (int k = 1; k < K; k++) {
+						VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f);
+						cm = VSEL(c < cm, c, cm);
+					}
+				ST(CM + o + q, cm);
+				if (isinf(x)) {
+					ST(Y + o + q, cm);
+					{
+					const VF one = {0};
+					ST(S + o + q, one + 1.0f);
+				}
+					continue;
+				}
+				VF s = {0};
+				for (int k = 0; k < K; k++) {
+					VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f);
+					s += VSFX(vexpm1)(x * (c - cm));
+				}
+				ST(S + o + q, s);
+				for (int i = 0; i < VW; i++)
+					Y[o + q + i] = cm[i] + (log1pf(s[i] * rK) + lK) / x;
+			}
+		}
+	}
+}
+
+VTGT static void VSFX(mex_bwd)(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax,
+                               const float *Y, const float *CM, const float *S, const float *G, float *dP,
+                               float *dB, float *dxi, float *work)
+{
+	const int QC = 256;
+	const float lK = softmax ? logf((float)K) : 0.0f, rK = 1.0f / (float)K;
+	VF *acc = (VF *)(void *)work; /* K vectors; work is 64-byte aligned by contract */
+	(void)Y;
+	if (dP)
+		for (size_t i = 0; i < (size_t)K * Q; i++)
+			dP[i] = 0;
+	for (int q0 = 0; q0 < Q; q0 += QC) {
+		int q1 = q0 + QC < Q ? q0 + QC : Q;
+		for (int m = 0; m < M; m++) {
+			const float x = xi[m];
+			const float *b = B ? B + (size_t)m * K : NULL;
+			size_t o = (size_t)m * Q;
+			if (!softmax && fabsf(x) < SK_MEX_XI_SMALL) {
+				mex_small_bwd(K, Q, q0, q1, P, b, x, CM + o, S + o, G + o, dP, dB ? dB + (size_t)m * K : NULL,
+				              dxi ? dxi + m : NULL);
+				continue;
+			}
+			VF ax = {0};
+			for (int k = 0; k < K; k++)
+				acc[k] = ax;
+			for (int q = q0; q < q1; q += VW) {
+				const float *p = P + q;
+				VF g = LD(G + o + q), cm = LD(CM + o + q);
+				if (isinf(x)) {
+					VI found = {0};
+					for (int k = 0; k < K; k++) {
+						VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f);
+						VI eq = (c == cm) & ~found;
+						found |= eq;
+						VF w = (VF)((VI)g & eq);
+						if (dP)
+							ST(dP + (size_t)k * Q + q, LD(dP + (size_t)k * Q + q) + w);
+						acc[k] += w;
+					}
+					continue;
+				}
+				VF s = LD(S + o + q), is = g / (s + (float)K), t, pd = {0};
+				for (int i = 0; i < VW; i++)
+					t[i] = (log1pf(s[i] * rK) + lK) / x;
+				for (int k = 0; k < K; k++) {
+					VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f), d = c - cm;
+					VF w = is * VSFX(vexp)(x * d);
+					if (dP)
+						ST(dP + (size_t)k * Q + q, LD(dP + (size_t)k * Q + q) + w);
+					acc[k] += w;
+					pd += w * d;
+				}
+				ax += pd - g * t;
+			}
+			if (dB)
+				for (int k = 0; k < K; k++)
+					dB[(size_t)m * K + k] += VSFX(hsum)(acc[k]);
+			if (dxi && !isinf(x))
+				dxi[m] += VSFX(hsum)(ax) / x;
+		}
+	}
+}
+
+#undef VF
+#undef VI
+#undef VFU
+#undef LD
+#undef ST
+#undef VSEL
+#undef VINL
+
+#else /* the main file */
+
+#include "sk_simkern.h"
+#include "sk_base.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- scalar pieces shared by all paths ---- */
+
+float sk_simkern_exp(float x)
+{
+	if (x < -87.0f)
+		x = -87.0f;
+	if (x > 88.0f)
+		x = 88.0f;
+	float t = x * 1.44269504088896341f + 0.5f;
+	int n = (int)floorf(t);
+	float nf = (float)n;
+	float r = x - nf * 0.693359375f;
+	r = r - nf * -2.12194440e-4f;
+	float r2 = r * r;
+	float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r2 + r + 1.0f;
+	union {
+		int32_t i;
+		float f;
+	} e;
+	e.i = (n + 127) << 23;
+	return p * e.f;
+}
+
+static float expm1_k(float x)
+{
+	if (x > -0.35f) {
+		float p = x * (1.0f / 40320) + (1.0f / 5040);
+		p = p * x + (1.0f / 720);
+		p = p * x + (1.0f / 120);
+		p = p * x + (1.0f / 24);
+		p = p * x + (1.0f / 6);
+		p = p * x + 0.5f;
+		return (p * x) * x + x;
+	}
+	return sk_simkern_exp(x) - 1.0f;
+}
+
+/* Mean mode with |xi| small: y = mean + xi var / 2; CM = mean, S = var. */
+static void mex_small_fwd(int K, int Q, int q0, int q1, const float *P, const float *b, float xi, float *Y,
+                          float *CM, float *S)
+{
+	for (int q = q0; q < q1; q++) {
+		double mu = 0, v = 0, mx = -INFINITY, mn = INFINITY, y;
+		for (int k = 0; k < K; k++) {
+			double c = (double)P[(size_t)k * Q + q] + (b ? b[k] : 0.0f);
+			mu += c;
+			mx = c > mx ? c : mx;
+			mn = c < mn ? c : mn;
+		}
+		mu /= K;
+		for (int k = 0; k < K; k++) {
+			double d = (double)P[(size_t)k * Q + q] + (b ? b[k] : 0.0f) - mu;
+			v += d * d;
+		}
+		v /= K;
+		y = mu + xi * v / 2; /* the expansion, kept inside [min, max] */
+		Y[q] = (float)(y > mx ? mx : y < mn ? mn : y);
+		CM[q] = (float)mu;
+		S[q] = (float)v;
+	}
+}
+
+/* dP accumulates (callers zeroed it); db points at this instance's K offsets. */
+static void mex_small_bwd(int K, int Q, int q0, int q1, const float *P, const float *b, float xi, const float *CM,
+                          const float *S, const float *G, float *dP, float *db, float *dxi)
+{
+	double ax = 0;
+	for (int q = q0; q < q1; q++) {
+		float g = G[q];
+		if (g == 0)
+			continue;
+		double mu = CM[q];
+		for (int k = 0; k < K; k++) {
+			double c = (double)P[(size_t)k * Q + q] + (b ? b[k] : 0.0f);
+			float w = (float)(g * (1.0 + xi * (c - mu)) / K);
+			if (dP)
+				dP[(size_t)k * Q + q] += w;
+			if (db)
+				db[k] += w;
+		}
+		ax += (double)g * S[q] / 2;
+	}
+	if (dxi)
+		*dxi += (float)ax;
+}
+
+/* ---- SIMD instantiations ---- */
+
+#define SIMKERN_TEMPLATE 1
+#define VW 8
+#define VSFX(f) f##_avx2
+#define VTGT __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
+#include "simkern.c"
+#undef VW
+#undef VSFX
+#undef VTGT
+#define VW 16
+#define VSFX(f) f##_avx512
+#define VTGT __attribute__((target("avx512f"), optimize("fp-contract=fast")))
+#include "simkern.c"
+#undef VW
+#undef VSFX
+#undef VTGT
+#undef SIMKERN_TEMPLATE
+
+/* ---- portable C: plain loops, the reference ---- */
+
+static void sim_fwd_c(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, float *Y)
+{
+	for (int m = 0; m < M; m++) {
+		float *y = Y + (size_t)m * Q;
+		for (int q = 0; q < Q; q++)
+			y[q] = 0;
+		for (int k = 0; k < K; k++) {
+			const float *p = P + (size_t)k * Q;
+			float z = Z[(size_t)m * K + k], u = U[(size_t)m * K + k];
+			if (kind == SK_SIM_L1)
+				for (int q = 0; q < Q; q++)
+					y[q] += u * fabsf(p[q] - z);
+			else
+				for (int q = 0; q < Q; q++) {
+					float d = p[q] - z;
+					y[q] += u * d * d;
+				}
+		}
+		for (int q = 0; q < Q; q++)
+			y[q] = -y[q];
+	}
+}
+
+static void sim_bwd_c(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, const float *G,
+                      float *dP, float *dZ, float *dU)
+{
+	if (dP)
+		memset(dP, 0, sizeof(float) * (size_t)K * Q);
+	for (int m = 0; m < M; m++) {
+		const float *g = G + (size_t)m * Q;
+		for (int k = 0; k < K; k++) {
+			const float *p = P + (size_t)k * Q;
+			float *dp = dP ? dP + (size_t)k * Q : NULL;
+			size_t i = (size_t)m * K + k;
+			float z = Z[i], u = U[i];
+			double sz = 0, su = 0;
+			for (int q = 0; q < Q; q++) {
+				float d = p[q] - z;
+				if (kind == SK_SIM_L1) {
+					float s = (float)((d > 0) - (d < 0));
+					if (dp)
+						dp[q] -= u * s * g[q];
+					sz += (double)g[q] * s;
+					su -= (double)g[q] * fabsf(d);
+				} else {
+					if (dp)
+						dp[q] -= 2 * u * d * g[q];
+					sz += (double)g[q] * d;
+					su -= (double)g[q] * d * d;
+				}
+			}
+			dZ[i] += (float)((kind == SK_SIM_L1 ? u : 2 * u) * sz);
+			dU[i] += (float)su;
+		}
+	}
+}
+
+static void mex_fwd_c(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax, float *Y,
+                      float *CM, float *S)
+{
+	const float lK = softmax ? logf((float)K) : 0.0f, rK = 1.0f / (float)K;
+	for (int m = 0; m < M; m++) {
+		const float x = xi[m];
+		const float *b = B ? B + (size_t)m * K : NULL;
+		size_t o = (size_t)m * Q;
+		if (!softmax && fabsf(x) < SK_MEX_XI_SMALL) {
+			mex_small_fwd(K, Q, 0, Q, P, b, x, Y + o, CM + o, S + o);
+			continue;
+		}
+		for (int q = 0; q < Q; q++) {
+			float cm = P[q] + (b ? b[0] : 0.0f), s = 0;
+			for (int k = 1; k < K; k++) {
+				float c = P[(size_t)k * Q + q] + (b ? b[k] : 0.0f);
+				if (x > 0 ? c > cm : c < cm)
+					cm = c;
+			}
+			CM[o + q] = cm;
+			if (isinf(x)) {
+				Y[o + q] = cm;
+				S[o + q] = 1;
+				continue;
+			}
+			for (int k = 0; k < K; k++) {
+				float c = P[(size_t)k * Q + q] + (b ? b[k] : 0.0f);
+				s += expm1_k(x * (c - cm));
+			}
+			S[o + q] = s;
+			Y[o + q] = cm + (log1pf(s * rK) + lK) / x;
+		}
+	}
+}
+
+static void mex_bwd_c(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax,
+                      const float *Y, const float *CM, const float *S, const float *G, float *dP, float *dB,
+                      float *dxi, float *work)
+{
+	const float lK = softmax ? logf((float)K) : 0.0f, rK = 1.0f / (float)K;
+	double *acc = (double *)(void *)work; /* K doubles fit in K * 16 floats */
+	(void)Y;
+	if (dP)
+		memset(dP, 0, sizeof(float) * (size_t)K * Q);
+	for (int m = 0; m < M; m++) {
+		const float x = xi[m];
+		const float *b = B ? B + (size_t)m * K : NULL;
+		size_t o = (size_t)m * Q;
+		double ax = 0;
+		if (!softmax && fabsf(x) < SK_MEX_XI_SMALL) {
+			mex_small_bwd(K, Q, 0, Q, P, b, x, CM + o, S + o, G + o, dP, dB ? dB + (size_t)m * K : NULL,
+			              dxi ? dxi + m : NULL);
+			continue;
+		}
+		for (int k = 0; k < K; k++)
+			acc[k] = 0;
+		for (int q = 0; q < Q; q++) {
+			float g = G[o + q], cm = CM[o + q];
+			if (isinf(x)) {
+				for (int k = 0; k < K; k++)
+					if (P[(size_t)k * Q + q] + (b ? b[k] : 0.0f) == cm) {
+						if (dP)
+							dP[(size_t)k * Q + q] += g;
+						acc[k] += g;
+						break;
+					}
+				continue;
+			}
+			float is = g / (S[o + q] + (float)K), t = (log1pf(S[o + q] * rK) + lK) / x, pd = 0;
+			for (int k = 0; k < K; k++) {
+				float c = P[(size_t)k * Q + q] + (b ? b[k] : 0.0f), d = c - cm;
+				float w = is * sk_simkern_exp(x * d);
+				if (dP)
+					dP[(size_t)k * Q + q] += w;
+				acc[k] += w;
+				pd += w * d;
+			}
+			ax += pd - g * t;
+		}
+		if (dB)
+			for (int k = 0; k < K; k++)
+				dB[(size_t)m * K + k] += (float)acc[k];
+		if (dxi && !isinf(x))
+			dxi[m] += (float)(ax / x);
+	}
+}
+
+/* ---- NaN-skipping similarity (portable only) ---- */
+
+#define LOG2PI 1.8378770664093453f
+
+void sk_sim_fwd_nan(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                    const float *LA, float *Y)
+{
+	for (int m = 0; m < M; m++)
+		for (int q = 0; q < Q; q++) {
+			double acc = 0, la = 0;
+			for (int k = 0; k < K; k++) {
+				float x = P[(size_t)k * Q + q];
+				size_t i = (size_t)m * K + k;
+				if (isnan(x))
+					continue;
+				float d = x - Z[i];
+				acc -= (double)U[i] * (kind == SK_SIM_L1 ? fabsf(d) : d * d);
+				if (LA)
+					la += (double)LA[i] - LOG2PI;
+			}
+			Y[(size_t)m * Q + q] = (float)(LA ? 0.5 * (acc + la) : acc);
+		}
+}
+
+void sk_sim_bwd_nan(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
+                    const float *LA, const float *G, float *dP, float *dZ, float *dU, float *dLA)
+{
+	if (dP)
+		memset(dP, 0, sizeof(float) * (size_t)K * Q);
+	for (int m = 0; m < M; m++)
+		for (int q = 0; q < Q; q++) {
+			float g = G[(size_t)m * Q + q] * (LA ? 0.5f : 1.0f);
+			if (g == 0)
+				continue;
+			for (int k = 0; k < K; k++) {
+				float x = P[(size_t)k * Q + q];
+				size_t i = (size_t)m * K + k;
+				if (isnan(x))
+					continue;
+				float d = x - Z[i], u = U[i];
+				if (kind == SK_SIM_L1) {
+					float s = (float)((d > 0) - (d < 0));
+					if (dP)
+						dP[(size_t)k * Q + q] -= g * u * s;
+					dZ[i] += g * u * s;
+					dU[i] -= g * fabsf(d);
+				} else {
+					if (dP)
+						dP[(size_t)k * Q + q] -= 2 * g * u * d;
+					dZ[i] += 2 * g * u * d;
+					dU[i] -= g * d * d;
+				}
+				if (LA && dLA)
+					dLA[i] += g;
+			}
+		}
+}
+
+/* ---- dispatch ---- */
+
+static int isa_cur = -1;
+
+int sk_simkern_best_isa(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return SK_ISA_AVX512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return SK_ISA_AVX2;
+	return SK_ISA_C;
+}
+
+int sk_simkern_isa(void)
+{
+	int i = __atomic_load_n(&isa_cur, __ATOMIC_RELAXED);
+	if (i < 0) {
+		const char *e = getenv("SK_SIMKERN");
+		i = sk_simkern_best_isa();
+		if (e && !strcmp(e, "c"))
+			i = SK_ISA_C;
+		else if (e && !strcmp(e, "avx2") && i >= SK_ISA_AVX2)
+			i = SK_ISA_AVX2;
+		__atomic_store_n(&isa_cur, i, __ATOMIC_RELAXED);
+	}
+	return i;
+}
+
+int sk_simkern_set_isa(int isa)
+{
+	if (isa < SK_ISA_C || isa > sk_simkern_best_isa())
+		return sk_error("kernel path '%s' is not supported by this CPU", sk_simkern_isa_name(isa));
+	__atomic_store_n(&isa_cur, isa, __ATOMIC_RELAXED);
+	return 0;
+}
+
+const char *sk_simkern_isa_name(int isa)
+{
+	return isa == SK_ISA_AVX512 ? "avx512" : isa == SK_ISA_AVX2 ? "avx2" : isa == SK_ISA_C ? "c" : "unknown";
+}
+
+void sk_sim_fwd(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, float *Y)
+{
+	switch (sk_simkern_isa()) {
+	case SK_ISA_AVX512: sim_fwd_avx512(kind, M, K, Q, P, Z, U, Y); break;
+	case SK_ISA_AVX2: sim_fwd_avx2(kind, M, K, Q, P, Z, U, Y); break;
+	default: sim_fwd_c(kind, M, K, Q, P, Z, U, Y);
+	}
+}
+
+void sk_sim_bwd(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, const float *G,
+                float *dP, float *dZ, float *dU)
+{
+	switch (sk_simkern_isa()) {
+	case SK_ISA_AVX512: sim_bwd_avx512(kind, M, K, Q, P, Z, U, G, dP, dZ, dU); break;
+	case SK_ISA_AVX2: sim_bwd_avx2(kind, M, K, Q, P, Z, U, G, dP, dZ, dU); break;
+	default: sim_bwd_c(kind, M, K, Q, P, Z, U, G, dP, dZ, dU);
+	}
+}
+
+void sk_mex_fwd(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax, float *Y,
+                float *CM, float *S)
+{
+	switch (sk_simkern_isa()) {
+	case SK_ISA_AVX512: mex_fwd_avx512(M, K, Q, P, B, xi, softmax, Y, CM, S); break;
+	case SK_ISA_AVX2: mex_fwd_avx2(M, K, Q, P, B, xi, softmax, Y, CM, S); break;
+	default: mex_fwd_c(M, K, Q, P, B, xi, softmax, Y, CM, S);
+	}
+}
+
+void sk_mex_bwd(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax, const float *Y,
+                const float *CM, const float *S, const float *G, float *dP, float *dB, float *dxi, float *work)
+{
+	switch (sk_simkern_isa()) {
+	case SK_ISA_AVX512: mex_bwd_avx512(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work); break;
+	case SK_ISA_AVX2: mex_bwd_avx2(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work); break;
+	default: mex_bwd_c(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work);
+	}
+}
+
+/* ---- patch geometry ---- */
+
+int sk_patchgeom_init(sk_patchgeom *g)
+{
+	if (g->C < 1 || g->H < 1 || g->W < 1)
+		return sk_error("input %dx%dx%d is empty", g->C, g->H, g->W);
+	if (g->cb < 1 || g->kh < 1 || g->kw < 1 || g->sc < 1 || g->sh < 1 || g->sw < 1 || g->pc < 0 || g->ph < 0 ||
+	    g->pw < 0)
+		return sk_error("block %dx%dx%d, stride %d,%d,%d or padding %d,%d,%d is invalid", g->cb, g->kh, g->kw,
+		                g->sc, g->sh, g->sw, g->pc, g->ph, g->pw);
+	if (g->cb > g->C + 2 * g->pc || g->kh > g->H + 2 * g->ph || g->kw > g->W + 2 * g->pw)
+		return sk_error("block %dx%dx%d exceeds the padded input %dx%dx%d", g->cb, g->kh, g->kw,
+		                g->C + 2 * g->pc, g->H + 2 * g->ph, g->W + 2 * g->pw);
+	g->Co = (g->C + 2 * g->pc - g->cb) / g->sc + 1;
+	g->Ho = (g->H + 2 * g->ph - g->kh) / g->sh + 1;
+	g->Wo = (g->W + 2 * g->pw - g->kw) / g->sw + 1;
+	if ((int64_t)g->cb * g->kh * g->kw > (1 << 24) || (int64_t)g->Co * g->Ho * g->Wo > (1 << 26))
+		return sk_error("block of %lld elements or %lld positions is too large",
+		                (long long)g->cb * g->kh * g->kw, (long long)g->Co * g->Ho * g->Wo);
+	g->K = g->cb * g->kh * g->kw;
+	g->Q = g->Co * g->Ho * g->Wo;
+	return 0;
+}
+
+#define PCHUNK 256
+
+/* Decode positions pos[j0 .. j0+nj) into input base coordinates. */
+static void decode(const sk_patchgeom *g, const int *pos, int j0, int nj, int *bc, int *bi, int *bj)
+{
+	int howo = g->Ho * g->Wo;
+	for (int j = 0; j < nj; j++) {
+		int q = pos ? pos[j0 + j] : j0 + j, r = q % howo;
+		bc[j] = (q / howo) * g->sc - g->pc;
+		bi[j] = (r / g->Wo) * g->sh - g->ph;
+		bj[j] = (r % g->Wo) * g->sw - g->pw;
+	}
+}
+
+void sk_patch_im2col(const sk_patchgeom *g, int n, const float *x, const int *pos, int npos, float *P, size_t ld,
+               float fill)
+{
+	int bc[PCHUNK], bi[PCHUNK], bj[PCHUNK];
+	size_t insz = (size_t)g->C * g->H * g->W;
+	for (int j0 = 0; j0 < npos; j0 += PCHUNK) {
+		int nj = npos - j0 < PCHUNK ? npos - j0 : PCHUNK;
+		decode(g, pos, j0, nj, bc, bi, bj);
+		for (int e = 0; e < n; e++) {
+			const float *xe = x + (size_t)e * insz;
+			size_t col = (size_t)e * npos + j0;
+			int k = 0;
+			for (int a = 0; a < g->cb; a++)
+				for (int b = 0; b < g->kh; b++)
+					for (int d = 0; d < g->kw; d++, k++) {
+						float *row = P + (size_t)k * ld + col;
+						for (int j = 0; j < nj; j++) {
+							int c = bc[j] + a, i = bi[j] + b, w = bj[j] + d;
+							row[j] = (c >= 0 && c < g->C && i >= 0 && i < g->H && w >= 0 && w < g->W)
+							                 ? xe[((size_t)c * g->H + i) * g->W + w]
+							                 : fill;
+						}
+					}
+		}
+	}
+}
+
+void sk_patch_col2im(const sk_patchgeom *g, int n, const float *dP, size_t ld, const int *pos, int npos, float *dx)
+{
+	int bc[PCHUNK], bi[PCHUNK], bj[PCHUNK];
+	size_t insz = (size_t)g->C * g->H * g->W;
+	for (int j0 = 0; j0 < npos; j0 += PCHUNK) {
+		int nj = npos - j0 < PCHUNK ? npos - j0 : PCHUNK;
+		decode(g, pos, j0, nj, bc, bi, bj);
+		for (int e = 0; e < n; e++) {
+			float *xe = dx + (size_t)e * insz;
+			size_t col = (size_t)e * npos + j0;
+			int k = 0;
+			for (int a = 0; a < g->cb; a++)
+				for (int b = 0; b < g->kh; b++)
+					for (int d = 0; d < g->kw; d++, k++) {
+						const float *row = dP + (size_t)k * ld + col;
+						for (int j = 0; j < nj; j++) {
+							int c = bc[j] + a, i = bi[j] + b, w = bj[j] + d;
+							if (c >= 0 && c < g->C && i >= 0 && i < g->H && w >= 0 && w < g->W)
+								xe[((size_t)c * g->H + i) * g->W + w] += row[j];
+						}
+					}
+		}
+	}
+}
+
+#endif
