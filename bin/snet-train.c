@@ -353,8 +353,6 @@ int main(int argc, char **argv)
 			sk_info("initialised %d layer%s from %d examples (%s)", n, n == 1 ? "" : "s",
 			        unsup_n < train.n ? unsup_n : (int)train.n, unsup_method ? unsup_method : "default");
 	}
-	if (!cli.quiet)
-		sk_model_report(m, stderr);
 
 	if (log_path) {
 		u.log = fopen(log_path, resume_path ? "a" : "w");
@@ -387,6 +385,8 @@ int main(int argc, char **argv)
 			sk_info("resuming %s at epoch %d, step %lld of %lld (global step %lld)", resume_path, ep + 1,
 			        (long long)st, (long long)((train.n + c.batch - 1) / c.batch), (long long)gs);
 	}
+	if (!cli.quiet)
+		sk_model_report(m, stderr);
 	{
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);

@@ -611,6 +611,10 @@ static int resume_extra(sk_reader *r, const sk_header *h, void *arg)
 		ra->have_state = 1;
 		return sk_reader_skip(r, h);
 	}
+	const char *ok = sk_attrs_get(&h->attrs, "optimizer");
+	if (ok && strcmp(ok, sk_optim_name(ra->t->c.opt.kind)))
+		return sk_error("checkpoint optimizer '%s' differs from --optimizer %s", ok,
+		                sk_optim_name(ra->t->c.opt.kind));
 	int st = sk_optim_load_record(ra->t->opt, r, h);
 	if (st < 0)
 		return -1;
@@ -662,15 +666,22 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 	long long v;
 	int ncp, rc = -1;
 	sk_attrs_init(&ra.state);
-	if (!(ck = sk_model_load_ex(path, resume_extra, &ra)))
+	/* first the model alone, so that a different one is named as such */
+	if (!(ck = sk_model_load(path)))
 		goto out;
-	if (!ra.have_state) {
-		sk_error("%s: not a checkpoint (no train_state record)", path);
-		goto out;
-	}
 	if (strcmp(ck->spec_text, t->m->spec_text)) {
 		sk_error("%s: the checkpoint's model differs from the given model (first at spec line %d)", path,
 		         first_diff_line(ck->spec_text, t->m->spec_text));
+		goto out;
+	}
+	sk_model_free(ck);
+	if (!(ck = sk_model_load_ex(path, resume_extra, &ra))) {
+		if (strncmp(sk_errmsg(), path, strlen(path)))
+			sk_error_prefix("%s", path);
+		goto out;
+	}
+	if (!ra.have_state) {
+		sk_error("%s: not a checkpoint (no train_state record)", path);
 		goto out;
 	}
 	if (sk_optim_check_loaded(t->opt) < 0) {

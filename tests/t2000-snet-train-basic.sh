@@ -1,3 +1,94 @@
 #!/bin/sh
-. "${SK_SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
-skip_all "not written yet"
+# snet-train: real pipelines on a Fashion-MNIST slice: it learns, the outputs
+# (model, log, table) are what the man page says, runs are reproducible.
+. "$SK_SRCDIR/tests/lib.sh"
+test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
+M=$SK_SRCDIR/share/models
+tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" >all.tns || exit 1
+tns-select -q --range 0:2000 all.tns >train.tns && tns-select -q --range 2000:2500 all.tns >valid.tns || exit 1
+rm -f all.tns
+
+test_expect_success 'trains zoo-cnn from a pipe and learns (accuracy well above chance)' '
+	tns-select -q --range 0:2000 train.tns |
+		snet-train -m "$M/zoo-cnn.spec" -o m.tns --epochs 3 --lr 0.1 --threads 1 2>err &&
+	snet-infer -m m.tns --eval valid.tns >metrics &&
+	cat metrics >&2 &&
+	awk "/^accuracy/ {exit !(\$2 > 0.5)}" metrics &&
+	grep -q "^n 500$" metrics
+'
+
+test_expect_success 'the per-layer table and one line per epoch on stderr' '
+	grep -q "^layer *type *output *params *MFLOPs" err &&
+	grep -q "^conv2 *conv *16x13x13 *160 " err &&
+	grep -q "^total .* 4970 " err &&
+	test $(grep -c "^epoch [123]/3  loss" err) -eq 3
+'
+
+test_expect_success 'the model records seed, command, version, epochs and metrics' '
+	tns-info m.tns >info &&
+	head -n 1 info >first &&
+	grep -q "^0 *model .*seed=1 " first &&
+	grep -q "command=snet-train -m .*zoo-cnn.spec -o m.tns" first &&
+	grep -q "version=0.1.0" first && grep -q "epochs=3" first &&
+	grep -q "train_acc=0\.[0-9]*" first && grep -q "records=9$" first &&
+	grep -q "^2 *conv2.w *f32 *16x1x3x3" info
+'
+
+test_expect_success '--quiet prints nothing; no checkpoint leftovers but OUT.ckpt' '
+	snet-train -q -m "$M/zoo-cnn.spec" -o q.tns --epochs 1 --threads 1 train.tns 2>err &&
+	test ! -s err && test -s q.tns && test -s q.tns.ckpt &&
+	test -z "$(ls -A | grep "^\.q\.tns")"
+'
+
+test_expect_success 'same seed and threads give the same bytes (1 and 2 threads)' '
+	for j in 1 2; do
+		mkdir -p r1 r2 &&
+		(cd r1 && snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 2 --threads $j --crop 2 --flip ../train.tns) &&
+		(cd r2 && snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 2 --threads $j --crop 2 --flip ../train.tns) &&
+		cmp r1/m.tns r2/m.tns || return 1
+	done
+'
+
+test_expect_success 'a different seed gives a different model' '
+	(cd r2 && snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 2 --threads 2 --crop 2 --flip --seed 2 ../train.tns) &&
+	! cmp -s r1/m.tns r2/m.tns
+'
+
+test_expect_success '--log writes a TSV header and one line of 7 columns per epoch' '
+	snet-train -q -m "$M/zoo-cnn.spec" -o l.tns --epochs 2 --threads 1 --valid valid.tns --log log.tsv train.tns &&
+	head -n 1 log.tsv | grep -q "^epoch	loss	train_acc	valid_acc	lr	images_per_s	seconds$" &&
+	test $(wc -l <log.tsv) -eq 3 &&
+	awk -F "\t" "NR > 1 && (NF != 7 || \$1 != NR - 1 || \$4 !~ /^0\./) {exit 1}" log.tsv &&
+	tns-info l.tns | head -n 1 | grep -q "valid_acc=0\.[0-9]* .*valid_n=500"
+'
+
+test_expect_success '--valid-split holds out a seeded fraction' '
+	snet-train -m "$M/zoo-cnn.spec" -o s.tns --epochs 1 --threads 1 --valid-split 0.25 train.tns 2>err &&
+	grep -q "valid_acc" err &&
+	tns-info s.tns | head -n 1 | grep -q "train_n=1500 .*valid_n=500"
+'
+
+test_expect_success 'a spec with comment lines first; a model stream fine-tunes' '
+	printf "# a comment\n\n# another\n" >c.spec && cat "$M/zoo-cnn.spec" >>c.spec &&
+	snet-train -q -m c.spec -o c.tns --epochs 1 --threads 1 train.tns &&
+	snet-train -q -m c.tns -o c2.tns --epochs 1 --threads 1 --lr 0.01 train.tns &&
+	snet-infer -m c2.tns --eval valid.tns | awk "/^accuracy/ {exit !(\$2 > 0.3)}"
+'
+
+test_expect_success '--init copies parameters by name; --freeze keeps a layer fixed' '
+	snet-train -q -m "$M/zoo-cnn.spec" -o f.tns --epochs 1 --threads 1 --seed 5 --init m.tns \
+		--init-layers conv2 --freeze conv2 train.tns &&
+	tns-info m.tns | grep "conv2.w" | sed "s/^[0-9]* *//" >a &&
+	tns-info f.tns | grep "conv2.w" | sed "s/^[0-9]* *//" >b &&
+	test_cmp a b &&
+	tns-info m.tns | grep "conv4.w" | sed "s/^[0-9]* *//" >a &&
+	tns-info f.tns | grep "conv4.w" | sed "s/^[0-9]* *//" >b &&
+	! cmp -s a b
+'
+
+test_expect_success 'LeNet-5 with adam and a cosine schedule learns' '
+	snet-train -q -m "$M/lenet5.spec" -o le.tns --epochs 2 --optimizer adam --schedule cosine --threads 2 train.tns &&
+	snet-infer -m le.tns --eval valid.tns | awk "/^accuracy/ {exit !(\$2 > 0.6)}"
+'
+
+test_done
