@@ -114,9 +114,9 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	if (!o.name)
-		sk_info("%lld examples (%s) from %d input%s in %lld records", (long long)sk_import_count(im),
+		sk_info("%lld examples (%s) from %d input%s in %lld record%s", (long long)sk_import_count(im),
 		        sk_format_name(sk_import_format(im)), argc - first, argc - first > 1 ? "s" : "",
-		        (long long)records);
+		        (long long)records, records > 1 ? "s" : "");
 	sk_attrs_free(&attrs);
 	sk_import_close(im);
 	return 0;

@@ -1016,7 +1016,7 @@ static int add_png_inputs(sk_import *im, const char *const *paths, int n)
 			                w, im->parts[0].path, h0, w0);
 	}
 	if (im->nparts == 0)
-		return sk_error("no PNG files found");
+		return sk_error("%s: no PNG files found (in the directory or its class subdirectories)", paths[0]);
 	im->png_c = any_rgb ? 3 : 1;
 	int64_t ex[3] = {im->png_c, im->o.height ? im->o.height : h0, im->o.height ? im->o.width : w0};
 	return agree(im, im->parts[0].path, SK_U8, 3, ex);
