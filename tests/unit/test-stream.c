@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A stream in memory: write records with `fill` into a growing buffer. */
@@ -470,8 +471,61 @@ static int flip(int argc, char **argv)
 	return 0;
 }
 
+/* `test-stream wrap NAME DTYPE AxB... [LEVEL]`: stdin's raw bytes as one record
+ * (their size must match the shape). */
+static int wrap(int argc, char **argv)
+{
+	if (argc < 5)
+		return fprintf(stderr, "test-stream: wrap NAME DTYPE SHAPE [LEVEL]\n"), 2;
+	sk_dtype t;
+	int64_t shape[SK_MAXDIM];
+	int nd = 0;
+	char dims[256], *save = NULL;
+	snprintf(dims, sizeof dims, "%s", argv[4]);
+	for (char *d = strtok_r(dims, "x", &save); d && nd < SK_MAXDIM; d = strtok_r(NULL, "x", &save))
+		shape[nd++] = atoll(d);
+	size_t bytes;
+	if (sk_dtype_parse(argv[3], &t) < 0 || sk_shape_check(t, nd, shape, NULL, &bytes) < 0)
+		return fprintf(stderr, "test-stream: bad dtype or shape\n"), 2;
+	unsigned char *buf = malloc(bytes ? bytes : 1);
+	if (!buf || fread(buf, 1, bytes, stdin) != bytes)
+		return fprintf(stderr, "test-stream: short input\n"), 1;
+	int r = sk_write_record_raw(stdout, argv[2], t, nd, shape, buf, NULL, argc > 5 ? atoi(argv[5]) : 0);
+	free(buf);
+	if (r < 0 || fflush(stdout) != 0)
+		return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+	return 0;
+}
+
+/* `test-stream writebench MB PATH`: time writing one MB-megabyte f32 record
+ * through sk_ofile (temporary, fsync, rename); prints the seconds. */
+static int writebench(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	int64_t n = atoll(argv[2]) * (1 << 18);
+	float *x = malloc((size_t)n * 4);
+	if (!x)
+		return 1;
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)(i % 1000) * 0.001f;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	sk_ofile *o = sk_ofile_open(argv[3], 0);
+	if (!o || sk_write_record_raw(sk_ofile_fp(o), "x", SK_F32, 1, &n, x, NULL, 0) < 0 || sk_ofile_commit(o) < 0)
+		return fprintf(stderr, "test-stream: %s\n", sk_errmsg()), 1;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	printf("%.6f\n", (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
+	free(x);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "wrap") == 0)
+		return wrap(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "writebench") == 0)
+		return writebench(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "flip") == 0)
 		return flip(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "gen") == 0)
