@@ -220,7 +220,7 @@ static int write_model_file(run *r, const char *path, int conv, int with_state)
 		    sk_attrs_setf(&a, "global_step", "%lld", (long long)r->gstep) < 0 ||
 		    sk_attrs_setf(&a, "steps_per_epoch", "%lld", (long long)r->steps_per_epoch) < 0 ||
 		    sk_attrs_setf(&a, "epoch_images", "%lld", (long long)r->epoch_images) < 0 ||
-		    sk_attrs_set(&a, "options", fp) < 0 ||
+		    sk_attrs_set(&a, "options", fp) < 0 || sk_attrs_set(&a, "command", r->cmd) < 0 ||
 		    sk_write_record_raw(sk_ofile_fp(of), "state.nsm", SK_I32, 1, shp, &one, &a, 0) < 0) {
 			sk_attrs_free(&a);
 			goto fail;
@@ -306,6 +306,14 @@ static void do_resume(run *r)
 		if (!r->wz_state || r->wz_size != (size_t)r->no.k * (size_t)r->no.classes)
 			sk_die("%s: the checkpoint lacks the label encoder (state.nsm.wz)", r->resume);
 		memcpy(r->s->Wz, r->wz_state, r->wz_size * sizeof(float));
+	}
+	/* the model records the command that started the run */
+	if (sk_attrs_get(&r->state, "command")) {
+		char *c = strdup(sk_attrs_get(&r->state, "command"));
+		if (!c)
+			sk_die("out of memory");
+		free(r->cmd);
+		r->cmd = c;
 	}
 	r->epoch = (int)state_ll(r, "epoch");
 	r->estep = state_ll(r, "epoch_step");
@@ -506,7 +514,26 @@ int main(int argc, char **argv)
 	r.no.threads = sk_ncores();
 	sk_attrs_init(&r.state);
 	sk_cli_init(&cli, argc, argv);
-	r.cmd = sk_cmdline(argc, argv);
+	{
+		/* the recorded command leaves out what only steers this invocation,
+		 * so a resumed run writes the same bytes as an uninterrupted one */
+		char **av = malloc(sizeof *av * (size_t)(argc + 1));
+		int ac = 0;
+		if (!av)
+			sk_die("out of memory");
+		for (int i = 0; i < argc; i++) {
+			if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--stop-after-steps")) {
+				i++;
+				continue;
+			}
+			if (!strncmp(argv[i], "--resume=", 9) || !strncmp(argv[i], "--stop-after-steps=", 19))
+				continue;
+			av[ac++] = argv[i];
+		}
+		av[ac] = NULL;
+		r.cmd = sk_cmdline(ac, av);
+		free(av);
+	}
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
 		switch (idx) {
 		case O_OUTPUT: r.out = arg; break;

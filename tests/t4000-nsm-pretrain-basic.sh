@@ -1,0 +1,134 @@
+#!/bin/sh
+# nsm-pretrain: real pipelines on a Fashion-MNIST slice: the output model is
+# what the man page says, it runs in snet-infer, initialises snet-train by
+# name, --transform gives a data set a linear classifier learns from, and
+# runs are reproducible.
+. "$SK_SRCDIR/tests/lib.sh"
+test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
+tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
+	tns-select -q --range 0:600 >all.tns || exit 1
+tns-select -q --range 0:512 all.tns >train.tns && tns-select -q --range 512:600 all.tns >valid.tns || exit 1
+ARGS="-k 8 --size 5 --iters 20 --batch 64"
+
+test_expect_success '--help and --version' '
+	nsm-pretrain --help >out && grep -q "^Usage: nsm-pretrain \[options\] \[DATA|-\] -o OUT" out &&
+	grep -q -- "--supervised" out && grep -q -- "--resume CKPT" out &&
+	nsm-pretrain --version | head -n 1 | grep -q "^nsm-pretrain (simkit) 0.1.0$"
+'
+
+test_expect_success 'learns from a pipe: input and nsm layer, nsm1.w and nsm1.m' '
+	nsm-pretrain $ARGS --threads 1 -o m.tns - <train.tns 2>err &&
+	cat err >&2 &&
+	grep -q "^nsm-pretrain: 8 filters 1x5x5 stride 1 on 1x28x28 images (scale 0.00392157), 20 dynamics steps" err &&
+	grep -q "^nsm-pretrain: epoch 1/1: 8 steps, loss -\?[0-9.]*, last |dy|/|y| [0-9.e+-]*, active 0\.[0-9]*" err &&
+	! grep -q "$(printf "\r")" err &&
+	tns-info m.tns >info &&
+	grep -q "^0 *model .*trainer=nsm-pretrain .*records=2$" info &&
+	grep -q "^1 *nsm1.w *f32 *8x1x5x5" info &&
+	grep -q "^2 *nsm1.m *f32 *8x8" info &&
+	test -s m.tns.ckpt
+'
+
+test_expect_success 'the filters moved away from their initialisation (--epochs 0 keeps it)' '
+	nsm-pretrain -q $ARGS --threads 1 --epochs 0 -o init.tns train.tns &&
+	tns-info init.tns | grep nsm1.w | awk "{print \$NF}" >a &&
+	tns-info m.tns | grep nsm1.w | awk "{print \$NF}" >b &&
+	! test_cmp a b
+'
+
+test_expect_success 'the same seed and threads give the same bits; another seed differs' '
+	nsm-pretrain -q $ARGS --threads 2 -o t2a.tns train.tns &&
+	nsm-pretrain -q $ARGS --threads 2 -o t2b.tns train.tns &&
+	tns-info t2a.tns | grep "nsm1\." >a && tns-info t2b.tns | grep "nsm1\." >b && test_cmp a b &&
+	nsm-pretrain -q $ARGS --threads 2 --seed 7 -o s7.tns train.tns &&
+	tns-info s7.tns | grep "nsm1\." >c && ! test_cmp a c
+'
+
+test_expect_success 'snet-infer runs the dynamics as a feature extractor (--layer)' '
+	snet-infer -q -m m.tns --layer nsm1 valid.tns >f.tns &&
+	tns-info f.tns | grep -q "f32 *88x4608 .*layer=nsm1 shape=8x24x24"
+'
+
+test_expect_success '--conv-out and --emit conv: the same filters as conv1.w, no bias' '
+	nsm-pretrain -q $ARGS --threads 1 -o n.tns --conv-out c.tns train.tns &&
+	nsm-pretrain -q $ARGS --threads 1 -o c2.tns --emit conv train.tns &&
+	tns-info n.tns | awk "/nsm1.w/ {print \$NF}" >a &&
+	tns-info c.tns | awk "/conv1.w/ {print \$NF}" >b &&
+	tns-info c2.tns | awk "/conv1.w/ {print \$NF}" >c &&
+	test -s a && test_cmp a b && test_cmp a c &&
+	tns-info c.tns | grep -q "records=1$"
+'
+
+test_expect_success 'snet-train --init copies the filters by name; --freeze keeps them' '
+	cat >lenet.spec <<-\EOT &&
+	input 1 28 28 scale=0.00392156862745098
+	conv 8 k=5 name=conv1
+	relu
+	pool max k=2
+	flatten
+	linear 10
+	EOT
+	snet-train -q -m lenet.spec --init c.tns --freeze conv1 --epochs 1 --threads 1 -o net.tns train.tns &&
+	tns-info c.tns | awk "/conv1.w/ {print \$NF}" >a &&
+	tns-info net.tns | awk "/conv1.w/ {print \$NF}" >b &&
+	test_cmp a b &&
+	snet-train -q -m lenet.spec --init c.tns --epochs 1 --threads 1 -o tuned.tns train.tns &&
+	tns-info tuned.tns | awk "/conv1.w/ {print \$NF}" >c &&
+	! test_cmp a c
+'
+
+test_expect_success 'the nsm layer in a model trains (frozen, backprop=0) and learns' '
+	cat >feat.spec <<-\EOT &&
+	input 1 28 28 scale=0.00392156862745098
+	nsm 8 k=5 iters=20 backprop=0 name=nsm1
+	pool max k=2
+	flatten
+	linear 10
+	EOT
+	snet-train -q -m feat.spec --init m.tns --freeze nsm1 --epochs 2 --threads 2 -o fm.tns train.tns &&
+	tns-info m.tns | awk "/nsm1\./ {print \$NF}" >a &&
+	tns-info fm.tns | awk "/nsm1\./ {print \$NF}" >b &&
+	test_cmp a b &&
+	snet-infer -m fm.tns --eval valid.tns >metrics && cat metrics >&2 &&
+	awk "/^accuracy/ {exit !(\$2 > 0.5)}" metrics
+'
+
+test_expect_success '--pool and --transform: pooled features as a data set a linear model learns' '
+	nsm-pretrain -q $ARGS --threads 2 --pool 2 -o p.tns train.tns &&
+	tns-info p.tns | grep -q "^0 *model" &&
+	nsm-pretrain -q --transform p.tns --threads 2 -o ftr.tns train.tns &&
+	nsm-pretrain -q --transform p.tns --threads 1 -o fva.tns valid.tns &&
+	tns-info ftr.tns >info && cat info >&2 &&
+	grep -q "^0 *images *f32 *512x8x12x12" info && grep -q "^1 *labels *i32 *512" info &&
+	printf "input 8 12 12\nflatten\nlinear 10\n" >lin.spec &&
+	snet-train -q -m lin.spec --epochs 10 --threads 1 -o lin.tns ftr.tns &&
+	snet-infer -m lin.tns --eval fva.tns >metrics && cat metrics >&2 &&
+	awk "/^accuracy/ {exit !(\$2 > 0.6)}" metrics
+'
+
+test_expect_success '--transform with 1 and 2 threads agrees with snet-infer' '
+	nsm-pretrain -q --transform m.tns --threads 2 -o t2.tns valid.tns &&
+	snet-infer -q -m m.tns --layer nsm1 valid.tns >si.tns &&
+	tns-info t2.tns | grep images | grep -o "crc32=[0-9a-f]*" >a &&
+	tns-info si.tns | grep features | grep -o "crc32=[0-9a-f]*" >b &&
+	test_cmp a b
+'
+
+test_expect_success '--supervised: learns with labels, the label encoder stays out of the model' '
+	nsm-pretrain -q $ARGS --threads 1 --supervised --label-scale 2 -o sup.tns train.tns &&
+	tns-info sup.tns >info && grep -q "nsm_supervised=1" info && grep -q "records=2$" info &&
+	! grep -q wz info &&
+	tns-info sup.tns.ckpt | grep -q "state.nsm.wz *f32 *8x10" &&
+	tns-info sup.tns | awk "/nsm1.w/ {print \$NF}" >a &&
+	tns-info m.tns | awk "/nsm1.w/ {print \$NF}" >b && ! test_cmp a b
+'
+
+test_expect_success 'whiten and none regularisers, unit init, schedules, --tol, --log' '
+	nsm-pretrain -q $ARGS --threads 1 --reg whiten --init unit --schedule cosine --tol 1e-3 \
+		--epochs 2 --log log.tsv -o w.tns train.tns &&
+	nsm-pretrain -q $ARGS --threads 1 --reg none --schedule step --gamma 0.5 -o z.tns train.tns &&
+	head -n 1 log.tsv | grep -q "^epoch	steps	loss	delta	active	lr	images_per_s	seconds$" &&
+	test $(wc -l <log.tsv) -eq 3 &&
+	awk "NR == 3 {exit !(\$2 == 16 && \$6 == 0)}" log.tsv
+'
+test_done
