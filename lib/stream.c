@@ -34,12 +34,12 @@
 #define SK_FORMAT_VERSION 1
 #define SK_ALIGN 64
 #define SK_IOBUF (1 << 16)
+#define SK_WRITE_CHUNK ((size_t)1 << 20)
 
 /* ---- CRC ---------------------------------------------------------------- */
 
-uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc32_zlib(uint32_t crc, const unsigned char *p, size_t len)
 {
-	const unsigned char *p = buf;
 	uLong c = crc;
 	while (len > 0) {
 		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
@@ -48,6 +48,116 @@ uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len)
 		len -= n;
 	}
 	return (uint32_t)c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define SK_HAVE_CLMUL 1
+/* CRC-32 by carry-less multiplication: fold four 128-bit lanes by 512 bits
+ * at a time, then fold to 128, to 64, and reduce (Barrett) to 32 bits.
+ * This is the method of Gopal et al., "Fast CRC computation for generic
+ * polynomials using PCLMULQDQ" (Intel, 2009), with the folding constants for
+ * the reflected polynomial 0xedb88320.  `crc` is the raw (inverted) state;
+ * len >= 64 and a multiple of 16. */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p,
+                                                                      size_t len)
+{
+	const __m128i k1k2 = _mm_setr_epi32(0x54442bd4, 0x00000001, (int)0xc6e41596, 0x00000001);
+	const __m128i k3k4 = _mm_setr_epi32(0x751997d0, 0x00000001, (int)0xccaa009e, 0x00000000);
+	const __m128i k5 = _mm_setr_epi32(0x63cd6124, 0x00000001, 0, 0);
+	const __m128i poly = _mm_setr_epi32((int)0xdb710641, 0x00000001, (int)0xf7011641, 0x00000001);
+	const __m128i mask32 = _mm_setr_epi32(-1, 0, -1, 0);
+	__m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
+
+	x1 = _mm_loadu_si128((const __m128i *)(p + 0));
+	x2 = _mm_loadu_si128((const __m128i *)(p + 16));
+	x3 = _mm_loadu_si128((const __m128i *)(p + 32));
+	x4 = _mm_loadu_si128((const __m128i *)(p + 48));
+	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+	p += 64;
+	len -= 64;
+	x0 = k1k2;
+	while (len >= 64) {
+		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+		x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
+		x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
+		x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+		x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+		x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
+		x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(p + 0)));
+		x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(p + 16)));
+		x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(p + 32)));
+		x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(p + 48)));
+		p += 64;
+		len -= 64;
+	}
+	/* four lanes into one */
+	x0 = k3k4;
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+	x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+	while (len >= 16) {
+		x2 = _mm_loadu_si128((const __m128i *)p);
+		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+		p += 16;
+		len -= 16;
+	}
+	/* 128 -> 64 bits */
+	x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
+	x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_and_si128(x1, mask32);
+	x1 = _mm_clmulepi64_si128(x1, k5, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	/* Barrett reduction to 32 bits */
+	x2 = _mm_and_si128(x1, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+	x2 = _mm_and_si128(x2, mask32);
+	x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+#endif
+
+/* -1 unknown, 0 no, 1 yes; SK_NO_CLMUL in the environment disables it
+ * (for tests of the portable path). */
+static int clmul_ok = -1;
+
+int sk_crc32_accelerated(void)
+{
+	if (clmul_ok < 0) {
+#ifdef SK_HAVE_CLMUL
+		__builtin_cpu_init();
+		clmul_ok = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1") && !getenv("SK_NO_CLMUL");
+#else
+		clmul_ok = 0;
+#endif
+	}
+	return clmul_ok;
+}
+
+uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+#ifdef SK_HAVE_CLMUL
+	if (len >= 64 && sk_crc32_accelerated()) {
+		size_t n = len & ~(size_t)15;
+		crc = ~crc32_clmul(~crc, p, n);
+		p += n;
+		len -= n;
+	}
+#endif
+	return crc32_zlib(crc, p, len);
 }
 
 /* ---- attributes --------------------------------------------------------- */
@@ -1181,7 +1291,9 @@ static ssize_t ofile_write(void *cookie, const char *buf, size_t n)
 	sk_ofile *o = cookie;
 	size_t done = 0;
 	while (done < n) {
-		ssize_t w = write(o->fd, buf + done, n - done);
+		/* moderate write sizes: one huge write(2) is slower on Linux */
+		size_t chunk = n - done < SK_WRITE_CHUNK ? n - done : SK_WRITE_CHUNK;
+		ssize_t w = write(o->fd, buf + done, chunk);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
