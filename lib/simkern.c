@@ -53,6 +53,38 @@ VINL VF VSFX(vexp)(VF x)
 	return p * (VF)e;
 }
 
+/* log(x) for positive normal x (Cephes-style). */
+VINL VF VSFX(vlog)(VF x)
+{
+	VI bits = (VI)x;
+	VI e = ((bits >> 23) & 0xff) - 126;
+	VF m = (VF)((bits & (int)0x807fffff) | 0x3f000000); /* in [0.5, 1) */
+	VI lo = m < 0.70710678118654752f;
+	e = e + lo;                                          /* lo is -1 where true */
+	m = m + (VF)((VI)m & lo) - 1.0f;                     /* 2m - 1 or m - 1 */
+	VF ef = __builtin_convertvector(e, VF), z = m * m;
+	VF y = m * 7.0376836292e-2f - 1.1514610310e-1f;
+	y = y * m + 1.1676998740e-1f;
+	y = y * m - 1.2420140846e-1f;
+	y = y * m + 1.4249322787e-1f;
+	y = y * m - 1.6668057665e-1f;
+	y = y * m + 2.0000714765e-1f;
+	y = y * m - 2.4999993993e-1f;
+	y = y * m + 3.3333331174e-1f;
+	y = y * m * z;
+	y = y + ef * -2.12194440e-4f;
+	y = y - 0.5f * z;
+	return m + y + ef * 0.693359375f;
+}
+
+/* log1p(u) for u > -1: log(1 + u) u / ((1 + u) - 1), exact-ish near 0. */
+VINL VF VSFX(vlog1p)(VF u)
+{
+	VF w = u + 1.0f, d = w - 1.0f;
+	VF r = VSFX(vlog)(w) * (u / VSEL(d == 0.0f, u - u + 1.0f, d));
+	return VSEL(d == 0.0f, u, r);
+}
+
 /* exp(x) - 1 for x <= 0, accurate near 0 (Taylor to x^8 above -0.35). */
 VINL VF VSFX(vexpm1)(VF x)
 {
@@ -271,8 +303,7 @@ VTGT static void VSFX(mex_fwd)(int M, int K, int Q, const float *P, const float 
 					s += VSFX(vexpm1)(x * (c - cm));
 				}
 				ST(S + o + q, s);
-				for (int i = 0; i < VW; i++)
-					Y[o + q + i] = cm[i] + (log1pf(s[i] * rK) + lK) / x;
+				ST(Y + o + q, cm + (VSFX(vlog1p)(s * rK) + lK) / x);
 			}
 		}
 	}
@@ -319,9 +350,8 @@ VTGT static void VSFX(mex_bwd)(int M, int K, int Q, const float *P, const float 
 					}
 					continue;
 				}
-				VF s = LD(S + o + q), is = g / (s + (float)K), t, pd = {0};
-				for (int i = 0; i < VW; i++)
-					t[i] = (log1pf(s[i] * rK) + lK) / x;
+				VF s = LD(S + o + q), is = g / (s + (float)K), pd = {0};
+				VF t = (VSFX(vlog1p)(s * rK) + lK) / x;
 				for (int k = 0; k < K; k++) {
 					VF c = LD(p + (size_t)k * Q) + (b ? b[k] : 0.0f), d = c - cm;
 					VF w = is * VSFX(vexp)(x * d);
@@ -791,11 +821,93 @@ static void decode(const sk_patchgeom *g, const int *pos, int j0, int nj, int *b
 	}
 }
 
+/* All positions in natural order: row by row, contiguous where possible. */
+static void im2col_all(const sk_patchgeom *g, int n, const float *x, float *P, size_t ld, float fill)
+{
+	size_t insz = (size_t)g->C * g->H * g->W;
+	for (int e = 0; e < n; e++) {
+		const float *xe = x + (size_t)e * insz;
+		int k = 0;
+		for (int a = 0; a < g->cb; a++)
+			for (int b = 0; b < g->kh; b++)
+				for (int d = 0; d < g->kw; d++, k++) {
+					float *row = P + (size_t)k * ld + (size_t)e * g->Q;
+					for (int co = 0; co < g->Co; co++) {
+						int ci = co * g->sc - g->pc + a;
+						for (int i = 0; i < g->Ho; i++) {
+							int ii = i * g->sh - g->ph + b;
+							float *dst = row + ((size_t)co * g->Ho + i) * g->Wo;
+							if (ci < 0 || ci >= g->C || ii < 0 || ii >= g->H) {
+								for (int j = 0; j < g->Wo; j++)
+									dst[j] = fill;
+								continue;
+							}
+							const float *src = xe + ((size_t)ci * g->H + ii) * g->W;
+							if (g->sw == 1) {
+								int off = d - g->pw, j = 0;
+								for (; j < g->Wo && j + off < 0; j++)
+									dst[j] = fill;
+								for (; j < g->Wo && j + off < g->W; j++)
+									dst[j] = src[j + off];
+								for (; j < g->Wo; j++)
+									dst[j] = fill;
+							} else
+								for (int j = 0; j < g->Wo; j++) {
+									int jj = j * g->sw - g->pw + d;
+									dst[j] = jj >= 0 && jj < g->W ? src[jj] : fill;
+								}
+						}
+					}
+				}
+	}
+}
+
+static void col2im_all(const sk_patchgeom *g, int n, const float *dP, size_t ld, float *dx)
+{
+	size_t insz = (size_t)g->C * g->H * g->W;
+	for (int e = 0; e < n; e++) {
+		float *xe = dx + (size_t)e * insz;
+		int k = 0;
+		for (int a = 0; a < g->cb; a++)
+			for (int b = 0; b < g->kh; b++)
+				for (int d = 0; d < g->kw; d++, k++) {
+					const float *row = dP + (size_t)k * ld + (size_t)e * g->Q;
+					for (int co = 0; co < g->Co; co++) {
+						int ci = co * g->sc - g->pc + a;
+						if (ci < 0 || ci >= g->C)
+							continue;
+						for (int i = 0; i < g->Ho; i++) {
+							int ii = i * g->sh - g->ph + b;
+							if (ii < 0 || ii >= g->H)
+								continue;
+							const float *src = row + ((size_t)co * g->Ho + i) * g->Wo;
+							float *dst = xe + ((size_t)ci * g->H + ii) * g->W;
+							if (g->sw == 1) {
+								int off = d - g->pw, j0 = off < 0 ? -off : 0;
+								int j1 = g->W - off < g->Wo ? g->W - off : g->Wo;
+								for (int j = j0; j < j1; j++)
+									dst[j + off] += src[j];
+							} else
+								for (int j = 0; j < g->Wo; j++) {
+									int jj = j * g->sw - g->pw + d;
+									if (jj >= 0 && jj < g->W)
+										dst[jj] += src[j];
+								}
+						}
+					}
+				}
+	}
+}
+
 void sk_patch_im2col(const sk_patchgeom *g, int n, const float *x, const int *pos, int npos, float *P, size_t ld,
                float fill)
 {
 	int bc[PCHUNK], bi[PCHUNK], bj[PCHUNK];
 	size_t insz = (size_t)g->C * g->H * g->W;
+	if (!pos && npos == g->Q) {
+		im2col_all(g, n, x, P, ld, fill);
+		return;
+	}
 	for (int j0 = 0; j0 < npos; j0 += PCHUNK) {
 		int nj = npos - j0 < PCHUNK ? npos - j0 : PCHUNK;
 		decode(g, pos, j0, nj, bc, bi, bj);
@@ -822,6 +934,10 @@ void sk_patch_col2im(const sk_patchgeom *g, int n, const float *dP, size_t ld, c
 {
 	int bc[PCHUNK], bi[PCHUNK], bj[PCHUNK];
 	size_t insz = (size_t)g->C * g->H * g->W;
+	if (!pos && npos == g->Q) {
+		col2im_all(g, n, dP, ld, dx);
+		return;
+	}
 	for (int j0 = 0; j0 < npos; j0 += PCHUNK) {
 		int nj = npos - j0 < PCHUNK ? npos - j0 : PCHUNK;
 		decode(g, pos, j0, nj, bc, bi, bj);

@@ -245,10 +245,10 @@ static int mex_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	prepare(l, X);
 	for (int r = 0; r < X->R; r++) {
 		int qr = X->roff[r + 1] - X->roff[r];
-		const int *pos = X->pos + X->roff[r];
+		const int *pos = X->pos + X->roff[r], *ipos = X->R > 1 ? pos : NULL;
 		size_t nq = (size_t)n * qr, cp = padcols(nq);
 		float *P = X->P + col * K, *Y = X->Y + col * M, *CM = X->CM + col * M, *S = X->S + col * M;
-		sk_patch_im2col(g, n, x, pos, qr, P, cp, 0.0f);
+		sk_patch_im2col(g, n, x, ipos, qr, P, cp, 0.0f);
 		for (int k = 0; k < K; k++)
 			memset(P + (size_t)k * cp + nq, 0, (cp - nq) * sizeof(float));
 		sk_mex_fwd(M, K, (int)cp, P, X->ib >= 0 ? X->Bt + (size_t)r * M * K : NULL, X->xv, X->softmax, Y, CM, S);
@@ -280,7 +280,7 @@ static int mex_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 		memset(dx, 0, (size_t)n * g->C * g->H * g->W * sizeof(float));
 	for (int r = 0; r < X->R; r++) {
 		int qr = X->roff[r + 1] - X->roff[r];
-		const int *pos = X->pos + X->roff[r];
+		const int *pos = X->pos + X->roff[r], *ipos = X->R > 1 ? pos : NULL;
 		size_t nq = (size_t)n * qr, cp = padcols(nq);
 		float *P = X->P + col * K, *dP = X->dP + col * K, *Y = X->Y + col * M, *CM = X->CM + col * M,
 		      *S = X->S + col * M, *G = X->G + col * M;
@@ -297,7 +297,7 @@ static int mex_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 		           G, dx ? dP : NULL, X->ib >= 0 ? X->dBt + (size_t)r * M * K : NULL, X->ixi >= 0 ? X->dxv : NULL,
 		           X->work);
 		if (dx)
-			sk_patch_col2im(g, n, dP, cp, pos, qr, dx);
+			sk_patch_col2im(g, n, dP, cp, ipos, qr, dx);
 		col += cp;
 	}
 	if (X->ixi >= 0) {

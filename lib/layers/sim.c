@@ -273,12 +273,12 @@ static int sim_init_data(sk_layer *l, const char *method, int n, const float *x,
 	size_t np, maxp = 20000, insz = (size_t)S->g.C * S->g.H * S->g.W;
 	float *X = NULL, *P1 = NULL, *mu = NULL, *var = NULL, *pi = NULL;
 	int *pos = NULL, rc = -1;
-	if (!strcmp(method, "kmeans"))
+	if (!strcmp(method, "kmeans") || !strcmp(method, "default"))
 		gmm = 0;
 	else if (!strcmp(method, "gmm"))
 		gmm = 1;
 	else
-		return sk_error("unknown init method '%s' (kmeans, gmm)", method);
+		return sk_error("unknown init method '%s' (kmeans, gmm; default: kmeans)", method);
 	g1.sh = g1.sw = 1;
 	g1.sc = 1;
 	if (sk_patchgeom_init(&g1) < 0 || n < 1)

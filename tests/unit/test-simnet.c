@@ -114,6 +114,37 @@ static void test_kernels(void)
 	sk_free(work);
 }
 
+/* ---- im2col: the natural-order fast path equals the position-list path ---- */
+
+static void test_im2col(void)
+{
+	static const int cfg[][6] = {{2, 3, 1, 1, 1, 1}, {1, 3, 2, 1, 2, 1}, {3, 2, 2, 0, 1, 1}, {2, 1, 1, 0, 2, 2}};
+	for (size_t t = 0; t < sizeof cfg / sizeof *cfg; t++) {
+		sk_patchgeom g = {.C = 5, .H = 7, .W = 6, .cb = cfg[t][0], .kh = cfg[t][1], .kw = cfg[t][1], .sh = cfg[t][2],
+		                  .sw = cfg[t][2], .ph = cfg[t][3], .pw = cfg[t][3], .sc = cfg[t][4], .pc = 0};
+		int ok = sk_patchgeom_init(&g) == 0, n = 2;
+		size_t cols = (size_t)n * g.Q, insz = 5 * 7 * 6;
+		float *x = randv(n * insz, 30 + t, 1, 0), *P1 = sk_alloc_array(cols * g.K, 4), *P2 = sk_alloc_array(cols * g.K, 4);
+		float *d1 = sk_alloc_array(n * insz, 4), *d2 = sk_alloc_array(n * insz, 4);
+		int *pos = sk_alloc_array((size_t)g.Q, sizeof(int));
+		for (int q = 0; q < g.Q; q++)
+			pos[q] = q;
+		sk_patch_im2col(&g, n, x, NULL, g.Q, P1, cols, -7.0f);
+		sk_patch_im2col(&g, n, x, pos, g.Q, P2, cols, -7.0f);
+		ok &= !memcmp(P1, P2, cols * g.K * 4);
+		sk_patch_col2im(&g, n, P1, cols, NULL, g.Q, d1);
+		sk_patch_col2im(&g, n, P1, cols, pos, g.Q, d2);
+		ok &= maxrel(d1, d2, n * insz) < 1e-6;
+		tap_ok(ok, "im2col/col2im fast path equals the position-list path (config %zu)", t);
+		sk_free(x);
+		sk_free(P1);
+		sk_free(P2);
+		sk_free(d1);
+		sk_free(d2);
+		sk_free(pos);
+	}
+}
+
 /* ---- helpers to run a spec directly ---- */
 
 typedef struct run {
@@ -508,6 +539,7 @@ static void test_errors(void)
 int main(void)
 {
 	test_kernels();
+	test_im2col();
 	test_sim_reference();
 	test_gradients();
 	test_mex_limits();
