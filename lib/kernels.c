@@ -316,7 +316,11 @@ AVX512 static float dot_avx512(size_t n, const float *a, const float *b)
 static const struct vops vops_avx512 = {"avx512", add_avx512, axpy_avx512, scale_avx512, sum_avx512, dot_avx512};
 #endif
 
+#ifdef SK_X86
+AVX512 static void transpose_init(void);
+#endif
 static const struct vops *V = &vops_c;
+static int dconv_fast;
 static pthread_once_t vonce = PTHREAD_ONCE_INIT;
 
 static void choose(void)
@@ -331,6 +335,10 @@ static void choose(void)
 		V = &vops_avx2;
 	if ((!force || strcmp(force, "avx2")) && __builtin_cpu_supports("avx512f"))
 		V = &vops_avx512;
+	if (V == &vops_avx512)
+		transpose_init();
+	const char *conv = getenv("SK_CONV");
+	dconv_fast = V == &vops_avx512 && !(conv && !strcmp(conv, "gemm"));
 #endif
 }
 
@@ -367,4 +375,317 @@ void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 	const struct vops *o = vops();
 	for (size_t i = 0; i < m; i++)
 		s[i] += o->sum(n, y + i * n);
+}
+
+/* ---- transposes ---- */
+
+static void transpose_c(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+{
+	for (int i0 = 0; i0 < m; i0 += 16)
+		for (int j0 = 0; j0 < n; j0 += 16) {
+			int i1 = i0 + 16 < m ? i0 + 16 : m, j1 = j0 + 16 < n ? j0 + 16 : n;
+			for (int j = j0; j < j1; j++)
+				for (int i = i0; i < i1; i++)
+					dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+		}
+}
+
+#ifdef SK_X86
+/* In-register transpose of a 16x16 block, rows r[0..16). */
+AVX512 static inline void tr16x16(__m512 r[16])
+{
+	__m512 t[16];
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+	}
+	for (int i = 0; i < 4; i++) {
+		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+		__m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+		r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+		r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+	}
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 4; j++) {
+			t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+			t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+		}
+	for (int j = 0; j < 8; j++) {
+		r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+		r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+	}
+}
+
+/* Which row of the result holds column c of the input block (found once by
+ * transposing a numbered block, so the shuffle network above need not be
+ * in canonical order). */
+static int tr_perm[16];
+
+AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+{
+	int i0 = 0;
+	for (; i0 + 16 <= m; i0 += 16) {
+		int j0 = 0;
+		for (; j0 + 16 <= n; j0 += 16) {
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = _mm512_loadu_ps(src + (size_t)(i0 + i) * lds + j0);
+			tr16x16(r);
+			for (int j = 0; j < 16; j++)
+				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, r[tr_perm[j]]);
+		}
+		if (j0 < n) {
+			__mmask16 k = (__mmask16)((1u << (n - j0)) - 1);
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0);
+			tr16x16(r);
+			for (int j = 0; j < n - j0; j++)
+				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, r[tr_perm[j]]);
+		}
+	}
+	if (i0 < m) {
+		int mi = m - i0;
+		__mmask16 km = (__mmask16)((1u << mi) - 1);
+		for (int j0 = 0; j0 < n; j0 += 16) {
+			int nj = n - j0 < 16 ? n - j0 : 16;
+			__mmask16 k = (__mmask16)((1u << nj) - 1);
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = i < mi ? _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0) : _mm512_setzero_ps();
+			tr16x16(r);
+			for (int j = 0; j < nj; j++)
+				_mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, km, r[tr_perm[j]]);
+		}
+	}
+}
+
+AVX512 static void transpose_init(void)
+{
+	float b[256];
+	__m512 r[16];
+	for (int i = 0; i < 256; i++)
+		b[i] = (float)i;
+	for (int i = 0; i < 16; i++)
+		r[i] = _mm512_loadu_ps(b + 16 * i);
+	tr16x16(r);
+	for (int j = 0; j < 16; j++) {
+		float v[16];
+		_mm512_storeu_ps(v, r[j]);
+		/* row j holds column v[0] (its first element is src[0][col]) */
+		tr_perm[(int)v[0] & 15] = j;
+	}
+}
+#endif
+
+void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+{
+#ifdef SK_X86
+	if (!strcmp(vops()->name, "avx512")) {
+		transpose_avx512(m, n, src, lds, dst, ldd);
+		return;
+	}
+#endif
+	transpose_c(m, n, src, lds, dst, ldd);
+}
+
+/* ---- direct convolution ---- */
+
+static void dfwd_c(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt, float *out)
+{
+	for (int i = 0; i < npix; i++) {
+		float acc[16] = {0};
+		const float *b = x + poff[i];
+		for (int t = 0; t < ntap; t++)
+			for (int o = 0; o < 16; o++)
+				acc[o] += b[toff[t]] * wt[16 * t + o];
+		memcpy(out + 16 * (size_t)i, acc, sizeof acc);
+	}
+}
+
+static void ddw_c(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt, float *dwt)
+{
+	for (int t = 0; t < ntap; t++)
+		for (int i = 0; i < npix; i++) {
+			float v = x[poff[i] + toff[t]];
+			for (int o = 0; o < 16; o++)
+				dwt[16 * t + o] += v * dyt[16 * (size_t)i + o];
+		}
+}
+
+static void ddx_c(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk, const float *dy,
+                  int nout, int ostride, const float *wd)
+{
+	for (int i = 0; i < npix; i++)
+		for (int j = 0; j < kk; j++) {
+			float *d = dxt + 16 * (size_t)(pofft[i] + koff[j]);
+			for (int o = 0; o < nout; o++) {
+				float v = dy[dyoff[i] + o * ostride];
+				for (int c = 0; c < 16; c++)
+					d[c] += v * wd[((size_t)j * nout + o) * 16 + c];
+			}
+		}
+}
+
+#ifdef SK_X86
+#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+
+/* PB pixels at once: one weight load feeds PB broadcast FMAs. */
+AVX512_INLINE void dfwd_blk(const float *x, const int *toff, int ntap, const int *poff, const float *wt, float *out,
+                            const int PB)
+{
+	__m512 acc[8];
+	const float *b[8];
+#pragma GCC unroll 8
+	for (int j = 0; j < PB; j++) {
+		acc[j] = _mm512_setzero_ps();
+		b[j] = x + poff[j];
+	}
+	for (int t = 0; t < ntap; t++) {
+		__m512 w = _mm512_load_ps(wt + 16 * t);
+		int o = toff[t];
+#pragma GCC unroll 8
+		for (int j = 0; j < PB; j++)
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(b[j][o]), w, acc[j]);
+	}
+#pragma GCC unroll 8
+	for (int j = 0; j < PB; j++)
+		_mm512_store_ps(out + 16 * j, acc[j]);
+}
+
+AVX512 static void dfwd_avx512(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt,
+                               float *out)
+{
+	int i = 0;
+	for (; i + 8 <= npix; i += 8)
+		dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 8);
+	switch (npix - i) {
+	case 7: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 7); break;
+	case 6: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 6); break;
+	case 5: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 5); break;
+	case 4: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 4); break;
+	case 3: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 3); break;
+	case 2: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 2); break;
+	case 1: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 1); break;
+	}
+}
+
+/* TB taps at once: one gradient load feeds TB broadcast FMAs. */
+AVX512_INLINE void ddw_blk(const float *x, const int *toff, const int *poff, int npix, const float *dyt, float *dwt,
+                           const int TB)
+{
+	__m512 acc[8];
+	const float *b[8];
+#pragma GCC unroll 8
+	for (int j = 0; j < TB; j++) {
+		acc[j] = _mm512_load_ps(dwt + 16 * j);
+		b[j] = x + toff[j];
+	}
+	for (int i = 0; i < npix; i++) {
+		__m512 d = _mm512_load_ps(dyt + 16 * (size_t)i);
+		int o = poff[i];
+#pragma GCC unroll 8
+		for (int j = 0; j < TB; j++)
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(b[j][o]), d, acc[j]);
+	}
+#pragma GCC unroll 8
+	for (int j = 0; j < TB; j++)
+		_mm512_store_ps(dwt + 16 * j, acc[j]);
+}
+
+AVX512 static void ddw_avx512(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt,
+                              float *dwt)
+{
+	int t = 0;
+	for (; t + 8 <= ntap; t += 8)
+		ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 8);
+	switch (ntap - t) {
+	case 7: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 7); break;
+	case 6: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 6); break;
+	case 5: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 5); break;
+	case 4: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 4); break;
+	case 3: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 3); break;
+	case 2: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 2); break;
+	case 1: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 1); break;
+	}
+}
+
+/* All KK taps of one pixel in registers; one broadcast of dy per output
+ * channel feeds KK FMAs. */
+AVX512_INLINE void ddx_px(float *dxt, const int *koff, const float *dyp, int nout, int ostride, const float *wd,
+                          const int KK)
+{
+	__m512 acc[25];
+#pragma GCC unroll 25
+	for (int j = 0; j < KK; j++)
+		acc[j] = _mm512_loadu_ps(dxt + 16 * koff[j]);
+	for (int o = 0; o < nout; o++) {
+		__m512 v = _mm512_set1_ps(dyp[o * ostride]);
+#pragma GCC unroll 25
+		for (int j = 0; j < KK; j++)
+			acc[j] = _mm512_fmadd_ps(v, _mm512_load_ps(wd + ((size_t)j * nout + o) * 16), acc[j]);
+	}
+#pragma GCC unroll 25
+	for (int j = 0; j < KK; j++)
+		_mm512_storeu_ps(dxt + 16 * koff[j], acc[j]);
+}
+
+AVX512 static void ddx_avx512(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk,
+                              const float *dy, int nout, int ostride, const float *wd)
+{
+	for (int i = 0; i < npix; i++) {
+		float *d = dxt + 16 * (size_t)pofft[i];
+		const float *dyp = dy + dyoff[i];
+		switch (kk) {
+		case 1: ddx_px(d, koff, dyp, nout, ostride, wd, 1); break;
+		case 4: ddx_px(d, koff, dyp, nout, ostride, wd, 4); break;
+		case 9: ddx_px(d, koff, dyp, nout, ostride, wd, 9); break;
+		case 16: ddx_px(d, koff, dyp, nout, ostride, wd, 16); break;
+		case 25: ddx_px(d, koff, dyp, nout, ostride, wd, 25); break;
+		default: ddx_c(dxt, pofft + i, dyoff + i, 1, koff, kk, dy, nout, ostride, wd);
+		}
+	}
+}
+#endif
+
+int sk_dconv_ok(void)
+{
+	vops();
+	return dconv_fast;
+}
+
+void sk_dconv_fwd(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt, float *out)
+{
+#ifdef SK_X86
+	if (sk_dconv_ok()) {
+		dfwd_avx512(x, toff, ntap, poff, npix, wt, out);
+		return;
+	}
+#endif
+	dfwd_c(x, toff, ntap, poff, npix, wt, out);
+}
+
+void sk_dconv_dw(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt, float *dwt)
+{
+#ifdef SK_X86
+	if (sk_dconv_ok()) {
+		ddw_avx512(x, toff, ntap, poff, npix, dyt, dwt);
+		return;
+	}
+#endif
+	ddw_c(x, toff, ntap, poff, npix, dyt, dwt);
+}
+
+void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk, const float *dy,
+                 int nout, int ostride, const float *wd)
+{
+#ifdef SK_X86
+	if (sk_dconv_ok()) {
+		ddx_avx512(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
+		return;
+	}
+#endif
+	ddx_c(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
 }

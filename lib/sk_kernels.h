@@ -53,4 +53,25 @@ void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
 /* s[i] += sum_j y[i*n + j] (bias gradient per row) */
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s);
 
+/* dst[j*ldd + i] = src[i*lds + j] for i < m, j < n (blocked transpose). */
+void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd);
+
+/* ---- direct convolution (AVX-512), blocks of 16 channels ----
+ *
+ * "Pixels" index output positions of a group of images; poff[i] is the
+ * offset (in floats) of pixel i's window origin in the (padded) input, and
+ * toff[t] the offset of kernel tap t = (c*k + ki)*k + kj from that origin.
+ * sk_dconv_ok() says whether these kernels may be used (AVX-512 present and
+ * not disabled with SK_KERNELS or SK_CONV=gemm). */
+int sk_dconv_ok(void);
+/* out[i][0..16) = sum_t x[poff[i] + toff[t]] * wt[t][0..16) for i < npix. */
+void sk_dconv_fwd(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt, float *out);
+/* dwt[t][0..16) += sum_i x[poff[i] + toff[t]] * dyt[i][0..16) for t < ntap. */
+void sk_dconv_dw(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt, float *dwt);
+/* Input gradient into a channel-blocked buffer dxt[pos][0..16): for each pixel
+ * i and tap j < kk (kk = k*k, k <= 5), dxt[pofft[i] + koff[j]] +=
+ * sum_o dy[dyoff[i] + o*ostride] * wd[j][o][0..16) for o < nout. */
+void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk, const float *dy,
+                 int nout, int ostride, const float *wd);
+
 #endif

@@ -53,14 +53,28 @@ static void gradients(void)
 	gc_opts o = {0};
 	/* conv: every geometry, through both the grouped and the one-image path
 	 * (SK_CONV_COLS=32 set in main: groups of 2 for 4x4 outputs) */
+	static const char *const algos[] = {"gemm", "direct"};
+	static const struct {
+		const char *spec;
+		sk_shape in;
+	} convs[] = {
+		{"conv 4 k=3 pad=1", {3, {2, 4, 4}}},
+		{"conv 3 k=3 stride=2", {3, {2, 7, 7}}},
+		{"conv 3 k=3 stride=2 pad=1", {3, {2, 8, 8}}},
+		{"conv 5 k=1", {3, {3, 4, 4}}},
+		{"conv 5 k=1", {3, {3, 8, 8}}},
+		{"conv 2 k=5 pad=2 bias=0", {3, {2, 6, 5}}},
+		{"conv 2 k=2 stride=3 pad=1 init=xavier", {3, {2, 7, 6}}},
+		{"conv 18 k=3 pad=1", {3, {17, 3, 3}}},  /* two blocks of 16 channels each way */
+		{"conv 3 k=7 pad=3", {3, {2, 8, 8}}},
+	};
 	o.n = 3;
-	gc_check("conv 4 k=3 pad=1", sk_shape3(2, 4, 4), &o);
-	gc_check("conv 3 k=3 stride=2", sk_shape3(2, 7, 7), &o);
-	gc_check("conv 3 k=3 stride=2 pad=1", sk_shape3(2, 8, 8), &o);
-	gc_check("conv 5 k=1", sk_shape3(3, 4, 4), &o);
-	gc_check("conv 5 k=1", sk_shape3(3, 8, 8), &o);
-	gc_check("conv 2 k=5 pad=2 bias=0", sk_shape3(2, 6, 5), &o);
-	gc_check("conv 2 k=2 stride=3 pad=1 init=xavier", sk_shape3(2, 7, 6), &o);
+	for (int a = 0; a < 2; a++)
+		for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+			char spec[128];
+			snprintf(spec, sizeof spec, "%s algo=%s", convs[i].spec, algos[a]);
+			gc_check(spec, convs[i].in, &o);
+		}
 	o.n = 2;
 	gc_check("linear 5", sk_shape1(7), &o);
 	gc_check("linear 4 bias=0 init=normal scale=0.3", sk_shape3(2, 3, 3), &o);
@@ -159,11 +173,20 @@ static void conv_forward_ref(const char *spec, int C, int H, int W, int n)
 
 static void forwards(void)
 {
-	conv_forward_ref("conv 4 k=3 pad=1", 2, 4, 4, 5);
-	conv_forward_ref("conv 3 k=3 stride=2", 3, 9, 8, 3);
-	conv_forward_ref("conv 16 k=3 stride=2", 1, 28, 28, 4);
-	conv_forward_ref("conv 7 k=1", 5, 3, 3, 5);
-	conv_forward_ref("conv 6 k=5 pad=2 bias=0", 2, 12, 12, 3);
+	static const char *const algos[] = {"gemm", "direct", "auto"};
+	for (int a = 0; a < 3; a++) {
+		char spec[128];
+#define REF(text, C, H, W, n) \
+	snprintf(spec, sizeof spec, "%s algo=%s", text, algos[a]); \
+	conv_forward_ref(spec, C, H, W, n);
+		REF("conv 4 k=3 pad=1", 2, 4, 4, 5)
+		REF("conv 3 k=3 stride=2", 3, 9, 8, 3)
+		REF("conv 16 k=3 stride=2", 1, 28, 28, 4)
+		REF("conv 7 k=1", 5, 3, 3, 5)
+		REF("conv 6 k=5 pad=2 bias=0", 2, 12, 12, 3)
+		REF("conv 33 k=3 stride=2 pad=1", 20, 9, 9, 3)
+#undef REF
+	}
 
 	/* max and average pooling on a known input */
 	sk_seq *q = build("pool max k=2", sk_shape3(1, 2, 4), 1, NULL);
@@ -414,6 +437,26 @@ static void kernels(void)
 	tap_ok(back[0] == 1 && back[1 * 5 + 1] == 4 && back[2 * 5 + 2] == 1 && back[1] == 2,
 	       "col2im is the adjoint of im2col (counts %g %g %g %g)", (double)back[0], (double)back[6],
 	       (double)back[12], (double)back[1]);
+	enum { TM = 37, TN = 21 };
+	float *src = malloc(TM * TN * sizeof(float)), *dst = malloc(TN * 40 * sizeof(float));
+	int tbad = 0;
+	for (int i = 0; i < TM * TN; i++)
+		src[i] = (float)i;
+	for (int m = 1; m <= TM; m += 4)
+		for (int n = 1; n <= TN; n += 5) {
+			for (int i = 0; i < TN * 40; i++)
+				dst[i] = -1;
+			sk_transpose(m, n, src, TN, dst, 40);
+			for (int i = 0; i < m; i++)
+				for (int j = 0; j < n; j++)
+					tbad += dst[j * 40 + i] != src[i * TN + j];
+			for (int j = 0; j < n; j++)
+				for (int i = m; i < 40; i++)
+					tbad += dst[j * 40 + i] != -1;
+		}
+	tap_ok(tbad == 0, "transpose of every block shape up to 37x21 (%d wrong)", tbad);
+	free(src);
+	free(dst);
 	float a[37], b[37];
 	for (int i = 0; i < 37; i++)
 		a[i] = (float)i, b[i] = 1;
@@ -424,7 +467,9 @@ static void kernels(void)
 
 int main(void)
 {
+	/* small groups, so that batches of 3 to 5 split into full and partial ones */
 	setenv("SK_CONV_COLS", "32", 1);
+	setenv("SK_DCONV_PIX", "20", 1);
 	sk_blas_threads(1);
 	kernels();
 	gradients();
