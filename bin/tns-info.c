@@ -2,6 +2,7 @@
  * --check verifies every payload, --stats adds value statistics.  Memory is
  * bounded: payloads are skipped, or streamed through one fixed buffer. */
 #include "sk_cli.h"
+#include "sk_model.h"
 #include "sk_stream.h"
 
 #include <math.h>
@@ -83,6 +84,30 @@ static void print_value(const char *v)
 }
 
 #define BUFSZ (1 << 20)
+#define SPEC_MAX (1 << 20)
+
+/* A `model` record's payload is its spec text: build the model to print its
+ * totals (parameters, forward FLOPs per example).  Returns 0 and fills
+ * *params, *flops; -1 with a message if the spec does not build. */
+static int model_totals(sk_reader *r, const sk_header *h, size_t *params, double *flops)
+{
+	char *text = malloc((size_t)h->rawbytes + 1);
+	if (!text)
+		return sk_error("out of memory");
+	if (sk_reader_payload_into(r, h, text) < 0) {
+		free(text);
+		sk_die_lib();
+	}
+	text[h->rawbytes] = 0;
+	sk_model *m = sk_model_from_text(text, h->name);
+	free(text);
+	if (!m)
+		return -1;
+	*params = sk_model_param_count(m);
+	*flops = sk_model_flops(m);
+	sk_model_free(m);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -120,7 +145,19 @@ int main(int argc, char **argv)
 	uint64_t total = 0;
 	while ((s = sk_reader_next(r, &h)) > 0) {
 		stats st = {0};
-		if (stats_on) {
+		int is_model = strcmp(h.name, "model") == 0 && h.dtype == SK_U8 && h.ndim == 1 && h.rawbytes <= SPEC_MAX;
+		size_t params = 0;
+		double flops = 0;
+		int have_totals = 0;
+		if (is_model) {
+			have_totals = model_totals(r, &h, &params, &flops) == 0;
+			if (!have_totals)
+				sk_warn("%s: record %ld: model spec does not build: %s", sk_reader_name(r),
+				        sk_reader_index(r), sk_errmsg());
+		}
+		if (is_model) {
+			/* payload consumed (and verified) above */
+		} else if (stats_on) {
 			long n;
 			while ((n = sk_reader_read(r, &h, buf, BUFSZ)) > 0) {
 				size_t cnt = (size_t)n / sk_dtype_size(h.dtype);
@@ -147,7 +184,7 @@ int main(int argc, char **argv)
 		if (h.encoding == SK_DEFLATE)
 			printf(" (%llu stored)", (unsigned long long)h.length);
 		printf(" crc32=%08lx", (unsigned long)h.crc);
-		if (stats_on) {
+		if (stats_on && !is_model) {
 			double mean = 0, sd = 0;
 			if (st.n) {
 				double m = st.sum / (double)st.n;
@@ -158,6 +195,8 @@ int main(int argc, char **argv)
 			printf(" min=%.6g max=%.6g mean=%.6g std=%.6g nan=%llu", st.min, st.max, mean, sd,
 			       (unsigned long long)st.nan);
 		}
+		if (have_totals)
+			printf(" params=%zu mflops=%.3f", params, flops / 1e6);
 		for (int i = 0; i < h.attrs.n; i++) {
 			printf(" %s=", h.attrs.key[i]);
 			print_value(h.attrs.val[i]);
