@@ -300,9 +300,9 @@ int main(int argc, char **argv)
 			} else {
 				fprintf(f, "# %s\n%6s %8s %10s %10s %10s\n", p->name, "rank", "id", "pred", "truth", "true_rank");
 				for (int k = 0; k < lim; k++) {
-					fprintf(f, "%6d %8d %10.4f ", k + 1, p->ids[ord[k]], p->pred[ord[k]]);
+					fprintf(f, "%6d %8d %10.9g ", k + 1, p->ids[ord[k]], p->pred[ord[k]]);
 					if (p->truth)
-						fprintf(f, "%10.4f %10d\n", p->truth[ord[k]], trank[ord[k]]);
+						fprintf(f, "%10.9g %10d\n", p->truth[ord[k]], trank[ord[k]]);
 					else
 						fprintf(f, "%10s %10s\n", "-", "-");
 				}
