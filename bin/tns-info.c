@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const sk_option options[] = {
 	{"check", 'c', NULL, "verify every payload (CRC, length, encoding); exit 1 at the first bad record"},
@@ -130,6 +131,8 @@ int main(int argc, char **argv)
 		sk_usage("more than one input (use cat a.tns b.tns | tns-info)");
 	const char *path = first < argc ? argv[first] : "-";
 
+	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
+		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

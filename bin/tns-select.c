@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const sk_option options[] = {
 	{"name", 'n', "NAME", "keep records named NAME (repeatable; default: all records)"},
@@ -131,6 +132,8 @@ int main(int argc, char **argv)
 		sk_usage("more than one input (use cat a.tns b.tns | tns-select ...)");
 	const char *path = first < argc ? argv[first] : "-";
 
+	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
+		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

@@ -93,6 +93,19 @@ test_expect_success 'a bad record mid-stream leaves no output file' '
 	test $(ls -A | grep -c "^\.out2") -eq 0
 '
 
+if command -v script >/dev/null 2>&1; then
+	test_expect_success 'binary output to a terminal is refused unless forced' '
+		script -qec "tns-select d.tns" /dev/null >tty.out 2>&1; s=$?
+		test $s -eq 1 && grep -q "^tns-select: refusing to write binary data to a terminal" tty.out &&
+		script -qec "tns-select -f -n w d.tns" /dev/null >tty.out 2>&1 &&
+		grep -a -q "^TNS 1" tty.out &&
+		script -qec "tns-select -o /dev/null" /dev/null >tty.out 2>&1; s=$?
+		test $s -eq 2 && grep -q "standard input is a terminal" tty.out
+	'
+else
+	test_skip 'binary output to a terminal is refused unless forced' 'no script(1)'
+fi
+
 test_expect_success '--help, --version and the man page' '
 	tns-select --help >out && grep -q "^Usage: tns-select" out && grep -q -- "--split" out &&
 	tns-select --version | head -n 1 | grep -q "^tns-select (simkit) 0.1.0$" &&
