@@ -91,4 +91,24 @@ test_expect_success 'LeNet-5 with adam and a cosine schedule learns' '
 	snet-infer -m le.tns --eval valid.tns | awk "/^accuracy/ {exit !(\$2 > 0.6)}"
 '
 
+test_expect_success '--init-unsupervised on a model without such layers warns and trains' '
+	snet-train -m "$M/zoo-cnn.spec" -o u.tns --epochs 1 --threads 1 --init-unsupervised train.tns 2>err &&
+	grep -q "^snet-train: warning: --init-unsupervised: no layer of the model supports it" err && test -s u.tns
+'
+
+if [ -r "$M/simnet-28.spec" ]; then
+	test_expect_success '--init-unsupervised=kmeans initialises the similarity layers, reproducibly' '
+		mkdir -p u1 u2 &&
+		(cd u1 && snet-train -m "$M/simnet-28.spec" -o m.tns --epochs 1 --threads 2 --batch 100 \
+			--init-unsupervised=kmeans --init-examples 300 ../train.tns 2>err) &&
+		grep -q "^snet-train: initialised 2 layers from 300 examples (kmeans)" u1/err &&
+		(cd u2 && snet-train -m "$M/simnet-28.spec" -o m.tns --epochs 1 --threads 2 --batch 100 \
+			--init-unsupervised=kmeans --init-examples 300 ../train.tns 2>/dev/null) &&
+		cmp u1/m.tns u2/m.tns &&
+		test_error 1 snet-train -m "$M/simnet-28.spec" -o x.tns --epochs 1 --init-unsupervised=bogus train.tns
+	'
+else
+	test_skip '--init-unsupervised=kmeans initialises the similarity layers' 'no share/models/simnet-28.spec'
+fi
+
 test_done
