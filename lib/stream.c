@@ -33,7 +33,8 @@
 #define SK_MAGIC "TNS "
 #define SK_FORMAT_VERSION 1
 #define SK_ALIGN 64
-#define SK_IOBUF (1 << 16)
+#define SK_IOBUF (1 << 20)          /* payload buffers */
+#define SK_STDIO_BUF (1 << 16)      /* stdio buffers */
 #define SK_WRITE_CHUNK ((size_t)1 << 20)
 
 /* ---- CRC ---------------------------------------------------------------- */
@@ -579,7 +580,7 @@ sk_reader *sk_reader_open(const char *path)
 		return NULL;
 	}
 	if (f != stdin)
-		setvbuf(f, NULL, _IOFBF, SK_IOBUF);
+		setvbuf(f, NULL, _IOFBF, SK_STDIO_BUF);
 	sk_reader *r = reader_new(f, display, f != stdin);
 	if (!r && f != stdin)
 		fclose(f);
@@ -1319,7 +1320,7 @@ static FILE *ofile_stream(sk_ofile *o)
 	cookie_io_functions_t io = {NULL, ofile_write, NULL, ofile_close};
 	FILE *f = fopencookie(o, "wb", io);
 	if (f)
-		setvbuf(f, NULL, _IOFBF, SK_IOBUF);
+		setvbuf(f, NULL, _IOFBF, SK_STDIO_BUF);
 	return f;
 }
 
