@@ -137,6 +137,9 @@ struct vops {
 	void (*scale)(size_t, float, float *);
 	float (*sum)(size_t, const float *);
 	float (*dot)(size_t, const float *, const float *);
+	void (*relu)(size_t, float, const float *, float *);
+	void (*relu_back)(size_t, float, const float *, const float *, float *);
+	void (*add_rows)(size_t, size_t, const float *, float *);
 };
 
 static void add_c(size_t n, const float *a, float *y)
@@ -177,7 +180,26 @@ static float dot_c(size_t n, const float *a, const float *b)
 	return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-static const struct vops vops_c = {"generic", add_c, axpy_c, scale_c, sum_c, dot_c};
+static void relu_c(size_t n, float a, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] > 0 ? x[i] : a * x[i];
+}
+static void relu_back_c(size_t n, float a, const float *x, const float *dy, float *dx)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] = x[i] > 0 ? dy[i] : a * dy[i];
+}
+static void add_rows_c(size_t m, size_t n, const float *b, float *y)
+{
+	for (size_t i = 0; i < m; i++) {
+		float *r = y + i * n, bi = b[i];
+		for (size_t j = 0; j < n; j++)
+			r[j] += bi;
+	}
+}
+
+static const struct vops vops_c = {"generic", add_c, axpy_c, scale_c, sum_c, dot_c, relu_c, relu_back_c, add_rows_c};
 
 #ifdef SK_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -246,7 +268,41 @@ AVX2 static float dot_avx2(size_t n, const float *a, const float *b)
 		s += a[i] * b[i];
 	return s;
 }
-static const struct vops vops_avx2 = {"avx2", add_avx2, axpy_avx2, scale_avx2, sum_avx2, dot_avx2};
+AVX2 static void relu_avx2(size_t n, float a, const float *x, float *y)
+{
+	size_t i = 0;
+	__m256 va = _mm256_set1_ps(a), z = _mm256_setzero_ps();
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		_mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(va, v), v, _mm256_cmp_ps(v, z, _CMP_GT_OQ)));
+	}
+	relu_c(n - i, a, x + i, y + i);
+}
+AVX2 static void relu_back_avx2(size_t n, float a, const float *x, const float *dy, float *dx)
+{
+	size_t i = 0;
+	__m256 va = _mm256_set1_ps(a), z = _mm256_setzero_ps();
+	for (; i + 8 <= n; i += 8) {
+		__m256 d = _mm256_loadu_ps(dy + i);
+		__m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), z, _CMP_GT_OQ);
+		_mm256_storeu_ps(dx + i, _mm256_blendv_ps(_mm256_mul_ps(va, d), d, m));
+	}
+	relu_back_c(n - i, a, x + i, dy + i, dx + i);
+}
+AVX2 static void add_rows_avx2(size_t m, size_t n, const float *b, float *y)
+{
+	for (size_t i = 0; i < m; i++) {
+		float *r = y + i * n;
+		__m256 vb = _mm256_set1_ps(b[i]);
+		size_t j = 0;
+		for (; j + 8 <= n; j += 8)
+			_mm256_storeu_ps(r + j, _mm256_add_ps(_mm256_loadu_ps(r + j), vb));
+		for (; j < n; j++)
+			r[j] += b[i];
+	}
+}
+static const struct vops vops_avx2 = {"avx2",    add_avx2,       axpy_avx2,    scale_avx2, sum_avx2, dot_avx2,
+                                      relu_avx2, relu_back_avx2, add_rows_avx2};
 
 AVX512 static void add_avx512(size_t n, const float *a, float *y)
 {
@@ -313,7 +369,41 @@ AVX512 static float dot_avx512(size_t n, const float *a, const float *b)
 	}
 	return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
-static const struct vops vops_avx512 = {"avx512", add_avx512, axpy_avx512, scale_avx512, sum_avx512, dot_avx512};
+AVX512 static void relu_avx512(size_t n, float a, const float *x, float *y)
+{
+	size_t i = 0;
+	__m512 va = _mm512_set1_ps(a), z = _mm512_setzero_ps();
+	for (; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 v = _mm512_maskz_loadu_ps(k, x + i);
+		__mmask16 pos = _mm512_cmp_ps_mask(v, z, _CMP_GT_OQ);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(pos, _mm512_mul_ps(va, v), v));
+	}
+}
+AVX512 static void relu_back_avx512(size_t n, float a, const float *x, const float *dy, float *dx)
+{
+	size_t i = 0;
+	__m512 va = _mm512_set1_ps(a), z = _mm512_setzero_ps();
+	for (; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 d = _mm512_maskz_loadu_ps(k, dy + i);
+		__mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(k, x + i), z, _CMP_GT_OQ);
+		_mm512_mask_storeu_ps(dx + i, k, _mm512_mask_blend_ps(pos, _mm512_mul_ps(va, d), d));
+	}
+}
+AVX512 static void add_rows_avx512(size_t m, size_t n, const float *b, float *y)
+{
+	for (size_t i = 0; i < m; i++) {
+		float *r = y + i * n;
+		__m512 vb = _mm512_set1_ps(b[i]);
+		for (size_t j = 0; j < n; j += 16) {
+			__mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+			_mm512_mask_storeu_ps(r + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, r + j), vb));
+		}
+	}
+}
+static const struct vops vops_avx512 = {"avx512",    add_avx512,       axpy_avx512,    scale_avx512, sum_avx512,
+                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512};
 #endif
 
 #ifdef SK_X86
@@ -361,13 +451,11 @@ void sk_vset(size_t n, float v, float *y)
 		y[i] = v;
 }
 
-void sk_vadd_rows(size_t m, size_t n, const float *b, float *y)
+void sk_vadd_rows(size_t m, size_t n, const float *b, float *y) { vops()->add_rows(m, n, b, y); }
+void sk_vrelu(size_t n, float slope, const float *x, float *y) { vops()->relu(n, slope, x, y); }
+void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx)
 {
-	for (size_t i = 0; i < m; i++) {
-		float *r = y + i * n, bi = b[i];
-		for (size_t j = 0; j < n; j++)
-			r[j] += bi;
-	}
+	vops()->relu_back(n, slope, x, dy, dx);
 }
 
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
@@ -392,7 +480,7 @@ static void transpose_c(int m, int n, const float *src, size_t lds, float *dst, 
 
 #ifdef SK_X86
 /* In-register transpose of a 16x16 block, rows r[0..16). */
-AVX512 static inline void tr16x16(__m512 r[16])
+__attribute__((target("avx512f"), always_inline)) static inline void tr16x16(__m512 r[16])
 {
 	__m512 t[16];
 	for (int i = 0; i < 8; i++) {

@@ -50,6 +50,9 @@ float sk_vsum(size_t n, const float *x);                     /* sum (float accum
 float sk_vdot(size_t n, const float *a, const float *b);
 /* y[i*n + j] += b[i] for i < m, j < n (bias per row) */
 void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
+/* y = x > 0 ? x : slope*x; dx = x > 0 ? dy : slope*dy (y may be x, dx may be dy) */
+void sk_vrelu(size_t n, float slope, const float *x, float *y);
+void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
 /* s[i] += sum_j y[i*n + j] (bias gradient per row) */
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s);
 

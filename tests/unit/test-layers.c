@@ -463,6 +463,23 @@ static void kernels(void)
 	sk_vaxpy(37, 2.0f, a, b);
 	tap_ok(b[36] == 73 && b[0] == 1 && sk_vsum(37, a) == 666 && sk_vdot(37, a, a) == 16206,
 	       "vector helpers (%s)", sk_kernels_isa());
+	for (int i = 0; i < 37; i++)
+		a[i] = (float)(i % 5) - 2.0f;
+	sk_vrelu(37, 0.5f, a, b);
+	int rbad = 0;
+	for (int i = 0; i < 37; i++)
+		rbad += b[i] != (a[i] > 0 ? a[i] : 0.5f * a[i]);
+	float ones[37], gr[37];
+	sk_vset(37, 1.0f, ones);
+	sk_vrelu_back(37, 0.25f, a, ones, gr);
+	for (int i = 0; i < 37; i++)
+		rbad += gr[i] != (a[i] > 0 ? 1.0f : 0.25f);
+	float rows[2 * 19];
+	sk_vset(38, 1.0f, rows);
+	float bias2[2] = {2, -1};
+	sk_vadd_rows(2, 19, bias2, rows);
+	rbad += rows[18] != 3 || rows[19] != 0 || rows[37] != 0;
+	tap_ok(rbad == 0, "relu, relu gradient and row bias kernels (%d wrong)", rbad);
 }
 
 int main(void)
