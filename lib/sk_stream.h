@@ -110,8 +110,13 @@ sk_ofile *sk_ofile_open(const char *path, int force_tty);
 FILE *sk_ofile_fp(sk_ofile *o);
 int sk_ofile_commit(sk_ofile *o);   /* fflush, fsync, check errors, rename; frees o */
 void sk_ofile_abort(sk_ofile *o);   /* remove the temporary; frees o */
-/* Remove pending temporaries on fatal signals (the handler re-raises). */
+/* Remove pending temporaries on fatal signals (the handler re-raises).
+ * Signals that already have a handler (or are ignored) are left alone: a
+ * program with its own SIGINT handler (to checkpoint, say) calls
+ * sk_ofile_remove_pending from it when it decides to die. */
 void sk_ofile_install_signals(void);
+/* Unlink every uncommitted temporary; async-signal-safe. */
+void sk_ofile_remove_pending(void);
 
 /* CRC-32 as zlib computes it (helper for tests and importers). */
 uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len);

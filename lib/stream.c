@@ -1262,11 +1262,16 @@ struct sk_ofile {
 	int is_stdout;
 };
 
-static void ofile_signal(int sig)
+void sk_ofile_remove_pending(void)
 {
 	for (int i = 0; i < SK_OFILE_SLOTS; i++)
 		if (pending_on[i])
 			unlink(pending_path[i]);
+}
+
+static void ofile_signal(int sig)
+{
+	sk_ofile_remove_pending();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1276,8 +1281,8 @@ void sk_ofile_install_signals(void)
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct sigaction sa, old;
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-			continue; /* keep nohup's choice */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_DFL)
+			continue; /* keep nohup's SIG_IGN, or the program's own handler */
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = ofile_signal;
 		sigemptyset(&sa.sa_mask);
