@@ -1,6 +1,7 @@
 /* test-stream.c: the tensor stream: round trips (raw, deflate), attributes
  * and escaping, concatenation, skipping, streaming reads, every kind of
  * damage a reader must refuse, and atomic output files. */
+#include "sk_cli.h"
 #include "sk_stream.h"
 #include "sk_rng.h"
 #include "tap.h"
@@ -538,6 +539,45 @@ static int writebench(int argc, char **argv)
 	return 0;
 }
 
+static void test_cli(void)
+{
+	char *argv0[] = {"snet-train", "-o", "a b", "it's", "x=1", NULL};
+	char *cl = sk_cmdline(5, argv0);
+	tap_ok(cl && strcmp(cl, "snet-train -o 'a b' 'it'\\''s' x=1") == 0, "command line quoted for a shell: %s", cl);
+	free(cl);
+	static const sk_option opts[] = {
+		{"name", 'n', "NAME", "a name"},
+		{"range", 0, "A:B", "a range"},
+		{"stats", 's', NULL, "a flag"},
+		{0, 0, 0, 0},
+	};
+	sk_cli c = {.prog = "t", .synopsis = "[FILE]", .summary = "test", .opts = opts};
+	char *argv[] = {"t", "-n", "x", "file", "--range=1:2", "-q", "--stats", "--name", "y", NULL};
+	int argc = 9, first = 0, seen[3] = {0, 0, 0}, opt;
+	const char *arg, *names[2] = {0, 0};
+	sk_cli_init(&c, argc, argv);
+	while ((opt = sk_cli_next(&c, argc, argv, &arg, &first)) >= 0) {
+		if (opt == 0 && seen[0] < 2)
+			names[seen[0]] = arg;
+		if (opt >= 0 && opt < 3)
+			seen[opt]++;
+	}
+	tap_ok(seen[0] == 2 && seen[1] == 1 && seen[2] == 1 && strcmp(names[0], "x") == 0 && strcmp(names[1], "y") == 0,
+	       "options from the table, short and long, in any order");
+	tap_ok(c.quiet == 1 && first == 8 && strcmp(argv[first], "file") == 0, "--quiet handled, operands after options");
+	tap_ok(sk_arg_long("--n", "42", 0, 100) == 42 && sk_arg_double("--f", "0.25", 0, 1) == 0.25, "checked numbers");
+	char *help = NULL;
+	size_t hl = 0;
+	FILE *hf = open_memstream(&help, &hl);
+	sk_cli_help(&c, hf);
+	fclose(hf);
+	tap_ok(strstr(help, "Usage: t [FILE]") && strstr(help, "-n, --name NAME") && strstr(help, "--range A:B") &&
+	           strstr(help, "--version"),
+	       "help text from the same table");
+	free(help);
+	tap_ok(sk_ncores() >= 1, "core count");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "wrap") == 0)
@@ -557,5 +597,6 @@ int main(int argc, char **argv)
 	test_bad_headers();
 	test_writer_checks();
 	test_ofile();
+	test_cli();
 	return tap_done();
 }
