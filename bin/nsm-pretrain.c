@@ -27,7 +27,7 @@
 enum {
 	O_OUTPUT, O_FILTERS, O_SIZE, O_STRIDE, O_TAU, O_LR, O_SCHED, O_LRMIN, O_STEPSIZE, O_GAMMA, O_ITERS, O_ETA,
 	O_TOL, O_REG, O_INIT, O_BATCH, O_EPOCHS, O_SEED, O_THREADS, O_SCALE, O_SUP, O_CLASSES, O_LSCALE, O_EMIT,
-	O_NAME, O_POOL, O_CONVOUT, O_TRANSFORM, O_CKPT, O_CKPT_EVERY, O_RESUME, O_MAXIMG, O_LOG, O_BLOCK, O_STOP, O_FORCE
+	O_NAME, O_ALGO, O_POOL, O_CONVOUT, O_TRANSFORM, O_CKPT, O_CKPT_EVERY, O_RESUME, O_MAXIMG, O_LOG, O_BLOCK, O_STOP, O_FORCE
 };
 
 static const sk_option opts[] = {
@@ -56,6 +56,7 @@ static const sk_option opts[] = {
 	[O_LSCALE] = {"label-scale", 0, "A", "supervised: weight of the one-hot label (default 1)"},
 	[O_EMIT] = {"emit", 0, "L", "layer in OUT: nsm (W and M: the dynamics) or conv (W only) (default nsm)"},
 	[O_NAME] = {"name", 0, "NAME", "layer name in OUT; parameters NAME.w, NAME.m (default nsm1 or conv1)"},
+	[O_ALGO] = {"algo", 0, "A", "nsm, or kmeans (baseline: spherical k-means of normalised patches) (default nsm)"},
 	[O_POOL] = {"pool", 0, "P", "nsm output: append `pool max k=P name=pool` (the feature protocol uses 2)"},
 	[O_CONVOUT] = {"conv-out", 0, "FILE", "also write the filters as a conv layer model (for snet-train --init)"},
 	[O_TRANSFORM] = {"transform", 't', "MODEL", "instead of training: run MODEL (with an nsm layer) over DATA, write a data set"},
@@ -77,7 +78,7 @@ typedef struct run {
 	sk_nsm_opts no;
 	sk_nsm *s;
 	const char *data, *out, *ckpt, *transform, *resume, *name, *conv_out, *log_path;
-	int emit_conv, pool, init_kind, epochs, sched, step_size, force;
+	int emit_conv, pool, algo, init_kind, epochs, sched, step_size, force;
 	double lr, lr_min, gamma, scale;
 	int scale_auto;
 	uint64_t seed;
@@ -89,6 +90,8 @@ typedef struct run {
 	int64_t gstep;        /* global steps done */
 	int64_t epoch_images; /* images per epoch once known (0 = unknown) */
 	int64_t steps_per_epoch; /* once known */
+	double *kcount;       /* kmeans: assignments per centroid */
+	float *kpatch;
 	/* resume state read from the checkpoint */
 	int have_state;
 	float *wz_state;
@@ -171,6 +174,7 @@ static sk_model *build_model(run *r, int conv)
 	if (sk_attrs_setf(&m->attrs, "seed", "%llu", (unsigned long long)r->seed) < 0 ||
 	    sk_attrs_set(&m->attrs, "command", r->cmd) < 0 || sk_attrs_set(&m->attrs, "version", sk_version()) < 0 ||
 	    sk_attrs_set(&m->attrs, "trainer", "nsm-pretrain") < 0 ||
+	    sk_attrs_set(&m->attrs, "algo", r->algo ? "kmeans" : "nsm") < 0 ||
 	    sk_attrs_setf(&m->attrs, "epochs", "%d", r->epochs) < 0 ||
 	    sk_attrs_setf(&m->attrs, "steps", "%lld", (long long)r->gstep) < 0 ||
 	    sk_attrs_setf(&m->attrs, "nsm_tau", "%g", o->tau) < 0 ||
@@ -189,11 +193,11 @@ static void fingerprint(const run *r, char *buf, size_t len)
 	snprintf(buf, len,
 	         "shape=%dx%dx%d filters=%d size=%d stride=%d iters=%d eta=%g tol=%g tau=%g reg=%s supervised=%d "
 	         "classes=%d label_scale=%g batch=%d threads=%d seed=%llu scale=%.9g lr=%g schedule=%s epochs=%d "
-	         "max_images=%lld",
+	         "max_images=%lld algo=%s",
 	         o->c, o->h, o->w, o->k, o->size, o->stride, o->iters, o->eta, o->tol, o->tau, reg_names[o->reg],
 	         o->supervised, o->supervised ? o->classes : 0, o->label_scale, o->max_batch, o->threads,
 	         (unsigned long long)r->seed, r->scale, r->lr, sched_names[r->sched], r->epochs,
-	         (long long)r->max_images);
+	         (long long)r->max_images, r->algo ? "kmeans" : "nsm");
 }
 
 static int write_model_file(run *r, const char *path, int conv, int with_state)
@@ -351,6 +355,73 @@ static int shape_of(const int64_t *s4, int *c, int *h, int *w)
 	} else
 		return -1;
 	return 0;
+}
+
+/* ---- the k-means baseline ---- */
+
+#define KM_PATCHES 16   /* random positions per image */
+
+/* Mini-batch spherical k-means (Sculley's per-centre rate 1/count) on patches
+ * with their mean removed and scaled to unit norm; the centres (rows of W)
+ * are renormalised after each batch.  Flat patches are skipped. */
+static void kmeans_step(run *r, int n, const float *x)
+{
+	sk_nsm *s = r->s;
+	const sk_nsm_opts *o = &r->no;
+	int K = o->k, D = s->d, P = s->p;
+	float *W = s->W, *pt = r->kpatch;
+	sk_rng g = sk_rng_make(r->seed, sk_rng_stream(0x6b6d, (uint64_t)r->gstep, 0));
+	if (r->gstep == 0 && r->estep == 0)
+		for (int k = 0; k < K; k++) {
+			double n2 = 0;
+			for (int d = 0; d < D; d++)
+				n2 += (double)W[(size_t)k * D + d] * W[(size_t)k * D + d];
+			for (int d = 0; d < D; d++)
+				W[(size_t)k * D + d] = (float)(W[(size_t)k * D + d] / sqrt(n2 > 0 ? n2 : 1));
+		}
+	for (int b = 0; b < n; b++)
+		for (int t = 0; t < KM_PATCHES; t++) {
+			int q = (int)sk_rng_next_below(&g, (uint64_t)P), oy = q / s->wo, ox = q % s->wo, d = 0;
+			double mean = 0, n2 = 0;
+			for (int c = 0; c < o->c; c++)
+				for (int i = 0; i < o->size; i++)
+					for (int j = 0; j < o->size; j++)
+						pt[d++] = x[(((size_t)b * o->c + c) * o->h + (size_t)oy * o->stride + i) * o->w +
+						            (size_t)ox * o->stride + j];
+			for (d = 0; d < D; d++)
+				mean += pt[d];
+			mean /= D;
+			for (d = 0; d < D; d++) {
+				pt[d] -= (float)mean;
+				n2 += (double)pt[d] * pt[d];
+			}
+			if (n2 < 1e-6)
+				continue;
+			float inv = (float)(1.0 / sqrt(n2));
+			int best = 0;
+			double bd = -1e30;
+			for (int k = 0; k < K; k++) {
+				double dot = 0;
+				for (d = 0; d < D; d++)
+					dot += (double)W[(size_t)k * D + d] * pt[d];
+				if (dot > bd) {
+					bd = dot;
+					best = k;
+				}
+			}
+			r->kcount[best] += 1;
+			float a = (float)(1.0 / r->kcount[best]);
+			for (d = 0; d < D; d++)
+				W[(size_t)best * D + d] += a * (pt[d] * inv - W[(size_t)best * D + d]);
+		}
+	for (int k = 0; k < K; k++) {
+		double n2 = 0;
+		for (int d = 0; d < D; d++)
+			n2 += (double)W[(size_t)k * D + d] * W[(size_t)k * D + d];
+		if (n2 > 0)
+			for (int d = 0; d < D; d++)
+				W[(size_t)k * D + d] = (float)(W[(size_t)k * D + d] / sqrt(n2));
+	}
 }
 
 /* ---- --transform: features of a model as a data set ---- */
@@ -576,6 +647,7 @@ int main(int argc, char **argv)
 				sk_usage("--name must have 1 to 64 characters");
 			r.name = arg;
 			break;
+		case O_ALGO: r.algo = pick("--algo", arg, (const char *const[]){"nsm", "kmeans", NULL}); break;
 		case O_POOL: r.pool = (int)sk_arg_long("--pool", arg, 1, 1024); break;
 		case O_CONVOUT: r.conv_out = arg; break;
 		case O_TRANSFORM: r.transform = arg; break;
@@ -658,6 +730,13 @@ int main(int argc, char **argv)
 	if (!(r.s = sk_nsm_create(&r.no, 1)))
 		sk_die_lib();
 	sk_nsm_init(r.s, r.init_kind, r.seed);
+	if (r.algo) {
+		if (r.no.supervised)
+			sk_usage("--algo kmeans has no supervised variant");
+		if (!(r.kcount = sk_alloc_array((size_t)r.no.k, sizeof *r.kcount)) ||
+		    !(r.kpatch = sk_alloc_array((size_t)r.s->d, sizeof *r.kpatch)))
+			sk_die_lib();
+	}
 	if (r.resume)
 		do_resume(&r);
 	if (r.log_path) {
@@ -667,6 +746,10 @@ int main(int argc, char **argv)
 		if (!r.resume || ftell(logf) == 0)
 			fprintf(logf, "epoch\tsteps\tloss\tdelta\tactive\tlr\timages_per_s\tseconds\n");
 	}
+	if (r.algo)
+		sk_info("k-means baseline: %d filters %dx%dx%d on %dx%dx%d images (scale %.6g), %d patches an image, batch %d",
+		        r.no.k, r.no.c, r.no.size, r.no.size, r.no.c, r.no.h, r.no.w, r.scale, KM_PATCHES, r.no.max_batch);
+	else
 	sk_info("%d filters %dx%dx%d stride %d on %dx%dx%d images (scale %.6g), %d dynamics steps, eta %g, tau %g, "
 	        "reg %s%s, batch %d, %d thread%s",
 	        r.no.k, r.no.c, r.no.size, r.no.size, r.no.stride, r.no.c, r.no.h, r.no.w, r.scale, r.no.iters,
@@ -736,7 +819,10 @@ int main(int argc, char **argv)
 				if (++fill == r.no.max_batch) {
 					sk_nsm_stats ss;
 					double lr = rate(&r);
-					if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0)
+					memset(&ss, 0, sizeof ss);
+					if (r.algo)
+						kmeans_step(&r, fill, bx);
+					else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0)
 						sk_die("step %lld (epoch %d): %s; the last good checkpoint is %s", (long long)r.gstep + 1,
 						       r.epoch + 1, sk_errmsg(), r.ckpt);
 					fill = 0;
@@ -766,7 +852,10 @@ int main(int argc, char **argv)
 			break;
 		if (fill > 0) { /* the epoch's last, partial batch */
 			sk_nsm_stats ss;
-			if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0)
+			memset(&ss, 0, sizeof ss);
+			if (r.algo)
+				kmeans_step(&r, fill, bx);
+			else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0)
 				sk_die("step %lld (epoch %d): %s; the last good checkpoint is %s", (long long)r.gstep + 1,
 				       r.epoch + 1, sk_errmsg(), r.ckpt);
 			r.estep++;

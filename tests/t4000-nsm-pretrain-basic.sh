@@ -131,4 +131,10 @@ test_expect_success 'whiten and none regularisers, unit init, schedules, --tol, 
 	test $(wc -l <log.tsv) -eq 3 &&
 	awk "NR == 3 {exit !(\$2 == 16 && \$6 == 0)}" log.tsv
 '
+test_expect_success '--algo kmeans: a baseline with the same output' '
+	nsm-pretrain $ARGS --threads 1 --algo kmeans --emit conv -o km.tns train.tns 2>err &&
+	grep -q "^nsm-pretrain: k-means baseline: 8 filters 1x5x5" err &&
+	tns-info km.tns | grep -q "algo=kmeans .*records=1$" &&
+	tns-info km.tns | grep -q "conv1.w *f32 *8x1x5x5"
+'
 test_done
