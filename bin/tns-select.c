@@ -34,6 +34,7 @@ enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_LEVEL
 
 typedef struct sel {
 	const char *names[MAXNAMES];
+	int matched[MAXNAMES];
 	int nnames;
 	int have_range, have_split;
 	int64_t from, to;        /* to = -1: to the end */
@@ -43,13 +44,15 @@ typedef struct sel {
 	int level;               /* -1 = keep the input's encoding */
 } sel;
 
-static int name_kept(const sel *s, const char *name)
+static int name_kept(sel *s, const char *name)
 {
 	if (s->nnames == 0)
 		return 1;
 	for (int i = 0; i < s->nnames; i++)
-		if (strcmp(s->names[i], name) == 0)
+		if (strcmp(s->names[i], name) == 0) {
+			s->matched[i] = 1;
 			return 1;
+		}
 	return 0;
 }
 
@@ -219,6 +222,11 @@ int main(int argc, char **argv)
 		sk_error("%s: empty stream (no records)", sk_reader_name(r));
 		goto fail;
 	}
+	for (int i = 0; i < s.nnames; i++)
+		if (!s.matched[i]) {
+			sk_error("%s: no record named '%s'", sk_reader_name(r), s.names[i]);
+			goto fail;
+		}
 	if (sk_ofile_commit(o) < 0) {
 		o = NULL;
 		goto fail;

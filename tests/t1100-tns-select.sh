@@ -20,7 +20,8 @@ test_expect_success 'records by name' '
 	test $(wc -l <out) -eq 1 && grep -q "^0 *w " out &&
 	tns-select -n labels -n w d.tns | tns-info >out &&
 	test $(wc -l <out) -eq 7 && ! grep -q images out &&
-	tns-select -n nothing d.tns >none.tns && test ! -s none.tns
+	test_error 1 tns-select -n w -n nothing -o none.tns d.tns 2>err &&
+	grep -q "no record named .nothing." err && test ! -e none.tns
 '
 
 test_expect_success 'a range of examples across chunks' '
