@@ -284,6 +284,15 @@ int main(int argc, char **argv)
 	sk_ofile *of = sk_ofile_open(out_path, force);
 	if (!of)
 		sk_die_lib();
+	{
+		/* and check that the checkpoint can be written, before the first epoch */
+		sk_ofile *ck = sk_ofile_open(ckpt_path, 1);
+		if (!ck) {
+			sk_ofile_abort(of);
+			sk_die("--checkpoint: %s", sk_errmsg());
+		}
+		sk_ofile_abort(ck);
+	}
 
 	/* data */
 	if (sk_dataset_read(data_path, &train) < 0) {

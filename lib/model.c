@@ -3,6 +3,8 @@
 #include "sk_model.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,14 +284,16 @@ static int looks_like_stream(const char *buf, size_t len)
 	return len >= sizeof magic - 1 && !memcmp(buf, magic, sizeof magic - 1);
 }
 
-static char *slurp(FILE *f, const char *name, size_t *len)
+/* Read all of f (after `pre`, the n0 bytes already read) as spec text. */
+static char *slurp(FILE *f, const char *name, const char *pre, size_t n0, size_t *len)
 {
-	size_t cap = 65536, n = 0;
+	size_t cap = 65536, n = n0;
 	char *buf = malloc(cap + 1);
 	if (!buf) {
 		sk_error("out of memory");
 		return NULL;
 	}
+	memcpy(buf, pre, n0);
 	for (;;) {
 		size_t k = fread(buf + n, 1, cap - n, f);
 		n += k;
@@ -301,7 +305,7 @@ static char *slurp(FILE *f, const char *name, size_t *len)
 			}
 			break;
 		}
-		if (cap >= ((size_t)1 << 34)) {
+		if (cap >= MODEL_TEXT_MAX) {
 			sk_error("%s: larger than %zu bytes", name, cap);
 			free(buf);
 			return NULL;
@@ -320,52 +324,91 @@ static char *slurp(FILE *f, const char *name, size_t *len)
 	return buf;
 }
 
+/* A FILE that replays the bytes already peeked, then reads on from `f`, so
+ * that a stream is read in place (a pipe, or a zoo far larger than memory). */
+struct replay {
+	FILE *f;
+	char buf[8];
+	size_t n, pos;
+};
+
+static ssize_t replay_read(void *cookie, char *out, size_t len)
+{
+	struct replay *r = cookie;
+	if (r->pos < r->n) {
+		size_t k = r->n - r->pos < len ? r->n - r->pos : len;
+		memcpy(out, r->buf + r->pos, k);
+		r->pos += k;
+		return (ssize_t)k;
+	}
+	size_t k = fread(out, 1, len, r->f);
+	if (k == 0 && ferror(r->f))
+		return -1;
+	return (ssize_t)k;
+}
+
+static int replay_close(void *cookie)
+{
+	(void)cookie;
+	return 0;
+}
+
 sk_model *sk_model_load_ex(const char *path, sk_model_extra_fn extra, void *arg)
 {
 	int is_stdin = !path || !strcmp(path, "-");
 	const char *name = is_stdin ? "<stdin>" : path;
 	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 	sk_model *m = NULL;
+	struct replay rp;
+	struct stat st;
 	size_t len = 0;
 	char *buf;
 	if (!f) {
 		sk_error("%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	buf = slurp(f, name, &len);
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		sk_error("%s: is a directory", name);
+		if (!is_stdin)
+			fclose(f);
+		return NULL;
+	}
+	memset(&rp, 0, sizeof rp);
+	rp.f = f;
+	rp.n = fread(rp.buf, 1, 4, f);
+	if (looks_like_stream(rp.buf, rp.n)) {
+		cookie_io_functions_t io = {replay_read, NULL, NULL, replay_close};
+		FILE *rf = fopencookie(&rp, "rb", io);
+		sk_reader *r = NULL;
+		sk_header h;
+		int s;
+		memset(&h, 0, sizeof h);
+		if (!rf)
+			sk_error("%s: %s", name, strerror(errno));
+		else if ((r = sk_reader_fdopen(rf, name))) {
+			s = sk_reader_next(r, &h);
+			if (s == 0)
+				sk_error("%s: empty stream, no model", name);
+			else if (s > 0)
+				m = sk_model_read_ex(r, &h, extra, arg);
+			sk_header_free(&h);
+			sk_reader_close(r);
+		}
+		if (rf)
+			fclose(rf);
+		if (!is_stdin)
+			fclose(f);
+		return m;
+	}
+	buf = slurp(f, name, rp.buf, rp.n, &len);
 	if (!is_stdin)
 		fclose(f);
 	if (!buf)
 		return NULL;
-	if (looks_like_stream(buf, len)) {
-		FILE *mf = fmemopen(buf, len, "rb");
-		sk_reader *r;
-		sk_header h;
-		int st;
-		if (!mf) {
-			sk_error("%s: %s", name, strerror(errno));
-			free(buf);
-			return NULL;
-		}
-		if (!(r = sk_reader_fdopen(mf, name))) {
-			fclose(mf);
-			free(buf);
-			return NULL;
-		}
-		memset(&h, 0, sizeof h);
-		st = sk_reader_next(r, &h);
-		if (st == 0)
-			sk_error("%s: empty stream, no model", name);
-		else if (st > 0)
-			m = sk_model_read_ex(r, &h, extra, arg);
-		sk_header_free(&h);
-		sk_reader_close(r);
-	} else {
-		if (memchr(buf, 0, len))
-			sk_error("%s: neither a model stream nor spec text", name);
-		else
-			m = sk_model_from_text(buf, name);
-	}
+	if (memchr(buf, 0, len))
+		sk_error("%s: neither a model stream nor spec text", name);
+	else
+		m = sk_model_from_text(buf, name);
 	free(buf);
 	return m;
 }

@@ -52,6 +52,11 @@ test_expect_success 'missing files are named' '
 	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --resume nosuch.ckpt train.tns
 '
 
+test_expect_success 'an unwritable checkpoint is refused before training' '
+	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --checkpoint nodir/c.ckpt train.tns &&
+	grep -q "^snet-train: --checkpoint: .*nodir" .stderr && test ! -e x.tns
+'
+
 test_expect_success 'data that do not fit the model are refused' '
 	printf "input 3 32 32\nconv 8 k=3\ngap\nlinear 10\n" >c.spec &&
 	test_error 1 snet-train -m c.spec -o x.tns train.tns &&
