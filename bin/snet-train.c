@@ -61,12 +61,14 @@ enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O
        O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE };
 
 static volatile sig_atomic_t stop_flag;
+static struct sigaction old_int, old_term;   /* sk_ofile's: remove temporaries, re-raise */
 
 static void on_signal(int sig)
 {
-	if (stop_flag) {   /* a second signal: give up at once */
-		signal(sig, SIG_DFL);
+	if (stop_flag) {   /* a second signal: give up at once, leaving no temporary */
+		sigaction(sig, sig == SIGINT ? &old_int : &old_term, NULL);
 		raise(sig);
+		return;
 	}
 	stop_flag = sig;
 }
@@ -401,8 +403,8 @@ int main(int argc, char **argv)
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal;
 		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, &old_int);
+		sigaction(SIGTERM, &sa, &old_term);
 	}
 	rc = sk_trainer_run(t);
 	sk_progress_end();
