@@ -334,6 +334,9 @@ int main(int argc, char **argv)
 	char seen[4][SK_NAME_MAX];
 	int nseen = 0;
 	while ((s = sk_reader_next(r, &h)) > 0) {
+		/* a zoo is models concatenated: only the first model's records */
+		if (ncols && !strcmp(h.name, "model"))
+			break;
 		int take;
 		if (o.nnames)
 			take = wanted(&o, h.name);

@@ -78,6 +78,14 @@ test_expect_success 'PNG --scale auto stretches each tile; none clamps' '
 	tns-import -q a.png | tns-info --stats | grep -q "min=0 max=255 "
 '
 
+test_expect_success 'a zoo (models concatenated): the first model'"'"'s record only' '
+	printf "input 3 5 5\n" >spec && head -c 12 /dev/zero >/dev/null &&
+	{ printf "\223NUMPY\001\000v\000"; printf "%-117s\n" "{'"'"'descr'"'"': '"'"'|u1'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (12,), }"; printf "input 3 5 5\n"; } >spec.npy &&
+	{ tns-import -q -n model spec.npy; tns-import -q -n conv1.w c1.npy; tns-import -q -n model spec.npy; tns-import -q -n conv1.w c1.npy; } >zoo.tns &&
+	tns-export -f npy -n conv1.w zoo.tns >z.npy &&
+	tns-import -q -n conv1.w c1.npy | tns-export -f npy | cmp - z.npy
+'
+
 test_expect_success 'TSV: one row per example; --header; several records side by side' '
 	tns-export -f tsv -n labels d.tns >l.tsv &&
 	test $(wc -l <l.tsv) -eq 100 && test "$(sed -n 13p l.tsv)" = 2 &&
