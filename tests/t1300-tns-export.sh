@@ -79,7 +79,6 @@ test_expect_success 'PNG --scale auto stretches each tile; none clamps' '
 '
 
 test_expect_success 'a zoo (models concatenated): the first model'"'"'s record only' '
-	printf "input 3 5 5\n" >spec && head -c 12 /dev/zero >/dev/null &&
 	{ printf "\223NUMPY\001\000v\000"; printf "%-117s\n" "{'"'"'descr'"'"': '"'"'|u1'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (12,), }"; printf "input 3 5 5\n"; } >spec.npy &&
 	{ tns-import -q -n model spec.npy; tns-import -q -n conv1.w c1.npy; tns-import -q -n model spec.npy; tns-import -q -n conv1.w c1.npy; } >zoo.tns &&
 	tns-export -f npy -n conv1.w zoo.tns >z.npy &&
