@@ -406,9 +406,6 @@ static const struct vops vops_avx512 = {"avx512",    add_avx512,       axpy_avx5
                                         dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512};
 #endif
 
-#ifdef SK_X86
-AVX512 static void transpose_init(void);
-#endif
 static const struct vops *V = &vops_c;
 static int dconv_fast;
 static pthread_once_t vonce = PTHREAD_ONCE_INIT;
@@ -425,8 +422,6 @@ static void choose(void)
 		V = &vops_avx2;
 	if ((!force || strcmp(force, "avx2")) && __builtin_cpu_supports("avx512f"))
 		V = &vops_avx512;
-	if (V == &vops_avx512)
-		transpose_init();
 	const char *conv = getenv("SK_CONV");
 	dconv_fast = V == &vops_avx512 && !(conv && !strcmp(conv, "gemm"));
 #endif
@@ -467,26 +462,31 @@ void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 
 /* ---- transposes ---- */
 
-static void transpose_c(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+static void transpose_c(int m, int n, const float *src, size_t lds, float *dst, size_t ldd, const float *bias)
 {
 	for (int i0 = 0; i0 < m; i0 += 16)
 		for (int j0 = 0; j0 < n; j0 += 16) {
 			int i1 = i0 + 16 < m ? i0 + 16 : m, j1 = j0 + 16 < n ? j0 + 16 : n;
-			for (int j = j0; j < j1; j++)
+			for (int j = j0; j < j1; j++) {
+				float b = bias ? bias[j] : 0.0f;
 				for (int i = i0; i < i1; i++)
-					dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+					dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j] + b;
+			}
 		}
 }
 
 #ifdef SK_X86
-/* In-register transpose of a 16x16 block, rows r[0..16). */
+/* In-register transpose of a 16x16 block, rows r[0..16): unpack pairs of
+ * rows, then pairs of pairs, then exchange 128-bit lanes twice. */
 __attribute__((target("avx512f"), always_inline)) static inline void tr16x16(__m512 r[16])
 {
 	__m512 t[16];
+#pragma GCC unroll 16
 	for (int i = 0; i < 8; i++) {
 		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
 		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
 	}
+#pragma GCC unroll 16
 	for (int i = 0; i < 4; i++) {
 		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
 		__m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
@@ -495,23 +495,23 @@ __attribute__((target("avx512f"), always_inline)) static inline void tr16x16(__m
 		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
 		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
 	}
+#pragma GCC unroll 16
 	for (int i = 0; i < 2; i++)
+#pragma GCC unroll 16
 		for (int j = 0; j < 4; j++) {
 			t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
 			t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
 		}
+#pragma GCC unroll 16
 	for (int j = 0; j < 8; j++) {
 		r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
 		r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
 	}
 }
 
-/* Which row of the result holds column c of the input block (found once by
- * transposing a numbered block, so the shuffle network above need not be
- * in canonical order). */
-static int tr_perm[16];
-
-AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+#define BIAS(j) (bias ? _mm512_set1_ps(bias[j]) : _mm512_setzero_ps())
+AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, float *dst, size_t ldd,
+                                    const float *bias)
 {
 	int i0 = 0;
 	for (; i0 + 16 <= m; i0 += 16) {
@@ -522,7 +522,7 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 				r[i] = _mm512_loadu_ps(src + (size_t)(i0 + i) * lds + j0);
 			tr16x16(r);
 			for (int j = 0; j < 16; j++)
-				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, r[tr_perm[j]]);
+				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 		if (j0 < n) {
 			__mmask16 k = (__mmask16)((1u << (n - j0)) - 1);
@@ -531,7 +531,7 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 				r[i] = _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0);
 			tr16x16(r);
 			for (int j = 0; j < n - j0; j++)
-				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, r[tr_perm[j]]);
+				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 	}
 	if (i0 < m) {
@@ -545,38 +545,27 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 				r[i] = i < mi ? _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0) : _mm512_setzero_ps();
 			tr16x16(r);
 			for (int j = 0; j < nj; j++)
-				_mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, km, r[tr_perm[j]]);
+				_mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, km, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 	}
 }
 
-AVX512 static void transpose_init(void)
-{
-	float b[256];
-	__m512 r[16];
-	for (int i = 0; i < 256; i++)
-		b[i] = (float)i;
-	for (int i = 0; i < 16; i++)
-		r[i] = _mm512_loadu_ps(b + 16 * i);
-	tr16x16(r);
-	for (int j = 0; j < 16; j++) {
-		float v[16];
-		_mm512_storeu_ps(v, r[j]);
-		/* row j holds column v[0] (its first element is src[0][col]) */
-		tr_perm[(int)v[0] & 15] = j;
-	}
-}
 #endif
 
-void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+void sk_transpose_bias(int m, int n, const float *src, size_t lds, float *dst, size_t ldd, const float *bias)
 {
 #ifdef SK_X86
-	if (!strcmp(vops()->name, "avx512")) {
-		transpose_avx512(m, n, src, lds, dst, ldd);
+	if (vops() == &vops_avx512) {
+		transpose_avx512(m, n, src, lds, dst, ldd, bias);
 		return;
 	}
 #endif
-	transpose_c(m, n, src, lds, dst, ldd);
+	transpose_c(m, n, src, lds, dst, ldd, bias);
+}
+
+void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
+{
+	sk_transpose_bias(m, n, src, lds, dst, ldd, NULL);
 }
 
 /* ---- direct convolution ---- */

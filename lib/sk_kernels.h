@@ -58,6 +58,8 @@ void sk_vsum_rows(size_t m, size_t n, const float *y, float *s);
 
 /* dst[j*ldd + i] = src[i*lds + j] for i < m, j < n (blocked transpose). */
 void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd);
+/* The same plus bias[j] on row j of dst (bias may be NULL). */
+void sk_transpose_bias(int m, int n, const float *src, size_t lds, float *dst, size_t ldd, const float *bias);
 
 /* ---- direct convolution (AVX-512), blocks of 16 channels ----
  *

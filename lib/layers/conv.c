@@ -227,9 +227,7 @@ static int forward_direct(sk_layer *l, int n, const float *x, float *y)
 			sk_dconv_fwd(xb, c->toff, c->ckk, c->poff, gn * c->p, c->wt + (size_t)ob * c->ckk * 16, c->tile);
 			for (int gi = 0; gi < gn; gi++) {
 				float *yr = y + (size_t)(i0 + gi) * out + (size_t)ob * 16 * P;
-				sk_transpose((int)P, o1, c->tile + (size_t)gi * P * 16, 16, yr, P);
-				if (b)
-					sk_vadd_rows((size_t)o1, P, b + ob * 16, yr);
+				sk_transpose_bias((int)P, o1, c->tile + (size_t)gi * P * 16, 16, yr, P, b ? b + ob * 16 : NULL);
 			}
 		}
 	}
