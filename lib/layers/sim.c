@@ -123,6 +123,14 @@ static void weights(sim *S, const sk_param *pu)
 	}
 }
 
+/* Per-example path: when Q is a multiple of the kernels' column alignment,
+ * the kernels read and write the layer's own input and output layouts (no
+ * scatter or gather copies, patch blocks small enough for the cache). */
+static int direct(const sim *S)
+{
+	return S->g.Q % SK_SIMKERN_QALIGN == 0 && (S->kind == K_L1 || S->kind == K_L2) && !S->nanskip;
+}
+
 static int sim_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	sim *S = l->priv;
@@ -131,6 +139,20 @@ static int sim_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	size_t nq = (size_t)n * Q, cp = padcols(nq);
 	const float *Z = l->params[S->iz].w;
 	(void)c;
+	if (direct(S)) {
+		size_t insz = (size_t)g->C * g->H * g->W;
+		weights(S, &l->params[S->iu]);
+		for (int e = 0; e < n; e++) {
+			float *Pe = S->P + (size_t)e * K * Q, *ye = y + (size_t)e * M * Q;
+			sk_patch_im2col(g, 1, x + (size_t)e * insz, NULL, Q, Pe, (size_t)Q, 0.0f);
+			sk_sim_fwd(S->kind == K_L1 ? SK_SIM_L1 : SK_SIM_L2, M, K, Q, Pe, Z, S->Ue, ye);
+			if (S->ib >= 0)
+				for (int m = 0; m < M; m++)
+					for (int q = 0; q < Q; q++)
+						ye[(size_t)m * Q + q] += l->params[S->ib].w[m];
+		}
+		return 0;
+	}
 	sk_patch_im2col(g, n, x, NULL, Q, S->P, cp, 0.0f);
 	for (int k = 0; k < K; k++)
 		memset(S->P + (size_t)k * cp + nq, 0, (cp - nq) * sizeof(float));
@@ -184,6 +206,29 @@ static int sim_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	float *G = S->Y; /* the forward's Y is not needed any more */
 	(void)c;
 	(void)y;
+	if (direct(S)) {
+		size_t insz = (size_t)g->C * g->H * g->W;
+		memset(S->dUe, 0, mk * sizeof(float));
+		if (dx)
+			memset(dx, 0, (size_t)n * insz * sizeof(float));
+		for (int e = 0; e < n; e++) {
+			const float *Pe = S->P + (size_t)e * K * Q, *ge = dy + (size_t)e * M * Q;
+			sk_sim_bwd(S->kind == K_L1 ? SK_SIM_L1 : SK_SIM_L2, M, K, Q, Pe, pz->w, S->Ue, ge, dx ? S->dP : NULL,
+			           pz->g, S->dUe);
+			if (dx)
+				sk_patch_col2im(g, 1, S->dP, (size_t)Q, NULL, Q, dx + (size_t)e * insz);
+			if (S->ib >= 0)
+				for (int m = 0; m < M; m++) {
+					double sb = 0;
+					for (int q = 0; q < Q; q++)
+						sb += ge[(size_t)m * Q + q];
+					l->params[S->ib].g[m] += (float)sb;
+				}
+		}
+		for (size_t i = 0; i < mk; i++)
+			pu->g[i] += S->pexp ? S->dUe[i] * S->Ue[i] : S->dUe[i];
+		return 0;
+	}
 	for (int m = 0; m < M; m++) {
 		float *gr = G + (size_t)m * cp;
 		for (int e = 0; e < n; e++)
