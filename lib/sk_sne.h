@@ -118,6 +118,15 @@ int sk_encoder_run(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n,
 /* Mean |s(theta) - s(pi theta)| over the models, pi drawn from seed. */
 int sk_encoder_inv_gap(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n, uint64_t seed, double *gap);
 
+/* For tests: compare the analytic gradient of L = sum_b r_b s(model_b) (r
+ * fixed, drawn from seed) with central differences, for `samples`
+ * coordinates of every parameter tensor of the encoder; returns the number
+ * of coordinates off by more than tol (relative to max(|a|, |n|, 1e-2): float32 differences through
+ * the deep encoder are noisy below that) and
+ * the worst relative error in *worst, or -1 on error. */
+int sk_encoder_check_gradients(sk_encoder *e, const struct sk_zoo *z, const int *idx, int n, uint64_t seed,
+                               int samples, double tol, double *worst);
+
 /* Save as records: an `encoder` record (u8 payload: the configuration as
  * text; attribute `records`) followed by its tensors; extra attributes are
  * added to the encoder record. */

@@ -46,6 +46,7 @@ typedef struct group {
 struct sk_encoder {
 	sk_enc_config c;
 	int kmax, F;                 /* sne token features */
+	float wscale;                /* sne: values are multiplied by this (1 / rms over the training zoo) */
 	int nstat, nflat, nfeat;     /* statnn layers, mlp length, head input */
 	float *mu, *sd;              /* feature normalisation (statnn, mlp) */
 	sk_seq *chunk, *lmaster, *mmaster, *head;
@@ -360,10 +361,10 @@ static void fill_chunk(const sk_encoder *e, const sk_zoo_model *m, const sk_zoo_
 			if (i < (size_t)L->in) {
 				const float *w = m->flat + L->w + (o * L->in + i) * (size_t)k;
 				for (int j = 0; j < k && j < e->kmax; j++)
-					tok[j] = w[j];
+					tok[j] = w[j] * e->wscale;
 				tok[e->kmax] = 1;
 			} else {
-				tok[0] = L->b != SK_ZOO_NOB ? m->flat[L->b + o] : 0;
+				tok[0] = L->b != SK_ZOO_NOB ? m->flat[L->b + o] * e->wscale : 0;
 				tok[e->kmax + 1] = 1;
 			}
 		}
@@ -634,6 +635,7 @@ static sk_encoder *enc_alloc(const sk_enc_config *c)
 		return NULL;
 	}
 	e->c = *c;
+	e->wscale = 1;
 	return e;
 }
 
@@ -656,6 +658,20 @@ sk_encoder *sk_encoder_new(const sk_enc_config *c, const sk_zoo *z, const int *i
 			e->nstat = m->nlayers;
 		if ((int)m->nflat > e->nflat)
 			e->nflat = m->nflat > (1u << 24) ? 1 << 24 : (int)m->nflat;
+	}
+	if (c->kind == SK_ENC_SNE) {
+		double ss = 0, cnt = 0;
+		for (int k = 0; k < n; k++) {
+			const sk_zoo_model *m = &z->m[idx[k]];
+			for (int l = 0; l < m->nlayers; l++) {
+				const sk_zoo_layer *L = &m->layers[l];
+				size_t nw = (size_t)L->out * L->in * L->kh * L->kw;
+				for (size_t i = 0; i < nw; i++)
+					ss += (double)m->flat[L->w + i] * m->flat[L->w + i];
+				cnt += (double)nw;
+			}
+		}
+		e->wscale = ss > 0 ? (float)(1.0 / sqrt(ss / cnt)) : 1.0f;
 	}
 	if (c->kind != SK_ENC_SNE) {
 		e->nfeat = c->kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->nflat;
@@ -853,6 +869,61 @@ out:
 	return rc;
 }
 
+int sk_encoder_check_gradients(sk_encoder *e, const sk_zoo *z, const int *idx, int n, uint64_t seed,
+                               int samples, double tol, double *worst)
+{
+	const sk_zoo_model **ms = calloc((size_t)n + 1, sizeof *ms);
+	float *r = sk_alloc_array((size_t)n + 1, sizeof(float));
+	int bad = -1;
+	sk_rng g = sk_rng_make(seed, 0x9c);
+	if (!ms || !r)
+		goto out;
+	for (int b = 0; b < n; b++) {
+		ms[b] = &z->m[idx[b]];
+		r[b] = sk_rng_next_normal(&g);
+	}
+	e->ctx.train = 0;
+	for (int i = 0; i < e->np; i++)
+		memset(e->params[i]->g, 0, e->params[i]->size * sizeof(float));
+	if (enc_forward(e, ms, n) < 0 || enc_backward(e, r) < 0)
+		goto out;
+	bad = 0;
+	*worst = 0;
+	for (int i = 0; i < e->np; i++) {
+		sk_param *p = e->params[i];
+		for (int k = 0; k < samples; k++) {
+			size_t j = (size_t)sk_rng_next_below(&g, p->size);
+			float w0 = p->w[j];
+			double lp = 0, lm = 0, eps = 1e-3;
+			p->w[j] = w0 + (float)eps;
+			if (enc_forward(e, ms, n) < 0) {
+				bad = -1;
+				goto out;
+			}
+			for (int b = 0; b < n; b++)
+				lp += (double)r[b] * e->s[b];
+			p->w[j] = w0 - (float)eps;
+			if (enc_forward(e, ms, n) < 0) {
+				bad = -1;
+				goto out;
+			}
+			for (int b = 0; b < n; b++)
+				lm += (double)r[b] * e->s[b];
+			p->w[j] = w0;
+			double num = (lp - lm) / (2 * eps), a = p->g[j];
+			double rel = fabs(num - a) / fmax(fmax(fabs(num), fabs(a)), 1e-2);
+			if (rel > *worst)
+				*worst = rel;
+			if (rel > tol)
+				bad++;
+		}
+	}
+out:
+	free(ms);
+	sk_free(r);
+	return bad;
+}
+
 /* ---- (de)serialisation ---- */
 
 int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
@@ -861,8 +932,8 @@ int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
 	sk_attrs a;
 	int nrec = e->np + (e->mu ? 2 : 0), rc = -1;
 	int len = snprintf(text, sizeof text, "kind %s\nd %d\nchunk %d\nheads %d\nln %d\nhidden %d\nkmax %d\nnstat %d\n"
-	                   "nflat %d\n", sk_enc_name(e->c.kind), e->c.d, e->c.chunk, e->c.heads, e->c.ln, e->c.hidden,
-	                   e->kmax, e->nstat, e->nflat);
+	                   "nflat %d\nwscale %.9g\n", sk_enc_name(e->c.kind), e->c.d, e->c.chunk, e->c.heads, e->c.ln,
+	                   e->c.hidden, e->kmax, e->nstat, e->nflat, e->wscale);
 	int64_t sh[1] = {len};
 	sk_attrs_init(&a);
 	if ((extra && sk_attrs_copy(&a, extra) < 0) || sk_attrs_setf(&a, "records", "%d", nrec) < 0 ||
@@ -900,6 +971,14 @@ static int parse_config(const char *text, sk_encoder *e)
 		p += n;
 		while (*p == '\n' || *p == ' ')
 			p++;
+		if (!strcmp(key, "wscale")) {
+			char *end;
+			double v = strtod(val, &end);
+			if (*end || !(v > 0 && v < 1e30))
+				return sk_error("encoder configuration: wscale '%s' out of range", val);
+			e->wscale = (float)v;
+			continue;
+		}
 		if (!strcmp(key, "kind")) {
 			sk_enc_kind k;
 			if (sk_enc_parse(val, &k) < 0)

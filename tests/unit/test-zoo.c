@@ -163,8 +163,72 @@ static void test_permutation(void)
 	                  "linear 8\nrelu\nlinear 3\n", "conv-pool-flatten-dense", sk_shape3(1, 12, 12));
 }
 
+/* A small zoo of two architectures, built in memory. */
+static void make_zoo(sk_zoo *z)
+{
+	const char *specs[] = {"input 1 8 8\nconv 3 k=3 stride=2\nrelu\nconv 4 k=3\nrelu\ngap\nlinear 5\n",
+	                       "input 1 8 8\nconv 2 k=3\ntanh\ngap\nlinear 6\nrelu\nlinear 5\n"};
+	sk_zoo_init(z);
+	z->cap = 6;
+	z->m = calloc(6, sizeof *z->m);
+	for (int i = 0; i < 6; i++) {
+		sk_model *m = sk_model_from_text(specs[i % 2], "zoo");
+		sk_model_init(m, (uint64_t)i + 1);
+		sk_zoo_model_from_seq(m->seq, &z->m[i]);
+		sk_attrs_setf(&z->m[i].attrs, "test_acc", "%g", 0.1 + 0.15 * i);
+		sk_attrs_setf(&z->m[i].attrs, "run", "r%d", i);
+		z->n++;
+		sk_model_free(m);
+	}
+}
+
+static void test_encoders(void)
+{
+	sk_zoo z;
+	int idx[6] = {0, 1, 2, 3, 4, 5};
+	make_zoo(&z);
+	tap_ok(z.n == 6 && z.m[0].nlayers == 3 && z.m[1].nlayers == 3 && z.m[0].layers[0].conv &&
+	       !z.m[1].layers[2].conv && z.m[1].layers[1].in == 2, "in-memory zoo of two architectures");
+	for (int k = 0; k < 3; k++) {
+		sk_enc_config c;
+		double worst = 0;
+		sk_enc_defaults(&c, (sk_enc_kind)k);
+		c.d = 8, c.chunk = 4, c.heads = 2, c.hidden = 8;
+		sk_encoder *e = sk_encoder_new(&c, &z, idx, 6, 3);
+		int bad = e ? sk_encoder_check_gradients(e, &z, idx, 6, 5, 6, 2e-2, &worst) : -1;
+		tap_ok(bad == 0, "%s encoder: gradient of the whole encoder over a mixed batch (worst rel err %.3g) %s",
+		       sk_enc_name((sk_enc_kind)k), worst, bad < 0 ? sk_errmsg() : "");
+		/* training lowers the loss on this tiny zoo */
+		double target[6];
+		for (int i = 0; i < 6; i++)
+			target[i] = 0.1 + 0.15 * i;
+		float s0[6], s1[6];
+		sk_encoder_run(e, &z, idx, 6, NULL, s0);
+		sk_enc_train t;
+		sk_enc_train_defaults(&t);
+		t.epochs = 60;
+		t.batch = 3;
+		t.lr = 3e-3f;
+		t.lambda = k == 0 ? 0.1f : 0;
+		t.seed = 2;
+		int rc = sk_encoder_train(e, &z, idx, 6, target, &t);
+		sk_encoder_run(e, &z, idx, 6, NULL, s1);
+		double e0 = 0, e1 = 0;
+		for (int i = 0; i < 6; i++) {
+			double p0 = 1 / (1 + exp(-s0[i])), p1 = 1 / (1 + exp(-s1[i]));
+			e0 += (p0 - target[i]) * (p0 - target[i]);
+			e1 += (p1 - target[i]) * (p1 - target[i]);
+		}
+		tap_ok(rc == 0 && e1 < 0.5 * e0, "%s encoder fits a tiny zoo: squared error %.4f -> %.4f",
+		       sk_enc_name((sk_enc_kind)k), e0, e1);
+		sk_encoder_free(e);
+	}
+	sk_zoo_free(&z);
+}
+
 int main(void)
 {
+	test_encoders();
 	test_metrics();
 	test_permutation();
 	test_gradients();
