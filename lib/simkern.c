@@ -169,22 +169,21 @@ VTGT static void VSFX(sim_fwd)(int kind, int M, int K, int Q, const float *P, co
 		VSFX(sim_fwd_k)(SK_SIM_L2, M, K, Q, P, Z, U, Y);
 }
 
-/* One template's contribution at (k, q): gs = dL/dd-ish term, returns the
- * dP contribution through acc. */
+/* One template's contribution at (k, q).  L1: gs = g sgn(d) (sgn(0) = 0),
+ * g |d| = gs d. */
 #define BSTEP(g, zs, us, SZ, SU, DPA)                                                                           \
 	do {                                                                                                    \
 		VF d = x - (zs);                                                                                \
 		if (kind == SK_SIM_L1) {                                                                        \
-			VI sm = (VI)d & (-2147483647 - 1), nz = d != vzero;                                       \
-			VF gs = (VF)(((VI)(g) ^ sm) & nz);                                                      \
+			VF gs = (VF)(((VI)(g) ^ ((VI)d & (-2147483647 - 1))) & (d != vzero));                   \
 			DPA += (us) * gs;                                                                       \
 			SZ += gs;                                                                               \
-			SU -= (g) * (VF)((VI)d & 0x7fffffff);                                                   \
+			SU -= gs * d;                                                                           \
 		} else {                                                                                        \
-			VF t = (g) * d;                                                                         \
-			DPA += (us) * t;                                                                        \
-			SZ += t;                                                                                \
-			SU -= t * d;                                                                            \
+			VF gd_ = (g) * d;                                                                       \
+			DPA += (us) * gd_;                                                                      \
+			SZ += gd_;                                                                              \
+			SU -= gd_ * d;                                                                          \
 		}                                                                                               \
 	} while (0)
 
@@ -199,32 +198,33 @@ VINL void VSFX(sim_bwd_k)(const int kind, int M, int K, int Q, const float *P, c
 			dP[i] = 0;
 	for (int q0 = 0; q0 < Q; q0 += QC) {
 		int q1 = q0 + QC < Q ? q0 + QC : Q, m = 0;
-		for (; m + 4 <= M; m += 4) {
-			const float *g0 = G + (size_t)m * Q, *g1 = g0 + Q, *g2 = g1 + Q, *g3 = g2 + Q;
+		for (; m + VTM <= M; m += VTM) {
+			const float *gp[VTM];
+			for (int t = 0; t < VTM; t++)
+				gp[t] = G + (size_t)(m + t) * Q;
 			for (int k = 0; k < K; k++) {
-				size_t i0 = (size_t)m * K + k, i1 = i0 + K, i2 = i1 + K, i3 = i2 + K;
-				float z0 = Z[i0], z1 = Z[i1], z2 = Z[i2], z3 = Z[i3];
-				float u0 = f * U[i0], u1 = f * U[i1], u2 = f * U[i2], u3 = f * U[i3];
-				VF sz0 = {0}, sz1 = {0}, sz2 = {0}, sz3 = {0}, su0 = {0}, su1 = {0}, su2 = {0}, su3 = {0};
+				float zz[VTM], uu[VTM];
+				VF sz[VTM], su[VTM];
+				for (int t = 0; t < VTM; t++) {
+					zz[t] = Z[(size_t)(m + t) * K + k];
+					uu[t] = f * U[(size_t)(m + t) * K + k];
+					sz[t] = vzero;
+					su[t] = vzero;
+				}
 				const float *p = P + (size_t)k * Q;
 				float *dp = dP ? dP + (size_t)k * Q : NULL;
 				for (int q = q0; q < q1; q += VW) {
 					VF x = LD(p + q), dpa = {0};
-					BSTEP(LD(g0 + q), z0, u0, sz0, su0, dpa);
-					BSTEP(LD(g1 + q), z1, u1, sz1, su1, dpa);
-					BSTEP(LD(g2 + q), z2, u2, sz2, su2, dpa);
-					BSTEP(LD(g3 + q), z3, u3, sz3, su3, dpa);
+#pragma GCC unroll 8
+					for (int t = 0; t < VTM; t++)
+						BSTEP(LD(gp[t] + q), zz[t], uu[t], sz[t], su[t], dpa);
 					if (dp)
 						ST(dp + q, LD(dp + q) - dpa);
 				}
-				dZ[i0] += u0 * VSFX(hsum)(sz0);
-				dZ[i1] += u1 * VSFX(hsum)(sz1);
-				dZ[i2] += u2 * VSFX(hsum)(sz2);
-				dZ[i3] += u3 * VSFX(hsum)(sz3);
-				dU[i0] += VSFX(hsum)(su0);
-				dU[i1] += VSFX(hsum)(su1);
-				dU[i2] += VSFX(hsum)(su2);
-				dU[i3] += VSFX(hsum)(su3);
+				for (int t = 0; t < VTM; t++) {
+					dZ[(size_t)(m + t) * K + k] += uu[t] * VSFX(hsum)(sz[t]);
+					dU[(size_t)(m + t) * K + k] += VSFX(hsum)(su[t]);
+				}
 			}
 		}
 		for (; m < M; m++) {
@@ -483,17 +483,21 @@ static void mex_small_bwd(int K, int Q, int q0, int q1, const float *P, const fl
 
 #define SIMKERN_TEMPLATE 1
 #define VW 8
+#define VTM 4
 #define VSFX(f) f##_avx2
 #define VTGT __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
 #include "simkern.c"
 #undef VW
+#undef VTM
 #undef VSFX
 #undef VTGT
 #define VW 16
+#define VTM 8
 #define VSFX(f) f##_avx512
 #define VTGT __attribute__((target("avx512f"), optimize("fp-contract=fast")))
 #include "simkern.c"
 #undef VW
+#undef VTM
 #undef VSFX
 #undef VTGT
 #undef SIMKERN_TEMPLATE
