@@ -50,7 +50,8 @@ test_expect_success 'MaxMin and ReLU small nets train and learn (above chance af
 '
 
 test_expect_success 'the MaxMin twin has the parameters PAPERS.md 7 gives' '
-	for m in maxmin-small:25418 maxmin-small-relu:12810 maxmin-small-relu-wide:25450; do
+	for m in maxmin-small:25418 maxmin-small-relu:12810 maxmin-small-relu-wide:25450 \
+		maxmin-lenet5:112106 maxmin-zoo-cnn:9738; do
 		snet-train --model "$models/${m%%:*}.spec" --epochs 1 --threads 1 -o x.tns train.tns 2>err &&
 		grep -q "total .* ${m##*:} " err || { cat err; return 1; }
 	done
