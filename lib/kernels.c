@@ -460,6 +460,118 @@ void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 		s[i] += o->sum(n, y + i * n);
 }
 
+/* ---- affine maps and statistics (batch norm, residual sums) ---- */
+
+static void affine_c(size_t n, float a, float b, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = a * x[i] + b;
+}
+static void affine2_c(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = a * u[i] + b * v[i] + c;
+}
+static void stats_c(size_t n, const float *x, float shift, double *s1, double *s2)
+{
+	float a = 0, q = 0;
+	for (size_t i = 0; i < n; i++) {
+		float d = x[i] - shift;
+		a += d;
+		q += d * d;
+	}
+	*s1 += a;
+	*s2 += q;
+}
+static float dotsh_c(size_t n, const float *a, const float *b, float shift)
+{
+	float t = 0;
+	for (size_t i = 0; i < n; i++)
+		t += a[i] * (b[i] - shift);
+	return t;
+}
+static void add3_c(size_t n, const float *a, const float *b, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = a[i] + b[i];
+}
+
+#ifdef SK_X86
+#define MASK16(left) ((left) >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (left)) - 1))
+AVX512 static void affine_avx512(size_t n, float a, float b, const float *x, float *y)
+{
+	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i), vb));
+	}
+}
+AVX512 static void affine2_avx512(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+{
+	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		__m512 t = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, v + i), vc);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, u + i), t));
+	}
+}
+AVX512 static void stats_avx512(size_t n, const float *x, float shift, double *s1, double *s2)
+{
+	__m512 a = _mm512_setzero_ps(), q = _mm512_setzero_ps(), vs = _mm512_set1_ps(shift);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		__m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), vs);
+		a = _mm512_add_ps(a, d);
+		q = _mm512_fmadd_ps(d, d, q);
+	}
+	*s1 += _mm512_reduce_add_ps(a);
+	*s2 += _mm512_reduce_add_ps(q);
+}
+AVX512 static float dotsh_avx512(size_t n, const float *a, const float *b, float shift)
+{
+	__m512 t = _mm512_setzero_ps(), vs = _mm512_set1_ps(shift);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		__m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, b + i), vs);
+		t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), d, t);
+	}
+	return _mm512_reduce_add_ps(t);
+}
+AVX512 static void add3_avx512(size_t n, const float *a, const float *b, float *y)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
+	}
+}
+#define FAST512 (vops() == &vops_avx512)
+#else
+#define FAST512 0
+#define affine_avx512 affine_c
+#define affine2_avx512 affine2_c
+#define stats_avx512 stats_c
+#define add3_avx512 add3_c
+#define dotsh_avx512 dotsh_c
+#endif
+
+void sk_vaffine(size_t n, float a, float b, const float *x, float *y)
+{
+	(FAST512 ? affine_avx512 : affine_c)(n, a, b, x, y);
+}
+void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+{
+	(FAST512 ? affine2_avx512 : affine2_c)(n, a, u, b, v, c, y);
+}
+void sk_vstats(size_t n, const float *x, float shift, double *s1, double *s2)
+{
+	(FAST512 ? stats_avx512 : stats_c)(n, x, shift, s1, s2);
+}
+float sk_vdot_shift(size_t n, const float *a, const float *b, float shift)
+{
+	return (FAST512 ? dotsh_avx512 : dotsh_c)(n, a, b, shift);
+}
+void sk_vadd3(size_t n, const float *a, const float *b, float *y) { (FAST512 ? add3_avx512 : add3_c)(n, a, b, y); }
+
 /* ---- transposes ---- */
 
 static void transpose_c(int m, int n, const float *src, size_t lds, float *dst, size_t ldd, const float *bias)

@@ -53,6 +53,14 @@ void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
 /* y = x > 0 ? x : slope*x; dx = x > 0 ? dy : slope*dy (y may be x, dx may be dy) */
 void sk_vrelu(size_t n, float slope, const float *x, float *y);
 void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
+/* y = a*x + b; y = a*u + b*v + c; y = a + b (outputs may alias inputs) */
+void sk_vaffine(size_t n, float a, float b, const float *x, float *y);
+void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float c, float *y);
+void sk_vadd3(size_t n, const float *a, const float *b, float *y);
+/* sum(a * (b - shift)) */
+float sk_vdot_shift(size_t n, const float *a, const float *b, float shift);
+/* *s1 += sum(x - shift), *s2 += sum((x - shift)^2) (float within the call) */
+void sk_vstats(size_t n, const float *x, float shift, double *s1, double *s2);
 /* s[i] += sum_j y[i*n + j] (bias gradient per row) */
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s);
 

@@ -78,19 +78,18 @@ static int bn_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, flo
 	for (int c = 0; c < b->nc; c++) {
 		float mu, var;
 		if (b->batch_stats) {
-			double s = 0, q = 0;
-			RUNS(b, n, c, { s += sk_vsum(run, x + off); })
-			mu = (float)(s / (double)m);
-			RUNS(b, n, c, {
-				const float *xr = x + off;
-				for (size_t j = 0; j < run; j++) {
-					float d = xr[j] - mu;
-					q += (double)d * d;
-				}
-			})
-			var = (float)(q / (double)m);
+			/* sums shifted by the channel's first value: no cancellation
+			 * when the mean is large against the spread */
+			float k = x[(size_t)c * run];
+			double s1 = 0, s2 = 0;
+			RUNS(b, n, c, sk_vstats(run, x + off, k, &s1, &s2);)
+			double dm = s1 / (double)m, v = s2 / (double)m - dm * dm;
+			if (v < 0)
+				v = 0;
+			mu = (float)(k + dm);
+			var = (float)v;
 			if (ctx->update_buffers) {
-				float unb = m > 1 ? (float)(q / (double)(m - 1)) : var;
+				float unb = m > 1 ? (float)(v * (double)m / (double)(m - 1)) : var;
 				rmean[c] += b->momentum * (mu - rmean[c]);
 				rvar[c] += b->momentum * (unb - rvar[c]);
 			}
@@ -101,12 +100,7 @@ static int bn_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, flo
 		float is = 1.0f / sqrtf(var + b->eps), a = gamma[c] * is, o = beta[c] - mu * a;
 		b->mean[c] = mu;
 		b->istd[c] = is;
-		RUNS(b, n, c, {
-			const float *xr = x + off;
-			float *yr = y + off;
-			for (size_t j = 0; j < run; j++)
-				yr[j] = a * xr[j] + o;
-		})
+		RUNS(b, n, c, sk_vaffine(run, a, o, x + off, y + off);)
 	}
 	return 0;
 }
@@ -124,36 +118,23 @@ static int bn_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, co
 		float mu = b->mean[c], is = b->istd[c];
 		double sd = 0, sdx = 0; /* sum dy, sum dy * xhat */
 		RUNS(b, n, c, {
-			const float *xr = x + off, *dr = dy + off;
-			float t = 0;
-			for (size_t j = 0; j < run; j++)
-				t += dr[j] * (xr[j] - mu);
-			sd += sk_vsum(run, dr);
-			sdx += t;
+			sd += sk_vsum(run, dy + off);
+			sdx += sk_vdot_shift(run, dy + off, x + off, mu);
 		})
 		sdx *= is;
 		ggamma[c] += (float)sdx;
 		gbeta[c] += (float)sd;
 		if (!dx)
 			continue;
+		float a = gamma[c] * is;
 		if (!b->batch_stats) {
-			float a = gamma[c] * is;
-			RUNS(b, n, c, {
-				const float *dr = dy + off;
-				float *dxr = dx + off;
-				for (size_t j = 0; j < run; j++)
-					dxr[j] = a * dr[j];
-			})
+			RUNS(b, n, c, sk_vaffine(run, a, 0.0f, dy + off, dx + off);)
 			continue;
 		}
-		/* dx = gamma*is/m * (m dy - sum dy - xhat sum(dy xhat)) */
-		float a = gamma[c] * is, mdy = (float)(sd / (double)m), mdx = (float)(sdx / (double)m);
-		RUNS(b, n, c, {
-			const float *xr = x + off, *dr = dy + off;
-			float *dxr = dx + off;
-			for (size_t j = 0; j < run; j++)
-				dxr[j] = a * (dr[j] - mdy - (xr[j] - mu) * is * mdx);
-		})
+		/* dx = a (dy - mean(dy) - xhat mean(dy xhat)) = a dy + bx x + cx */
+		float mdy = (float)(sd / (double)m), mdx = (float)(sdx / (double)m);
+		float bx = -a * is * mdx, cx = -a * mdy - bx * mu;
+		RUNS(b, n, c, sk_vaffine2(run, a, dy + off, bx, x + off, cx, dx + off);)
 	}
 	return 0;
 }

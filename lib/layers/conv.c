@@ -162,12 +162,20 @@ static int setup_direct(conv *c, int max_batch)
 			c->koff[ki * g->k + kj] = ki * c->wp + kj;
 	for (int gi = 0, i = 0; gi < G; gi++)
 		for (int oy = 0; oy < g->oh; oy++)
-			for (int ox = 0; ox < g->ow; ox++, i++) {
-				int org = oy * g->stride * c->wp + ox * g->stride;
-				c->poff[i] = (int)(gi * c->imgp) + org;
-				c->pofft[i] = gi * c->hp * c->wp + org;
-				c->dyoff[i] = gi * c->o * c->p + oy * g->ow + ox;
-			}
+			for (int ox = 0; ox < g->ow; ox++, i++)
+				c->poff[i] = (int)(gi * c->imgp) + oy * g->stride * c->wp + ox * g->stride;
+	/* The input gradient adds each pixel's window into dxt: visit the pixels
+	 * of a row in k interleaved passes (ox = r, r+k, ...) so that windows
+	 * done one after the other do not overlap and no store has to be
+	 * forwarded to the next pixel's loads. */
+	int step = (g->k + g->stride - 1) / g->stride;
+	for (int gi = 0, i = 0; gi < G; gi++)
+		for (int oy = 0; oy < g->oh; oy++)
+			for (int r = 0; r < step; r++)
+				for (int ox = r; ox < g->ow; ox += step, i++) {
+					c->pofft[i] = gi * c->hp * c->wp + oy * g->stride * c->wp + ox * g->stride;
+					c->dyoff[i] = gi * c->o * c->p + oy * g->ow + ox;
+				}
 	c->dc = 1;
 	return 0;
 }

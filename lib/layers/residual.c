@@ -123,10 +123,12 @@ static int residual_forward(sk_layer *l, const sk_ctx *c, int n, const float *x,
 	const float *yb = sk_seq_forward(l->child[0], c, n, x);
 	if (!yb)
 		return -1;
-	memcpy(y, yb, m * sizeof(float));
 	if (r->sc == SC_IDENTITY) {
-		sk_vadd(m, x, y);
-	} else if (r->sc == SC_PAD) {
+		sk_vadd3(m, yb, x, y);
+		return 0;
+	}
+	memcpy(y, yb, m * sizeof(float));
+	if (r->sc == SC_PAD) {
 		int C = l->in.d[0], H = l->in.d[1], W = l->in.d[2], OH = l->out.d[1], OW = l->out.d[2], s = r->stride;
 		for (int i = 0; i < n; i++)
 			for (int ch = 0; ch < C; ch++) {
