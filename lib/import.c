@@ -529,7 +529,18 @@ struct sk_import {
 	sk_tensor single;
 	int single_state;
 	int png_c;
+	unsigned char *stdin_png;   /* a PNG read whole from stdin ("-") */
+	size_t stdin_len;
 };
+
+/* Open a PNG input: a file, or the copy of stdin. */
+static int png_open(sk_import *im, const char *path, sk_src *s)
+{
+	if (strcmp(path, "-"))
+		return sk_src_open(s, path);
+	sk_src_mem(s, im->stdin_png, im->stdin_len, "(stdin)");
+	return 0;
+}
 
 static int set_str(char **dst, const char *s)
 {
@@ -1000,7 +1011,7 @@ static int add_png_inputs(sk_import *im, const char *const *paths, int n)
 	for (int i = 0; i < im->nparts; i++) {
 		sk_src s;
 		int c, h, w;
-		if (sk_src_open(&s, im->parts[i].path) < 0)
+		if (png_open(im, im->parts[i].path, &s) < 0)
 			return -1;
 		rc = sk_png_info(&s, &c, &h, &w);
 		sk_src_close(&s);
@@ -1078,14 +1089,48 @@ sk_import *sk_import_open(const char *const *paths, int npaths, const sk_import_
 	}
 	im->fmt = f;
 	if (f == SK_FMT_PNG) {
+		/* stdin is read whole once: PNG inputs are read twice */
+		for (int i = 0; i < npaths; i++) {
+			if (strcmp(paths[i], "-"))
+				continue;
+			if (im->stdin_png) {
+				sk_error("stdin ('-') given twice");
+				goto fail;
+			}
+			sk_src in, *sp = &in;
+			if (i < narrs)
+				sp = &arrs[i].src;
+			else if (sk_src_open(&in, "-") < 0)
+				goto fail;
+			size_t cap = 1 << 16, len = 0;
+			unsigned char *b = malloc(cap);
+			long long r = 0;
+			while (b && (r = sk_src_read(sp, b + len, cap - len)) > 0) {
+				len += (size_t)r;
+				if (len == cap) {
+					unsigned char *nb = cap < SK_IMPORT_MAX_EXAMPLE ? realloc(b, cap * 2) : NULL;
+					if (!nb) {
+						r = sk_error("(stdin): PNG larger than %zu bytes", SK_IMPORT_MAX_EXAMPLE);
+						break;
+					}
+					b = nb;
+					cap *= 2;
+				}
+			}
+			if (sp == &in)
+				sk_src_close(&in);
+			if (!b || r < 0) {
+				if (!b)
+					sk_error("out of memory");
+				free(b);
+				goto fail;
+			}
+			im->stdin_png = b;
+			im->stdin_len = len;
+		}
 		for (int i = 0; i < narrs; i++)
 			sk_src_close(&arrs[i].src);
 		narrs = 0;
-		for (int i = 0; i < npaths; i++)
-			if (!strcmp(paths[i], "-")) {
-				sk_error("PNG input from stdin is not supported: name the files");
-				goto fail;
-			}
 		if (o->name) {
 			sk_error("-n applies to npy input only");
 			goto fail;
@@ -1244,7 +1289,7 @@ static long long part_read(sk_import *im, part *p, int64_t want, uint8_t *img, i
 			return 0;
 		sk_src s;
 		sk_tensor t;
-		if (sk_src_open(&s, p->path) < 0)
+		if (png_open(im, p->path, &s) < 0)
 			return -1;
 		int rc = sk_png_read(&s, im->png_c, &t);
 		sk_src_close(&s);
@@ -1421,5 +1466,6 @@ void sk_import_close(sk_import *im)
 	free(im->classes);
 	free(im->source);
 	sk_tensor_free(&im->single);
+	free(im->stdin_png);
 	free(im);
 }

@@ -128,6 +128,12 @@ test_expect_success 'PNG class directories (made with tns-export) import with la
 	tns-export -f npy -n images p.tns >back.npy && cmp orig.npy back.npy
 '
 
+test_expect_success 'a PNG on stdin' '
+	tns-export -f png --index 1 d.tns | tns-import -q - | tns-export -f npy -n images >stdin.npy &&
+	tns-select --range 1:2 -n images d.tns | tns-export -f npy | cmp - stdin.npy &&
+	cat "$FX/rgb.png" | tns-import -q "$FX/gray8.png" - | tns-info | grep -q " 2x3x3x4 "
+'
+
 test_expect_success 'PNG files of mixed gray and RGB become RGB' '
 	tns-import -q "$FX/gray8.png" "$FX/rgb.png" "$FX/palette.png" | tns-info >mix.info &&
 	grep -q "^0 *images *u8 *3x3x3x4 " mix.info &&
