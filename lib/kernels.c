@@ -118,8 +118,7 @@ void sk_col2im(const sk_conv_geom *g, const float *col, size_t ldcol, float *x)
 					const float *r = row + (size_t)oy * ow;
 					float *xr = xc + (size_t)iy * w + (kj - p);
 					if (s == 1)
-						for (int ox = lo; ox < hi; ox++)
-							xr[ox] += r[ox];
+						sk_vadd((size_t)(hi - lo), r + lo, xr + lo);
 					else
 						for (int ox = lo; ox < hi; ox++)
 							xr[ox * s] += r[ox];
@@ -646,7 +645,14 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 	}
-	if (i0 < m) {
+	if (i0 < m && m - i0 <= 6) {
+		/* a few rows: plain moves beat a mostly empty 16x16 block */
+		for (int j = 0; j < n; j++) {
+			float b = bias ? bias[j] : 0.0f;
+			for (int i = i0; i < m; i++)
+				dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j] + b;
+		}
+	} else if (i0 < m) {
 		int mi = m - i0;
 		__mmask16 km = (__mmask16)((1u << mi) - 1);
 		for (int j0 = 0; j0 < n; j0 += 16) {

@@ -27,6 +27,7 @@ typedef struct conv {
 	/* direct path (AVX-512, 16 channels per vector) */
 	int algo;              /* 0 auto, 1 gemm, 2 direct */
 	int dc;                /* use it */
+	int dxgemm;            /* few input channels: input gradient by sgemm + col2im */
 	int hp, wp, kk, ob, cb;/* padded input extent, taps per channel, channel blocks */
 	size_t imgp;           /* floats per padded image */
 	int *toff, *poff, *pofft, *dyoff, *koff;
@@ -176,6 +177,10 @@ static int setup_direct(conv *c, int max_batch)
 					c->pofft[i] = gi * c->hp * c->wp + oy * g->stride * c->wp + ox * g->stride;
 					c->dyoff[i] = gi * c->o * c->p + oy * g->ow + ox;
 				}
+	/* below 8 input channels most lanes of the direct input gradient idle */
+	c->dxgemm = g->c < 8 && getenv("SK_DCONV_DX") == NULL;
+	if (c->dxgemm && !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))))
+		return -1;
 	c->dc = 1;
 	return 0;
 }
@@ -251,7 +256,7 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
 	size_t hw = (size_t)c->hp * c->wp;
 	memset(c->dwt, 0, sizeof(float) * (size_t)c->ob * c->ckk * 16);
-	if (dx)
+	if (dx && !c->dxgemm)
 		for (int cb = 0; cb < c->cb; cb++)
 			for (int j = 0; j < c->kk; j++)
 				for (int o = 0; o < c->o; o++)
@@ -277,17 +282,32 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 				sk_vsum_rows((size_t)c->o, P, dy + (size_t)(i0 + gi) * out, gb);
 		if (!dx)
 			continue;
+		if (c->dxgemm) {
+			for (int gi = 0; gi < gn; gi++) {
+				float *dxi = dx + (size_t)(i0 + gi) * in;
+				sk_gemm(1, 0, c->ckk, (int)P, c->o, 1.0f, w, c->ckk, dy + (size_t)(i0 + gi) * out, (int)P, 0.0f,
+				        c->col, (int)P);
+				memset(dxi, 0, in * sizeof(float));
+				sk_col2im(g, c->col, P, dxi);
+			}
+			continue;
+		}
 		for (int cb = 0; cb < c->cb; cb++) {
 			int c1 = g->c - cb * 16 < 16 ? g->c - cb * 16 : 16;
 			memset(c->dxt, 0, sizeof(float) * (size_t)gn * hw * 16);
 			sk_dconv_dx(c->dxt, c->pofft, c->dyoff, npix, c->koff, c->kk, dy + (size_t)i0 * out, c->o, (int)P,
 			            c->wd + (size_t)cb * c->kk * c->o * 16);
-			for (int gi = 0; gi < gn; gi++)
+			for (int gi = 0; gi < gn; gi++) {
+				float *dxi = dx + (size_t)(i0 + gi) * in + (size_t)cb * 16 * g->h * g->w;
+				const float *t = c->dxt + (size_t)gi * hw * 16;
+				if (!g->pad) { /* dxt rows are the image's pixels: one transpose */
+					sk_transpose(g->h * g->w, c1, t, 16, dxi, (size_t)g->h * g->w);
+					continue;
+				}
 				for (int iy = 0; iy < g->h; iy++)
-					sk_transpose(g->w, c1,
-					             c->dxt + ((size_t)gi * hw + (size_t)(iy + g->pad) * c->wp + g->pad) * 16, 16,
-					             dx + (size_t)(i0 + gi) * in + (size_t)cb * 16 * g->h * g->w + (size_t)iy * g->w,
-					             (size_t)g->h * g->w);
+					sk_transpose(g->w, c1, t + ((size_t)(iy + g->pad) * c->wp + g->pad) * 16, 16,
+					             dxi + (size_t)iy * g->w, (size_t)g->h * g->w);
+			}
 		}
 	}
 	for (int o = 0; o < c->o; o++)
