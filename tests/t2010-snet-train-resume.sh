@@ -8,6 +8,11 @@ M=$SK_SRCDIR/share/models
 tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
 	tns-select -q --range 0:1500 >train.tns || exit 1
 tns-select -q --range 0:1000 train.tns >other.tns || exit 1
+# wait (up to 60 s) until training has written its first checkpoint
+wait_for() {
+	i=0
+	while [ ! -s "$1" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+}
 ARGS="--epochs 3 --batch 50 --optimizer adam --lr 0.002 --schedule cosine --warmup 1 --crop 2 --flip"
 
 for j in 1 2; do
@@ -40,7 +45,7 @@ test_expect_success 'SIGINT finishes the step, writes the checkpoint, exits 3; r
 	(cd sigfull && snet-train -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 1 --checkpoint-every 7 ../train.tns 2>/dev/null) &&
 	cd sig &&
 	{ snet-train -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 1 --checkpoint-every 7 ../train.tns 2>err &
-	  pid=$!; sleep 1; kill -INT $pid; wait $pid; test $? -eq 3; } &&
+	  pid=$!; wait_for m.tns.ckpt; kill -INT $pid; wait $pid; test $? -eq 3; } &&
 	grep -q "^snet-train: warning: interrupted by SIGINT; checkpoint written to m.tns.ckpt" err &&
 	test ! -e m.tns && test -z "$(ls -A | grep "^\.m\.tns")" &&
 	snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 1 --checkpoint-every 7 --resume m.tns.ckpt ../train.tns &&
@@ -49,8 +54,8 @@ test_expect_success 'SIGINT finishes the step, writes the checkpoint, exits 3; r
 
 test_expect_success 'SIGTERM behaves the same' '
 	mkdir -p term && cd term &&
-	{ snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 2 ../train.tns 2>err &
-	  pid=$!; sleep 1; kill -TERM $pid; wait $pid; test $? -eq 3; } &&
+	{ snet-train -q -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 2 --checkpoint-every 5 ../train.tns 2>err &
+	  pid=$!; wait_for m.tns.ckpt; kill -TERM $pid; wait $pid; test $? -eq 3; } &&
 	grep -q "interrupted by SIGTERM" err && test -s m.tns.ckpt
 '
 
