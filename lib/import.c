@@ -1424,6 +1424,8 @@ int sk_import_next(sk_import *im, const char **name, sk_tensor *t)
 	}
 	if (k == 0 && im->emitted)
 		return 0;
+	if (k == 0)   /* streams cannot hold empty tensors: say why here */
+		return sk_error("no examples in %s", im->source);
 	im->emitted = 1;
 	im->have = k;
 	im->count += k;

@@ -76,6 +76,12 @@ test_expect_success 'a missing file, a directory, an empty file, unknown content
 	grep -q "unrecognised format" err
 '
 
+test_expect_success 'an idx of zero examples' '
+	{ printf "\\000\\000\\010\\003"; be32 0; be32 8; be32 8; } >zero.idx &&
+	test_error 1 tns-import -o outdir/x.tns zero.idx 2>err && clean &&
+	grep -q "no examples in zero.idx" err
+'
+
 test_expect_success 'a directory with no PNG files' '
 	test_error 1 tns-import -o outdir/x.tns adir && clean
 '
