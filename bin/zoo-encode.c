@@ -8,6 +8,7 @@
  */
 #include "sk_cli.h"
 #include "sk_data.h"
+#include "sk_kernels.h"
 #include "sk_loss.h"
 #include "sk_model.h"
 #include "sk_rng.h"
@@ -718,6 +719,7 @@ int main(int argc, char **argv)
 	static sk_cli top = {"zoo-encode", "COMMAND [options]", "model zoos and SNE", NULL, 0};
 	sk_cli_init(&top, argc, argv);
 	cmdline = sk_cmdline(argc, argv);
+	sk_blas_threads(1);   /* small matrices: one thread each; run jobs in parallel instead */
 	if (argc < 2)
 		sk_usage("a command is required: run, train, encode or predict (try --help)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
