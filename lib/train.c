@@ -522,7 +522,8 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	t->steps_per_epoch = (train->n + c->batch - 1) / c->batch;
 	if (!(t->perm = sk_alloc_array((size_t)train->n, sizeof(int64_t))))
 		goto fail;
-	if (!(t->team = sk_team_new(m, c->threads, c->batch)))
+	/* a batch larger than the data set needs no more room than the data set */
+	if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))
 		goto fail;
 	if ((t->np = seq_params(m->seq, &t->ps)) < 0)
 		goto fail;
@@ -822,8 +823,8 @@ static int evaluate(sk_trainer *t, const sk_dataset *d, double *loss, double *ac
 	sk_team *tm = t->team;
 	double total = 0;
 	int64_t correct = 0;
-	for (int64_t s = 0; s < d->n; s += t->c.batch) {
-		int n = (int)(d->n - s < t->c.batch ? d->n - s : t->c.batch);
+	for (int64_t s = 0; s < d->n; s += tm->max_batch) {
+		int n = (int)(d->n - s < tm->max_batch ? d->n - s : tm->max_batch);
 		tm->kind = JOB_EVAL;
 		tm->n = n;
 		tm->data = d;
