@@ -20,12 +20,13 @@ static const sk_option options[] = {
 	{"scale", 's', "auto|none", "png: auto = each tile to its own min..max; none = values as 0..255 "
 	                            "(default: none for u8, auto otherwise)"},
 	{"zoom", 'Z', "N", "png: enlarge each pixel N times (default: tiles below 16 pixels are enlarged)"},
+	{"tile", 't', "[Cx]HxW", "png: read each example (row) as C x H x W, e.g. 28x28 for N x 784 vectors or weights"},
 	{"header", 'H', NULL, "tsv: a first line of column names"},
 	{"force", 0, NULL, "write binary data even to a terminal"},
 	{0, 0, 0, 0},
 };
 
-enum { OPT_FORMAT, OPT_NAME, OPT_OUTPUT, OPT_GRID, OPT_INDEX, OPT_SCALE, OPT_ZOOM, OPT_HEADER, OPT_FORCE };
+enum { OPT_FORMAT, OPT_NAME, OPT_OUTPUT, OPT_GRID, OPT_INDEX, OPT_SCALE, OPT_ZOOM, OPT_TILE, OPT_HEADER, OPT_FORCE };
 enum { FMT_NONE, FMT_NPY, FMT_PNG, FMT_TSV };
 
 #define MAXCOLS 64
@@ -48,6 +49,7 @@ typedef struct opts {
 	int64_t index;
 	int scale;      /* -1 default, 0 none, 1 auto */
 	int zoom;       /* 0 = auto */
+	int64_t tile[3];  /* --tile C, H, W (C = 0: not given) */
 	int header;
 } opts;
 
@@ -130,7 +132,16 @@ static double value(const col *c, size_t i)
 static int write_png(FILE *f, const col *c, const opts *o)
 {
 	int64_t N, C, H, W;
-	if (c->ndim == 2) {
+	if (o->tile[0]) {
+		int64_t per = c->ndim ? per_example(c) : 1;
+		if (c->ndim < 1 || per != o->tile[0] * o->tile[1] * o->tile[2]) {
+			char a[96];
+			return sk_error("'%s' is %s: examples of %lld values cannot be read as %lldx%lldx%lld tiles", c->name,
+			                sk_shape_str(c->ndim, c->shape, a, sizeof a), (long long)per, (long long)o->tile[0],
+			                (long long)o->tile[1], (long long)o->tile[2]);
+		}
+		N = c->shape[0], C = o->tile[0], H = o->tile[1], W = o->tile[2];
+	} else if (c->ndim == 2) {
 		N = 1, C = 1, H = c->shape[0], W = c->shape[1];
 	} else if (c->ndim == 3) {
 		N = c->shape[0], C = 1, H = c->shape[1], W = c->shape[2];
@@ -138,7 +149,7 @@ static int write_png(FILE *f, const col *c, const opts *o)
 		N = c->shape[0], C = c->shape[1], H = c->shape[2], W = c->shape[3];
 	} else {
 		char a[96];
-		return sk_error("'%s' is %s: a PNG needs 2 (HxW), 3 (NxHxW) or 4 (NxCxHxW) dimensions", c->name,
+		return sk_error("'%s' is %s: a PNG needs 2 (HxW), 3 (NxHxW) or 4 (NxCxHxW) dimensions, or --tile", c->name,
 		                sk_shape_str(c->ndim, c->shape, a, sizeof a));
 	}
 	int64_t first = 0, nex = N;
@@ -307,6 +318,20 @@ int main(int argc, char **argv)
 			else sk_usage("bad --scale '%s' (expected auto or none)", arg);
 			break;
 		case OPT_ZOOM: o.zoom = (int)sk_arg_long("--zoom", arg, 1, 64); break;
+		case OPT_TILE: {
+			long a = 0, b = 0, c = 0;
+			int k = 0;
+			if (sscanf(arg, "%ldx%ldx%ld%n", &a, &b, &c, &k) == 3 && !arg[k]) {
+			} else if (k = 0, c = 0, sscanf(arg, "%ldx%ld%n", &b, &c, &k) == 2 && !arg[k]) {
+				a = 1;
+			} else {
+				sk_usage("bad --tile '%s' (expected HxW or CxHxW, e.g. 28x28)", arg);
+			}
+			if (a < 1 || b < 1 || c < 1 || b > 65536 || c > 65536 || a > 65536)
+				sk_usage("bad --tile '%s' (every extent must be 1..65536)", arg);
+			o.tile[0] = a, o.tile[1] = b, o.tile[2] = c;
+			break;
+		}
 		case OPT_HEADER: o.header = 1; break;
 		case OPT_FORCE: force = 1; break;
 		}
@@ -317,8 +342,8 @@ int main(int argc, char **argv)
 		sk_usage("more than one input (use cat a.tns b.tns | tns-export ...)");
 	if (o.fmt != FMT_TSV && o.nnames > 1)
 		sk_usage("-n may be repeated for tsv only");
-	if (o.fmt != FMT_PNG && (o.cols || o.index >= 0 || o.scale >= 0 || o.zoom))
-		sk_usage("--grid, --index, --scale and --zoom apply to -f png only");
+	if (o.fmt != FMT_PNG && (o.cols || o.index >= 0 || o.scale >= 0 || o.zoom || o.tile[0]))
+		sk_usage("--grid, --index, --scale, --zoom and --tile apply to -f png only");
 	if (o.fmt != FMT_TSV && o.header)
 		sk_usage("--header applies to -f tsv only");
 	const char *path = first < argc ? argv[first] : "-";
@@ -341,7 +366,7 @@ int main(int argc, char **argv)
 		if (o.nnames)
 			take = wanted(&o, h.name);
 		else if (o.fmt == FMT_PNG)
-			take = ncols ? !strcmp(h.name, cols[0].name) : h.ndim >= 2;
+			take = ncols ? !strcmp(h.name, cols[0].name) : h.ndim >= 2 || (o.tile[0] && h.ndim >= 1);
 		else
 			take = 1;
 		if (o.fmt == FMT_NPY && !o.nnames && ncols && !find_col(cols, ncols, h.name)) {
@@ -372,7 +397,7 @@ int main(int argc, char **argv)
 		if (col_add(r, &h, c, fresh) < 0)
 			goto fail;
 		/* png: stop once the montage is covered (bounded work on big sets) */
-		if (o.fmt == FMT_PNG && c->ndim >= 3) {
+		if (o.fmt == FMT_PNG && (c->ndim >= 3 || o.tile[0])) {
 			int64_t need = o.index >= 0 ? o.index + 1 : (o.cols ? (int64_t)o.cols * o.rows : 64);
 			if (c->shape[0] >= need)
 				break;

@@ -71,6 +71,16 @@ test_expect_success 'conv filters of 4 channels: one gray tile per (filter, chan
 	tns-import -q f3.png | tns-info | grep -q " 1x1x3x31 "
 '
 
+test_expect_success 'PNG --tile reads rows as images (linear weights, vectors)' '
+	mknpy "(10, 48)" 480 fc.npy &&
+	tns-import -q -n fc1.w fc.npy | tns-export -f png --tile 6x8 --zoom 1 >fc.png &&
+	tns-import -q fc.png | tns-info | grep -q " 1x1x20x35 " &&
+	tns-import -q -n fc1.w fc.npy | tns-export -f png --tile 3x4x4 --zoom 1 --grid 10x1 >fc3.png &&
+	tns-import -q fc3.png | tns-info | grep -q " 1x3x4x49 " &&
+	tns-import -q -n fc1.w fc.npy >fc.tns && test_error 1 tns-export -f png --tile 7x7 fc.tns &&
+	test_error 2 tns-export -f png --tile 7 fc.tns && test_error 2 tns-export -f npy --tile 7x7 fc.tns
+'
+
 test_expect_success 'PNG --scale auto stretches each tile; none clamps' '
 	tns-export -f png -n conv1.w --scale none --index 0 model.tns >s.png &&
 	tns-import -q s.png | tns-info --stats | grep -q "min=0 max=3 " &&
