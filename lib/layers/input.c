@@ -6,6 +6,7 @@
  * take one value (for all) or one per channel; when given they are stored
  * as buffers `<name>.mean` and `<name>.std` and so travel with the model.
  */
+#include "sk_kernels.h"
 #include "sk_layer.h"
 
 #include <math.h>
@@ -110,11 +111,18 @@ static int input_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 		memcpy(y, x, m * sizeof(float));
 		return 0;
 	}
+	if (run == 1) {
+		for (size_t i = 0; i < m; i++) {
+			float a, b;
+			coeffs(l, (int)(i % (size_t)in->nc), &a, &b);
+			y[i] = a * x[i] + b;
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < m; i += run) {
 		float a, b;
 		coeffs(l, (int)((i / run) % (size_t)in->nc), &a, &b);
-		for (size_t j = 0; j < run; j++)
-			y[i + j] = a * x[i + j] + b;
+		sk_vaffine(run, a, b, x + i, y + i);
 	}
 	return 0;
 }
