@@ -232,11 +232,10 @@ static int cmd_train(int argc, char **argv)
 	int n, *sel_idx;
 	read_zoos(&z, argc, argv, first);
 	sel_idx = select_models(&z, &sel, &n);
-	double *all = malloc(sizeof *all * (size_t)z.n), *target = malloc(sizeof *target * (size_t)n);
-	if (!all || !target)
+	double *target = malloc(sizeof *target * (size_t)n);
+	if (!target)
 		sk_die("out of memory");
 	{
-		sk_zoo sub = z;   /* check only the selected models */
 		for (int k = 0; k < n; k++) {
 			const char *v = sk_attrs_get(&z.m[sel_idx[k]].attrs, attr);
 			char *end;
@@ -250,7 +249,6 @@ static int cmd_train(int argc, char **argv)
 				sk_die("model %d: %s='%s' is not a number in [0, 1]", sel_idx[k] + 1, attr, v);
 			}
 		}
-		(void)sub;
 	}
 	sk_encoder *e = sk_encoder_new(&ec, &z, sel_idx, n, tc.seed);
 	if (!e) {
@@ -279,7 +277,6 @@ static int cmd_train(int argc, char **argv)
 		sk_die_lib();
 	sk_attrs_free(&a);
 	sk_encoder_free(e);
-	free(all);
 	free(target);
 	free(sel_idx);
 	sk_zoo_free(&z);
