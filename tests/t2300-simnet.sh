@@ -1,0 +1,64 @@
+#!/bin/sh
+# SimNets end to end: sim and mex layers trained by snet-train from a
+# k-means or GMM start (--init-unsupervised), evaluated by snet-infer, the
+# templates exported as a montage.
+. "$SK_SRCDIR/tests/lib.sh"
+test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
+M=$SK_SRCDIR/share/models
+tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" >all.tns || exit 1
+tns-select -q --range 0:2000 all.tns >train.tns && tns-select -q --range 2000:2500 all.tns >valid.tns || exit 1
+rm -f all.tns
+
+test_expect_success 'simnet-28 trains from k-means templates and learns (accuracy well above chance)' '
+	snet-train -m "$M/simnet-28.spec" -o m.tns --init-unsupervised --epochs 3 --optimizer adam --lr 0.03 \
+		--threads 1 train.tns 2>err &&
+	snet-infer -m m.tns --eval valid.tns >metrics &&
+	cat metrics >&2 &&
+	awk "/^accuracy/ {exit !(\$2 > 0.4)}" metrics
+'
+
+test_expect_success 'the report shows the equal budget: 4397 parameters, sim and mex rows' '
+	grep -q "initialised 2 layers from 2000 examples" err &&
+	grep -q "^sim2 *sim *24x28x28 *432 " err &&
+	grep -q "^mex4 *mex *16x14x14 *385 " err &&
+	grep -q "^total .* 4397 " err
+'
+
+test_expect_success 'u stays >= 0 (clipped after every step) and the templates export as a montage' '
+	tns-export -f tsv -n sim2.u m.tns >u.tsv &&
+	test -s u.tsv && ! grep -q -- "-[0-9]" u.tsv &&
+	tns-export -f png -n sim2.z -o z.png m.tns &&
+	test "$(head -c 4 z.png | od -An -c | tr -d " ")" = "211PNG"
+'
+
+test_expect_success 'GMM init of an l2n SimNet; same seed and threads give the same bytes' '
+	cat >g.spec <<-\EOS &&
+	input 1 28 28 scale=0.00392156862745098
+	sim l2n 8 k=4 stride=4 bias=1
+	mex 6 cb=0 mode=softmax offsets=unshared period=2 norm=1
+	mex k=7 xi=0 learn=0
+	mex 10 cb=0 offsets=shared
+	flatten
+	EOS
+	for r in r1 r2; do
+		mkdir -p $r &&
+		(cd $r && snet-train -q -m ../g.spec -o g.tns --init-unsupervised=gmm --init-examples 300 --epochs 1 \
+			--optimizer adam --lr 0.01 --threads 2 ../train.tns) || return 1
+	done &&
+	cmp r1/g.tns r2/g.tns
+'
+
+test_expect_success 'an unknown init method is an error naming the layer' '
+	test_must_fail snet-train -q -m "$M/simnet-28.spec" -o x.tns --init-unsupervised=pca --epochs 1 train.tns 2>err &&
+	grep -q "sim2.*unknown init method .pca." err
+'
+
+test_expect_success 'the portable C kernels train the same model to nearly the same accuracy' '
+	SK_SIMKERN=c snet-train -q -m "$M/simnet-28.spec" -o c.tns --init-unsupervised --epochs 3 --optimizer adam \
+		--lr 0.03 --threads 1 train.tns &&
+	snet-infer -m c.tns --eval valid.tns >mc &&
+	a=$(awk "/^accuracy/ {print \$2}" metrics) && c=$(awk "/^accuracy/ {print \$2}" mc) &&
+	awk -v a="$a" -v c="$c" "BEGIN {d = a - c; exit !(d < 0.05 && d > -0.05)}"
+'
+
+test_done
