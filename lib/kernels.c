@@ -461,15 +461,15 @@ void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 
 /* ---- affine maps and statistics (batch norm, residual sums) ---- */
 
-static void affine_c(size_t n, float a, float b, const float *x, float *y)
+static void affine_c(size_t n, float a, float shift, float b, const float *x, float *y)
 {
 	for (size_t i = 0; i < n; i++)
-		y[i] = a * x[i] + b;
+		y[i] = a * (x[i] - shift) + b;
 }
-static void affine2_c(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+static void affine2_c(size_t n, float a, const float *u, float b, const float *v, float shift, float c, float *y)
 {
 	for (size_t i = 0; i < n; i++)
-		y[i] = a * u[i] + b * v[i] + c;
+		y[i] = a * u[i] + b * (v[i] - shift) + c;
 }
 static void stats_c(size_t n, const float *x, float shift, double *s1, double *s2)
 {
@@ -497,20 +497,22 @@ static void add3_c(size_t n, const float *a, const float *b, float *y)
 
 #ifdef SK_X86
 #define MASK16(left) ((left) >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (left)) - 1))
-AVX512 static void affine_avx512(size_t n, float a, float b, const float *x, float *y)
+AVX512 static void affine_avx512(size_t n, float a, float shift, float b, const float *x, float *y)
 {
-	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vs = _mm512_set1_ps(shift);
 	for (size_t i = 0; i < n; i += 16) {
 		__mmask16 k = MASK16(n - i);
-		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i), vb));
+		__m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vs);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, d, vb));
 	}
 }
-AVX512 static void affine2_avx512(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+AVX512 static void affine2_avx512(size_t n, float a, const float *u, float b, const float *v, float shift, float c,
+                                  float *y)
 {
-	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c);
+	__m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c), vs = _mm512_set1_ps(shift);
 	for (size_t i = 0; i < n; i += 16) {
 		__mmask16 k = MASK16(n - i);
-		__m512 t = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k, v + i), vc);
+		__m512 t = _mm512_fmadd_ps(vb, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, v + i), vs), vc);
 		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, u + i), t));
 	}
 }
@@ -553,13 +555,13 @@ AVX512 static void add3_avx512(size_t n, const float *a, const float *b, float *
 #define dotsh_avx512 dotsh_c
 #endif
 
-void sk_vaffine(size_t n, float a, float b, const float *x, float *y)
+void sk_vaffine(size_t n, float a, float shift, float b, const float *x, float *y)
 {
-	(FAST512 ? affine_avx512 : affine_c)(n, a, b, x, y);
+	(FAST512 ? affine_avx512 : affine_c)(n, a, shift, b, x, y);
 }
-void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float c, float *y)
+void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float shift, float c, float *y)
 {
-	(FAST512 ? affine2_avx512 : affine2_c)(n, a, u, b, v, c, y);
+	(FAST512 ? affine2_avx512 : affine2_c)(n, a, u, b, v, shift, c, y);
 }
 void sk_vstats(size_t n, const float *x, float shift, double *s1, double *s2)
 {

@@ -53,9 +53,10 @@ void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
 /* y = x > 0 ? x : slope*x; dx = x > 0 ? dy : slope*dy (y may be x, dx may be dy) */
 void sk_vrelu(size_t n, float slope, const float *x, float *y);
 void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
-/* y = a*x + b; y = a*u + b*v + c; y = a + b (outputs may alias inputs) */
-void sk_vaffine(size_t n, float a, float b, const float *x, float *y);
-void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float c, float *y);
+/* y = a*(x - shift) + b; y = a*u + b*(v - shift) + c; y = a + b (outputs may
+ * alias inputs; the shift keeps precision when x is far from zero) */
+void sk_vaffine(size_t n, float a, float shift, float b, const float *x, float *y);
+void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float shift, float c, float *y);
 void sk_vadd3(size_t n, const float *a, const float *b, float *y);
 /* sum(a * (b - shift)) */
 float sk_vdot_shift(size_t n, const float *a, const float *b, float shift);

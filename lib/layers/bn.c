@@ -97,10 +97,10 @@ static int bn_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, flo
 			mu = rmean[c];
 			var = rvar[c];
 		}
-		float is = 1.0f / sqrtf(var + b->eps), a = gamma[c] * is, o = beta[c] - mu * a;
+		float is = 1.0f / sqrtf(var + b->eps), a = gamma[c] * is;
 		b->mean[c] = mu;
 		b->istd[c] = is;
-		RUNS(b, n, c, sk_vaffine(run, a, o, x + off, y + off);)
+		RUNS(b, n, c, sk_vaffine(run, a, mu, beta[c], x + off, y + off);)
 	}
 	return 0;
 }
@@ -128,13 +128,13 @@ static int bn_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, co
 			continue;
 		float a = gamma[c] * is;
 		if (!b->batch_stats) {
-			RUNS(b, n, c, sk_vaffine(run, a, 0.0f, dy + off, dx + off);)
+			RUNS(b, n, c, sk_vaffine(run, a, 0.0f, 0.0f, dy + off, dx + off);)
 			continue;
 		}
-		/* dx = a (dy - mean(dy) - xhat mean(dy xhat)) = a dy + bx x + cx */
+		/* dx = a (dy - mean(dy) - xhat mean(dy xhat)) = a dy + bx (x - mu) + cx */
 		float mdy = (float)(sd / (double)m), mdx = (float)(sdx / (double)m);
-		float bx = -a * is * mdx, cx = -a * mdy - bx * mu;
-		RUNS(b, n, c, sk_vaffine2(run, a, dy + off, bx, x + off, cx, dx + off);)
+		float bx = -a * is * mdx, cx = -a * mdy;
+		RUNS(b, n, c, sk_vaffine2(run, a, dy + off, bx, x + off, mu, cx, dx + off);)
 	}
 	return 0;
 }

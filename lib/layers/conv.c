@@ -92,12 +92,8 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
  * target (benchmarks). */
 static int choose_group(const conv *c, int max_batch)
 {
-	static int target = -1;
-	if (target < 0) {
-		const char *e = getenv("SK_CONV_COLS");
-		int t = e ? atoi(e) : 0;
-		target = t > 0 ? t : 384;
-	}
+	const char *e = getenv("SK_CONV_COLS");
+	int target = e && atoi(e) > 0 ? atoi(e) : 384;
 	int g = (target + c->p - 1) / c->p;
 	size_t cap = (size_t)1 << 19; /* floats of columns: 2 MiB */
 	while (g > 1 && (size_t)g * c->p * (size_t)c->ckk > cap)
@@ -124,12 +120,8 @@ static void free_work(conv *c)
 static int setup_direct(conv *c, int max_batch)
 {
 	const sk_conv_geom *g = &c->g;
-	static int target = -1;
-	if (target < 0) {
-		const char *e = getenv("SK_DCONV_PIX");
-		int t = e ? atoi(e) : 0;
-		target = t > 0 ? t : 256;
-	}
+	const char *e = getenv("SK_DCONV_PIX");
+	int target = e && atoi(e) > 0 ? atoi(e) : 256;
 	c->hp = g->h + 2 * g->pad;
 	c->wp = g->w + 2 * g->pad;
 	c->imgp = (size_t)g->c * c->hp * c->wp;

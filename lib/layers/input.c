@@ -122,7 +122,7 @@ static int input_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 	for (size_t i = 0; i < m; i += run) {
 		float a, b;
 		coeffs(l, (int)((i / run) % (size_t)in->nc), &a, &b);
-		sk_vaffine(run, a, b, x + i, y + i);
+		sk_vaffine(run, a, 0.0f, b, x + i, y + i);
 	}
 	return 0;
 }

@@ -235,6 +235,16 @@ static void forwards(void)
 	y = (float *)sk_seq_forward(q, &c, 4, xb);
 	tap_ok(fabsf(y[0] - (1 - 1.5f) / sqrtf(rv->w[0] + 1e-5f)) < 1e-5f, "bn eval uses running stats");
 	sk_seq_free(q);
+	/* statistics stay exact when the mean is large against the spread */
+	q = build("bn", sk_shape3(1, 1, 4), 2, NULL);
+	float xl[8] = {1000.5f, 1000.25f, 999.75f, 999.5f, 1000.5f, 1000.25f, 999.75f, 999.5f};
+	c = ctx0;
+	c.train = 1;
+	y = (float *)sk_seq_forward(q, &c, 2, xl);
+	/* mean 1000, variance (0.25 + 0.0625) * 2 / 4 = 0.15625 */
+	tap_ok(y && fabsf(y[0] - 0.5f / sqrtf(0.15625f + 1e-5f)) < 1e-3f && fabsf(y[3] + y[0]) < 1e-4f,
+	       "bn batch statistics around a large mean: %g %g", y ? (double)y[0] : 0.0, y ? (double)y[3] : 0.0);
+	sk_seq_free(q);
 
 	/* dropout: rate, scaling, independence from the split of the batch */
 	enum { N = 8, D = 1000 };
