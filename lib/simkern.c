@@ -29,8 +29,10 @@ VINL float VSFX(hsum)(VF v)
 	return s;
 }
 
-/* exp for x <= 88 (clamped below at -87): Cephes-style range reduction. */
-VINL VF VSFX(vexp)(VF x)
+/* exp for x <= 88 (clamped below at -87): Cephes-style range reduction,
+ * exp(x) = 2^n (1 + pm1) with pm1 = r + r^2 poly(r).  With m1 set, returns
+ * exp(x) - 1 = 2^n pm1 + (2^n - 1), accurate near 0 (n = 0 there). */
+VINL VF VSFX(vexp_k)(VF x, const int m1)
 {
 	const VF z0 = {0}, lo = z0 - 87.0f, hi = z0 + 88.0f;
 	x = VSEL(x < lo, lo, x);
@@ -48,10 +50,13 @@ VINL VF VSFX(vexp)(VF x)
 	p = p * r + 4.1665795894e-2f;
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
-	p = p * r2 + r + 1.0f;
-	VI e = (n + 127) << 23;
-	return p * (VF)e;
+	VF pm1 = p * r2 + r;
+	VF s = (VF)((n + 127) << 23);
+	return m1 ? s * pm1 + (s - 1.0f) : s * pm1 + s;
 }
+
+VINL VF VSFX(vexp)(VF x) { return VSFX(vexp_k)(x, 0); }
+VINL VF VSFX(vexpm1)(VF x) { return VSFX(vexp_k)(x, 1); }
 
 /* log(x) for positive normal x (Cephes-style). */
 VINL VF VSFX(vlog)(VF x)
@@ -83,20 +88,6 @@ VINL VF VSFX(vlog1p)(VF u)
 	VF w = u + 1.0f, d = w - 1.0f;
 	VF r = VSFX(vlog)(w) * (u / VSEL(d == 0.0f, u - u + 1.0f, d));
 	return VSEL(d == 0.0f, u, r);
-}
-
-/* exp(x) - 1 for x <= 0, accurate near 0 (Taylor to x^8 above -0.35). */
-VINL VF VSFX(vexpm1)(VF x)
-{
-	VF e = VSFX(vexp)(x) - 1.0f;
-	VF p = x * (1.0f / 40320) + (1.0f / 5040);
-	p = p * x + (1.0f / 720);
-	p = p * x + (1.0f / 120);
-	p = p * x + (1.0f / 24);
-	p = p * x + (1.0f / 6);
-	p = p * x + 0.5f;
-	p = (p * x) * x + x;
-	return VSEL(x > -0.35f, p, e);
 }
 
 /* ---- similarity ---- */
@@ -390,7 +381,7 @@ VTGT static void VSFX(mex_bwd)(int M, int K, int Q, const float *P, const float 
 
 /* ---- scalar pieces shared by all paths ---- */
 
-float sk_simkern_exp(float x)
+static float exp_k(float x, int m1)
 {
 	if (x < -87.0f)
 		x = -87.0f;
@@ -407,28 +398,17 @@ float sk_simkern_exp(float x)
 	p = p * r + 4.1665795894e-2f;
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
-	p = p * r2 + r + 1.0f;
+	float pm1 = p * r2 + r;
 	union {
 		int32_t i;
 		float f;
 	} e;
 	e.i = (n + 127) << 23;
-	return p * e.f;
+	return m1 ? e.f * pm1 + (e.f - 1.0f) : e.f * pm1 + e.f;
 }
 
-static float expm1_k(float x)
-{
-	if (x > -0.35f) {
-		float p = x * (1.0f / 40320) + (1.0f / 5040);
-		p = p * x + (1.0f / 720);
-		p = p * x + (1.0f / 120);
-		p = p * x + (1.0f / 24);
-		p = p * x + (1.0f / 6);
-		p = p * x + 0.5f;
-		return (p * x) * x + x;
-	}
-	return sk_simkern_exp(x) - 1.0f;
-}
+float sk_simkern_exp(float x) { return exp_k(x, 0); }
+static float expm1_k(float x) { return exp_k(x, 1); }
 
 /* Mean mode with |xi| small: y = mean + xi var / 2; CM = mean, S = var. */
 static void mex_small_fwd(int K, int Q, int q0, int q1, const float *P, const float *b, float xi, float *Y,
