@@ -79,22 +79,17 @@ static int pool_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 					const float *r0 = xc + (size_t)(2 * oy) * w, *r1 = r0 + w;
 					int base = 2 * oy * w;
 					for (int ox = 0; ox < g->ow; ox++, oi++) {
+						/* branch-free: the comparisons are coin flips on real data */
 						float a = r0[2 * ox], b = r0[2 * ox + 1], cc = r1[2 * ox], d = r1[2 * ox + 1];
 						int ia = base + 2 * ox, ic = ia + w;
-						if (b > a) {
-							a = b;
-							ia++;
-						}
-						if (d > cc) {
-							cc = d;
-							ic++;
-						}
-						if (cc > a) {
-							a = cc;
-							ia = ic;
-						}
-						y[oi] = a;
-						p->arg[oi] = ia;
+						int tb = b > a, td = d > cc;
+						a = tb ? b : a;
+						ia += tb;
+						cc = td ? d : cc;
+						ic += td;
+						int tc = cc > a;
+						y[oi] = tc ? cc : a;
+						p->arg[oi] = tc ? ic : ia;
 					}
 				}
 			}
