@@ -14,7 +14,14 @@
 #include <pthread.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NSM_X86 1
+#endif
+
 #define NSM_BLOCK_DEFAULT 256
+
+int sk_nsm_portable = 0;
 
 struct sk_nsm_work {
 	float *X, *V, *Y, *T;         /* D x nb, K x nb, K x nb, K x nb */
@@ -254,6 +261,85 @@ static void relu_add(size_t n, const float *restrict v, float *restrict t, const
 	*y2 = yy + sy;
 }
 
+#ifdef NSM_X86
+/* One dynamics step fused: t = [A y + v]+ for rows [i, i+R) and the 64
+ * columns [j, j+64) (masked at the end), with the squared change against y
+ * and the squared norm accumulated in *dd, *yy when want.  A is k x k, y, v
+ * and t are k x n, row-major.  R rows x 4 vectors = 4R accumulators. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+dyn_tile(int R, int k, int n, int i, int j, const __mmask16 *m, const float *A, const float *y, const float *v,
+         float *t, int want, __m512 *dd, __m512 *yy)
+{
+	__m512 acc[6][4];
+	_Pragma("GCC unroll 6") for (int r = 0; r < R; r++)
+		_Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+			acc[r][c] = _mm512_setzero_ps();
+	for (int p = 0; p < k; p++) {
+		const float *yr = y + (size_t)p * (size_t)n + j;
+		__m512 y0 = _mm512_maskz_loadu_ps(m[0], yr), y1 = _mm512_maskz_loadu_ps(m[1], yr + 16),
+		       y2 = _mm512_maskz_loadu_ps(m[2], yr + 32), y3 = _mm512_maskz_loadu_ps(m[3], yr + 48);
+		_Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {
+			__m512 a = _mm512_set1_ps(A[(size_t)(i + r) * (size_t)k + (size_t)p]);
+			acc[r][0] = _mm512_fmadd_ps(a, y0, acc[r][0]);
+			acc[r][1] = _mm512_fmadd_ps(a, y1, acc[r][1]);
+			acc[r][2] = _mm512_fmadd_ps(a, y2, acc[r][2]);
+			acc[r][3] = _mm512_fmadd_ps(a, y3, acc[r][3]);
+		}
+	}
+	_Pragma("GCC unroll 6") for (int r = 0; r < R; r++)
+		_Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+			size_t o = (size_t)(i + r) * (size_t)n + (size_t)j + 16 * (size_t)c;
+			/* max(0, x) returns x when x is NaN: divergence stays visible */
+			__m512 x = _mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(acc[r][c], _mm512_maskz_loadu_ps(m[c], v + o)));
+			_mm512_mask_storeu_ps(t + o, m[c], x);
+			if (want) {
+				__m512 e = _mm512_sub_ps(x, _mm512_maskz_loadu_ps(m[c], y + o));
+				*dd = _mm512_fmadd_ps(e, e, *dd);
+				*yy = _mm512_fmadd_ps(x, x, *yy);
+			}
+		}
+}
+
+__attribute__((target("avx512f"))) static void dyn_step_avx512(int k, int n, const float *A, const float *y,
+                                                                const float *v, float *t, int want, double *d2,
+                                                                double *y2)
+{
+	__m512 dd = _mm512_setzero_ps(), yy = _mm512_setzero_ps();
+	double sd = 0, sy = 0;
+	for (int j = 0; j < n; j += 64) {
+		__mmask16 m[4];
+		for (int c = 0; c < 4; c++) {
+			int rem = n - j - 16 * c;
+			m[c] = rem >= 16 ? (__mmask16)0xFFFF : rem > 0 ? (__mmask16)((1u << rem) - 1) : (__mmask16)0;
+		}
+		int i = 0;
+		for (; i + 6 <= k; i += 6)
+			dyn_tile(6, k, n, i, j, m, A, y, v, t, want, &dd, &yy);
+		for (; i + 2 <= k; i += 2)
+			dyn_tile(2, k, n, i, j, m, A, y, v, t, want, &dd, &yy);
+		for (; i < k; i++)
+			dyn_tile(1, k, n, i, j, m, A, y, v, t, want, &dd, &yy);
+		if (want) {
+			sd += _mm512_reduce_add_ps(dd);
+			sy += _mm512_reduce_add_ps(yy);
+			dd = yy = _mm512_setzero_ps();
+		}
+	}
+	*d2 = sd;
+	*y2 = sy;
+}
+
+static int have_avx512(void)
+{
+	static int have = -1;
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	}
+	return have;
+}
+#endif
+
 int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
                     double *d2, double *y2)
 {
@@ -272,9 +358,16 @@ int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, f
 	for (it = 1; it < iters; it++) {
 		int want = tol > 0 || it == iters - 1;
 		float *sw;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, ncol, k, 1.0f, A, k, cur, ncol, 0.0f, nxt,
-		            ncol);
-		relu_add(n, v, nxt, cur, &dd, &yy, want);
+#ifdef NSM_X86
+		if (!sk_nsm_portable && have_avx512())
+			dyn_step_avx512(k, ncol, A, cur, v, nxt, want, &dd, &yy);
+		else
+#endif
+		{
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, ncol, k, 1.0f, A, k, cur, ncol, 0.0f,
+			            nxt, ncol);
+			relu_add(n, v, nxt, cur, &dd, &yy, want);
+		}
 		sw = cur;
 		cur = nxt;
 		nxt = sw;

@@ -112,4 +112,9 @@ int sk_nsm_step(sk_nsm *s, int n, const float *x, const int32_t *labels, float l
 int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
                     double *d2, double *y2);
 
+/* 0 (default): the dynamics use the fused AVX-512 kernel where the CPU has
+ * it; 1: always the portable path (OpenBLAS sgemm, then the projection).
+ * For tests and benchmarks. */
+extern int sk_nsm_portable;
+
 #endif

@@ -287,6 +287,29 @@ static void test_supervised(void)
 	sk_nsm_free(u);
 }
 
+/* the fused kernel (where the CPU has it) and the portable path agree */
+static void test_kernels(void)
+{
+	enum { K = 13, N = 150 };
+	float M[K * K], A[K * K], v[K * N], y1[K * N], y2[K * N], t[K * N];
+	float eta = make_m(K, M, 8);
+	for (int i = 0; i < K * N; i++)
+		v[i] = eta * sk_rng_normal(4, 5, (uint64_t)i);
+	for (int i = 0; i < K; i++)
+		for (int j = 0; j < K; j++)
+			A[i * K + j] = (i == j) - eta * M[i * K + j];
+	double da, ya, db, yb;
+	sk_nsm_portable = 1;
+	int ia = sk_nsm_dynamics(K, N, A, v, y1, t, 25, 0, &da, &ya);
+	sk_nsm_portable = 0;
+	int ib = sk_nsm_dynamics(K, N, A, v, y2, t, 25, 0, &db, &yb);
+	double e = 0;
+	for (int i = 0; i < K * N; i++)
+		e = fmax(e, fabs(y1[i] - y2[i]));
+	tap_ok(ia == 25 && ib == 25 && e < 1e-4 && fabs(da - db) <= 1e-3 * da + 1e-9 && fabs(ya - yb) <= 1e-4 * ya,
+	       "fused kernel and portable path agree (max |dy| %.2g, change %.3g vs %.3g)", e, db, da);
+}
+
 static void test_threads(void)
 {
 	sk_nsm *a = small(SK_NSM_REG_WEIGHT, 0, 1, 5), *b = small(SK_NSM_REG_WEIGHT, 0, 3, 5);
@@ -404,6 +427,7 @@ int main(void)
 	test_updates(SK_NSM_REG_WHITEN, "whiten");
 	test_updates(SK_NSM_REG_NONE, "none");
 	test_supervised();
+	test_kernels();
 	test_threads();
 	test_errors();
 	test_layer();
