@@ -328,6 +328,10 @@ int main(int argc, char **argv)
 		}
 		if (init_path) {
 			sk_model *src = sk_model_load(init_path);
+			if (src && !sk_attrs_get(&src->attrs, "records")) {
+				sk_ofile_abort(of);
+				sk_die("--init %s: a spec has no trained parameters (give a model stream)", init_path);
+			}
 			int n = src ? sk_model_copy_params(m, src, init_layers) : -1;
 			sk_model_free(src);
 			if (n < 0) {

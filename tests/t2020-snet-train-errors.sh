@@ -49,6 +49,8 @@ test_expect_success 'missing files are named' '
 	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns nosuch.tns &&
 	grep -q "nosuch.tns: No such file" .stderr &&
 	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --init nosuch.tns train.tns &&
+	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --init "$M/zoo-cnn.spec" train.tns &&
+	grep -q "a spec has no trained parameters" .stderr &&
 	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --resume nosuch.ckpt train.tns
 '
 
