@@ -165,55 +165,79 @@ int main(int argc, char **argv)
 				goto fail;
 			continue;
 		}
-		int64_t kept = n;
-		if (filtering) {
-			if ((size_t)n > keepcap) {
-				free(keep);
-				keepcap = (size_t)n;
-				keep = malloc(keepcap);
-				if (!keep) {
-					sk_error("out of memory");
-					goto fail;
-				}
-			}
-			kept = 0;
-			for (int64_t i = 0; i < n; i++) {
-				keep[i] = (uint8_t)example_kept(&s, stream, *base + i);
-				kept += keep[i];
-			}
+		int64_t from = *base, to = *base + n;   /* this record's examples */
+		if (per_example)
 			*base += n;
-		}
-		if (kept == 0) {
-			if (sk_reader_skip(r, &h) < 0)
-				goto fail;
-			continue;
-		}
 		int level = s.level >= 0 ? s.level : h.encoding == SK_DEFLATE ? 6 : 0;
 		int same_encoding = s.level < 0 || (s.level == 0) == (h.encoding == SK_RAW);
-		if (kept == n && same_encoding) {
-			/* whole record, as stored: copy without decoding raw data */
-			if (sk_reader_copy(r, &h, f) < 0)
-				goto fail;
-		} else {
-			sk_tensor t;
-			if (sk_reader_payload(r, &h, &t) < 0)
-				goto fail;
-			if (kept < n) {
-				size_t row = sk_tensor_bytes(&t) / (size_t)n, j = 0;
-				uint8_t *p = t.data;
-				for (int64_t i = 0; i < n; i++)
-					if (keep[i]) {
-						if (j != (size_t)i)
-							memmove(p + j * row, p + (size_t)i * row, row);
-						j++;
-					}
-				t.shape[0] = kept;
+		/* The range alone decides by arithmetic, before any decoding. */
+		int64_t lo = from, hi = to;
+		if (filtering && s.have_range) {
+			lo = from > s.from ? from : s.from;
+			hi = s.to >= 0 && s.to < to ? s.to : to;
+			if (hi <= lo) {
+				if (sk_reader_skip(r, &h) < 0)
+					goto fail;
+				continue;
 			}
-			int w = sk_write_record(f, h.name, &t, &h.attrs, level);
-			sk_tensor_free(&t);
-			if (w < 0)
-				goto fail;
 		}
+		if (!filtering || (!s.have_split && lo == from && hi == to)) {
+			if (same_encoding) {
+				/* the whole record, as stored: copied, checked, not re-encoded */
+				if (sk_reader_copy(r, &h, f) < 0)
+					goto fail;
+			} else {
+				sk_tensor t;
+				if (sk_reader_payload(r, &h, &t) < 0)
+					goto fail;
+				int w = sk_write_record(f, h.name, &t, &h.attrs, level);
+				sk_tensor_free(&t);
+				if (w < 0)
+					goto fail;
+			}
+			nout++;
+			continue;
+		}
+		/* Some examples: decode first (the reader grows its buffer only as
+		 * data arrives, so a lying header costs nothing), then decide per
+		 * example and compact in place. */
+		sk_tensor t;
+		if (sk_reader_payload(r, &h, &t) < 0)
+			goto fail;
+		if ((size_t)n > keepcap) {
+			free(keep);
+			keepcap = (size_t)n;
+			keep = malloc(keepcap);
+			if (!keep) {
+				sk_tensor_free(&t);
+				sk_error("out of memory");
+				goto fail;
+			}
+		}
+		int64_t kept = 0;
+		for (int64_t i = 0; i < n; i++) {
+			keep[i] = (uint8_t)example_kept(&s, stream, from + i);
+			kept += keep[i];
+		}
+		if (kept > 0) {
+			size_t row = sk_tensor_bytes(&t) / (size_t)n, j = 0;
+			uint8_t *p = t.data;
+			for (int64_t i = 0; i < n; i++)
+				if (keep[i]) {
+					if (j != (size_t)i)
+						memmove(p + j * row, p + (size_t)i * row, row);
+					j++;
+				}
+			t.shape[0] = kept;
+			int w = sk_write_record(f, h.name, &t, &h.attrs, level);
+			if (w < 0) {
+				sk_tensor_free(&t);
+				goto fail;
+			}
+		}
+		sk_tensor_free(&t);
+		if (kept == 0)
+			continue;
 		nout++;
 	}
 	if (st < 0)

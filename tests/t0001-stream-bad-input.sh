@@ -103,6 +103,17 @@ test_expect_success 'a shape whose product overflows' '
 	refused big.tns
 '
 
+test_expect_success 'a header that lies about a huge payload allocates little' '
+	hdr "TNS 1\nname images\ndtype u8\nencoding deflate\ncrc32 00000000\nshape 1073741824\nlength 1000\n" 1000 \
+		>lie.tns &&
+	cat lie.tns | test_error 1 tns-select --range 0:1 -o out.tns 2>err && no_output &&
+	if [ -x /usr/bin/time ] && [ -z "${SK_SANITIZE:-}" ]; then
+		cat lie.tns | /usr/bin/time -f "%M" tns-select --range 0:1 -o out.tns 2>rss;
+		echo "max RSS $(tail -n 1 rss) KiB" >&2 &&
+		test $(tail -n 1 rss) -lt 100000
+	fi
+'
+
 test_expect_success 'a length that does not match the shape' '
 	hdr "TNS 1\n${KEYS}shape 4\nlength 5\n" 5 >len.tns &&
 	refused len.tns 2>err && grep -q "does not match" err &&
