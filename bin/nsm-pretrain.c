@@ -42,7 +42,7 @@ static const sk_option opts[] = {
 	[O_STEPSIZE] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 1)"},
 	[O_GAMMA] = {"gamma", 0, "G", "step: decay factor (default 0.5)"},
 	[O_ITERS] = {"iters", 0, "N", "dynamics steps per batch, from y = 0 (default 40)"},
-	[O_ETA] = {"eta", 0, "E", "dynamics step size; converges while E < 2/lambda_max(M) (default 1)"},
+	[O_ETA] = {"eta", 0, "E", "dynamics step size, converges while E < 2/lambda_max(M); auto: 1/lambda_max(M) (default 1)"},
 	[O_TOL] = {"tol", 0, "X", "stop a block's dynamics when |dy|/|y| < X (default 0: all steps)"},
 	[O_REG] = {"reg", 0, "R", "encoder regulariser: weight, whiten or none (default weight)"},
 	[O_INIT] = {"init", 0, "I", "W init: conv (U(+-1/sqrt(fan_in)), PyTorch's) or unit (unit-norm normal) (default conv)"},
@@ -144,6 +144,10 @@ static sk_model *build_model(run *r, int conv)
 {
 	char spec[1024];
 	const sk_nsm_opts *o = &r->no;
+	/* --eta auto: the step that suits the final M */
+	double eta = o->eta_auto ? 1.0 / sk_nsm_lambda_max(o->k, r->s->M, r->s->pv) : o->eta;
+	if (!(eta > 0 && eta < 100))
+		eta = eta >= 100 ? 99.0 : 1.0;
 	const char *name = r->name ? r->name : conv ? "conv1" : "nsm1";
 	if (conv)
 		snprintf(spec, sizeof spec,
@@ -154,7 +158,7 @@ static sk_model *build_model(run *r, int conv)
 		snprintf(spec, sizeof spec,
 		         "# nsm-pretrain: NSM dynamics y = [y - eta (M y - W x)]+ as a feature extractor\n"
 		         "input %d %d %d scale=%.9g\nnsm %d k=%d stride=%d iters=%d eta=%.9g tol=%.9g name=%s\n",
-		         o->c, o->h, o->w, r->scale, o->k, o->size, o->stride, o->iters, o->eta, o->tol, name);
+		         o->c, o->h, o->w, r->scale, o->k, o->size, o->stride, o->iters, eta, o->tol, name);
 	if (!conv && r->pool) {
 		size_t l = strlen(spec);
 		snprintf(spec + l, sizeof spec - l, "pool max k=%d name=pool\n", r->pool);
@@ -191,10 +195,10 @@ static void fingerprint(const run *r, char *buf, size_t len)
 {
 	const sk_nsm_opts *o = &r->no;
 	snprintf(buf, len,
-	         "shape=%dx%dx%d filters=%d size=%d stride=%d iters=%d eta=%g tol=%g tau=%g reg=%s supervised=%d "
+	         "shape=%dx%dx%d filters=%d size=%d stride=%d iters=%d eta=%g%s tol=%g tau=%g reg=%s supervised=%d "
 	         "classes=%d label_scale=%g batch=%d threads=%d seed=%llu scale=%.9g lr=%g schedule=%s epochs=%d "
 	         "max_images=%lld algo=%s",
-	         o->c, o->h, o->w, o->k, o->size, o->stride, o->iters, o->eta, o->tol, o->tau, reg_names[o->reg],
+	         o->c, o->h, o->w, o->k, o->size, o->stride, o->iters, o->eta, o->eta_auto ? "(auto)" : "", o->tol, o->tau, reg_names[o->reg],
 	         o->supervised, o->supervised ? o->classes : 0, o->label_scale, o->max_batch, o->threads,
 	         (unsigned long long)r->seed, r->scale, r->lr, sched_names[r->sched], r->epochs,
 	         (long long)r->max_images, r->algo ? "kmeans" : "nsm");
@@ -618,7 +622,14 @@ int main(int argc, char **argv)
 		case O_STEPSIZE: r.step_size = (int)sk_arg_long("--step-size", arg, 1, 1000000); break;
 		case O_GAMMA: r.gamma = sk_arg_double("--gamma", arg, 0, 1e3); break;
 		case O_ITERS: r.no.iters = (int)sk_arg_long("--iters", arg, 1, 100000); break;
-		case O_ETA: r.no.eta = (float)sk_arg_double("--eta", arg, 1e-6, 99.999); break;
+		case O_ETA:
+			if (!strcmp(arg, "auto"))
+				r.no.eta_auto = 1;
+			else {
+				r.no.eta = (float)sk_arg_double("--eta", arg, 1e-6, 99.999);
+				r.no.eta_auto = 0;
+			}
+			break;
 		case O_TOL: r.no.tol = (float)sk_arg_double("--tol", arg, 0, 0.999); break;
 		case O_REG: r.no.reg = pick("--reg", arg, reg_names); break;
 		case O_INIT: r.init_kind = pick("--init", arg, init_names); break;
@@ -774,7 +785,7 @@ int main(int argc, char **argv)
 	int stopped = 0;
 	for (; r.epoch < r.epochs && !stopped; r.epoch++) {
 		struct timespec t0, t1;
-		double lsum = 0, dlast = 0, alast = 0;
+		double lsum = 0, dlast = 0, alast = 0, elast = r.no.eta;
 		int64_t nst = 0, seen = 0, skip = r.estep * r.no.max_batch, ep_images = 0, chunk = 0;
 		int fill = 0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -832,6 +843,7 @@ int main(int argc, char **argv)
 					lsum += ss.loss;
 					dlast = ss.delta;
 					alast = ss.active;
+					elast = ss.eta;
 					sk_progress("nsm-pretrain", (double)(r.estep * r.no.max_batch),
 					            r.epoch_images ? (double)r.epoch_images : 0);
 					if (stop_flag || (r.stop_after && r.gstep >= r.stop_after))
@@ -864,6 +876,7 @@ int main(int argc, char **argv)
 			lsum += ss.loss;
 			dlast = ss.delta;
 			alast = ss.active;
+			elast = ss.eta;
 		}
 		sk_progress_end();
 		sk_chunks_close(ch);
@@ -875,8 +888,9 @@ int main(int argc, char **argv)
 			sk_die("%s: no images in the stream", r.data);
 		r.epoch_images = ep_images;
 		r.steps_per_epoch = r.estep;
-		sk_info("epoch %d/%d: %lld steps, loss %.5f, last |dy|/|y| %.2e, active %.3f, lr %.4g, %.0f images/s, %.1f s",
-		        r.epoch + 1, r.epochs, (long long)nst, nst ? lsum / nst : 0, dlast, alast, rate(&r),
+		sk_info("epoch %d/%d: %lld steps, loss %.5f, last |dy|/|y| %.2e, active %.3f, eta %.3g, lr %.4g, "
+		        "%.0f images/s, %.1f s",
+		        r.epoch + 1, r.epochs, (long long)nst, nst ? lsum / nst : 0, dlast, alast, elast, rate(&r),
 		        secs > 0 ? (double)(ep_images - skip) / secs : 0, secs);
 		if (logf) {
 			fprintf(logf, "%d\t%lld\t%.6f\t%.3e\t%.4f\t%.6g\t%.1f\t%.2f\n", r.epoch + 1, (long long)r.gstep,

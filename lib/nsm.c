@@ -80,6 +80,7 @@ void sk_nsm_free(sk_nsm *s)
 		sk_free(s->Wz);
 	}
 	sk_free(s->A);
+	sk_free(s->pv);
 	sk_free(s->accYX);
 	sk_free(s->accYY);
 	sk_free(s->accXX);
@@ -171,7 +172,7 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 		if (ncls && alloc_f(&s->Wz, K, ncls) < 0)
 			goto fail;
 	}
-	if (alloc_f(&s->A, K, K) < 0 || alloc_f(&s->accYX, K, D) < 0 || alloc_f(&s->accYY, K, K) < 0)
+	if (alloc_f(&s->A, K, K) < 0 || alloc_f(&s->pv, 2, K) < 0 || alloc_f(&s->accYX, K, D) < 0 || alloc_f(&s->accYY, K, K) < 0)
 		goto fail;
 	if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&s->accXX, D, D) < 0)
 		goto fail;
@@ -226,6 +227,35 @@ void sk_nsm_init(sk_nsm *s, int how, uint64_t seed)
 			s->M[(size_t)i * (size_t)K + (size_t)j] = i == j ? 1.0f : 0.0f;
 	if (s->Wz)
 		memset(s->Wz, 0, sizeof(float) * (size_t)K * (size_t)s->o.classes);
+}
+
+double sk_nsm_lambda_max(int k, const float *M, float *tmp)
+{
+	float *v = tmp, *u = tmp + k;
+	double lam = 0;
+	for (int i = 0; i < k; i++)
+		v[i] = 1.0f / sqrtf((float)k);
+	/* M is symmetric; its eigenvalues here are >= 0 in practice, so the
+	 * dominant one is the largest: 100 steps of the power method, or until
+	 * the estimate settles */
+	for (int it = 0; it < 100; it++) {
+		double n2 = 0, prev = lam;
+		for (int i = 0; i < k; i++) {
+			double a = 0;
+			for (int j = 0; j < k; j++)
+				a += (double)M[(size_t)i * (size_t)k + (size_t)j] * v[j];
+			u[i] = (float)a;
+			n2 += a * a;
+		}
+		lam = sqrt(n2);
+		if (!(lam > 0))
+			return lam;
+		for (int i = 0; i < k; i++)
+			v[i] = (float)(u[i] / lam);
+		if (it > 5 && fabs(lam - prev) <= 1e-6 * lam)
+			break;
+	}
+	return lam;
 }
 
 /* ---- the dynamics on one block ---- */
@@ -422,7 +452,7 @@ static void run_block(job *jb, sk_nsm_work *w, int64_t j0, int nbc)
 	const sk_nsm_opts *o = &s->o;
 	int K = o->k, D = s->d, P = s->p, st = o->stride, ks = o->size;
 	int64_t chw = (int64_t)o->c * o->h * o->w, hw = (int64_t)o->h * o->w;
-	float eta = o->eta;
+	float eta = s->eta;
 	/* per-column offsets */
 	for (int jj = 0; jj < nbc; jj++) {
 		int64_t j = j0 + jj;
@@ -528,10 +558,17 @@ static int run(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y
 	if (n < 0 || n > s->o.max_batch)
 		return sk_error("nsm: batch of %d images exceeds the prepared %d", n, s->o.max_batch);
 	/* A = I - eta M */
+	s->eta = s->o.eta;
+	if (s->o.eta_auto) {
+		s->lambda = sk_nsm_lambda_max(K, s->M, s->pv);
+		if (!isfinite(s->lambda))
+			return sk_error("nsm: non-finite lateral weights");
+		s->eta = s->lambda > 1e-3 ? (float)(1.0 / s->lambda) : 1000.0f;
+	}
 	for (int i = 0; i < K; i++)
 		for (int j = 0; j < K; j++)
 			s->A[(size_t)i * (size_t)K + (size_t)j] =
-				(i == j ? 1.0f : 0.0f) - s->o.eta * s->M[(size_t)i * (size_t)K + (size_t)j];
+				(i == j ? 1.0f : 0.0f) - s->eta * s->M[(size_t)i * (size_t)K + (size_t)j];
 	{
 		/* fewer workers than blocks would idle: cap at the block count */
 		int64_t nblk = ((int64_t)n * s->p + s->o.block - 1) / s->o.block;
@@ -573,9 +610,11 @@ static int run(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y
 		memset(st, 0, sizeof *st);
 		st->samples = nc;
 		st->iters = mi;
-		st->delta = y2 > 0 ? sqrt(d2 / y2) : 0;
+		st->delta = y2 > 0 ? sqrt(d2 / y2) : d2 > 0 ? INFINITY : 0; /* y_t = 0 after y_(t-1) != 0 */
 		st->ymean = nc ? ys / ((double)nc * K) : 0;
 		st->active = nc ? na / ((double)nc * K) : 0;
+		st->eta = s->eta;
+		st->lambda = s->o.eta_auto ? s->lambda : 0;
 	}
 	return 0;
 }

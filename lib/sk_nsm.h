@@ -41,6 +41,7 @@ typedef struct sk_nsm_opts {
 	int iters;            /* dynamics steps (default 40) */
 	float eta;            /* dynamics step size (default 1) */
 	float tol;            /* stop a block early when |dy|/|y| < tol (0: never) */
+	int eta_auto;         /* eta = 1 / lambda_max(M) at every call (then eta is ignored) */
 	float tau;            /* M learns 1/tau times faster (default 0.1) */
 	int reg;              /* encoder regulariser, enum sk_nsm_reg */
 	int supervised;       /* label term during training */
@@ -62,6 +63,8 @@ typedef struct sk_nsm_stats {
 	double ymean;         /* mean output */
 	double active;        /* fraction of outputs > 0 */
 	double loss;          /* the NSM objective of the batch (sk_nsm_step only) */
+	double eta;           /* the step size used */
+	double lambda;        /* largest eigenvalue of M (power iteration) */
 } sk_nsm_stats;
 
 typedef struct sk_nsm_work sk_nsm_work;
@@ -78,6 +81,9 @@ typedef struct sk_nsm {
 	int own_params;
 	/* private */
 	float *A;             /* I - eta M, K x K */
+	float eta;            /* the step size of the last call */
+	double lambda;        /* lambda_max(M) of the last call (eta_auto) */
+	float *pv;            /* power-iteration vectors, 2 K */
 	float *accYX, *accYY, *accXX;   /* reduced accumulators */
 	double *accYZ, *cnt;
 	sk_nsm_work *work;
@@ -98,6 +104,10 @@ void sk_nsm_init(sk_nsm *s, int how, uint64_t seed);
  * Ho x Wo) receives the outputs when non-NULL.  labels: supervised label term
  * (NULL = none, as at inference).  Returns 0, or -1 on a bad label. */
 int sk_nsm_forward(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y, sk_nsm_stats *st);
+
+/* The largest eigenvalue of the symmetric K x K matrix M by power iteration
+ * (tmp: 2 K floats). */
+double sk_nsm_lambda_max(int k, const float *M, float *tmp);
 
 /* One training step: dynamics, then the Hebbian / anti-Hebbian updates with
  * learning rate lr.  labels is required when supervised.  -1 with an error

@@ -310,6 +310,27 @@ static void test_kernels(void)
 	       "fused kernel and portable path agree (max |dy| %.2g, change %.3g vs %.3g)", e, db, da);
 }
 
+/* eta = 1 oscillates once lambda_max(M) > 2; --eta auto (1/lambda_max) converges */
+static void test_eta_auto(void)
+{
+	sk_nsm *s = small(SK_NSM_REG_WEIGHT, 0, 1, 0);
+	float x[4 * 2 * 7 * 6];
+	sk_nsm_stats st;
+	fill(x, sizeof x / sizeof *x, 12);
+	sk_nsm_init(s, SK_NSM_INIT_CONV, 5);
+	for (int i = 0; i < 5; i++)
+		for (int j = 0; j < 5; j++)
+			s->M[i * 5 + j] = i == j ? 3.0f : 0.1f;
+	s->o.eta = 1.0f;
+	sk_nsm_forward(s, 4, x, NULL, NULL, &st);
+	tap_ok(st.delta > 0.5, "eta 1 with lambda_max(M) = 3.4 does not converge (|dy|/|y| %.2g)", st.delta);
+	s->o.eta_auto = 1;
+	sk_nsm_forward(s, 4, x, NULL, NULL, &st);
+	tap_ok(st.delta < 1e-5 && fabs(st.lambda - 3.4) < 1e-4 && fabs(st.eta - 1 / 3.4) < 1e-5,
+	       "eta auto: lambda %.5f, eta %.5f, |dy|/|y| %.2g", st.lambda, st.eta, st.delta);
+	sk_nsm_free(s);
+}
+
 static void test_threads(void)
 {
 	sk_nsm *a = small(SK_NSM_REG_WEIGHT, 0, 1, 5), *b = small(SK_NSM_REG_WEIGHT, 0, 3, 5);
@@ -428,6 +449,7 @@ int main(void)
 	test_updates(SK_NSM_REG_NONE, "none");
 	test_supervised();
 	test_kernels();
+	test_eta_auto();
 	test_threads();
 	test_errors();
 	test_layer();
