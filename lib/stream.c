@@ -900,7 +900,7 @@ int sk_reader_next(sk_reader *r, sk_header *h)
 		return rfail(r, "header contains a NUL byte");
 	uint32_t hc = 0;
 	for (int i = 0; i < 8; i++) {
-		char ch = r->hdr[endline + 4 + i];
+		char ch = r->hdr[endline + 4 + (size_t)i];
 		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 		if (d < 0)
 			return rfail(r, "header checksum '%.8s' in the 'end' line is not 8 hexadecimal digits",
