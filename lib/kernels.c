@@ -886,3 +886,188 @@ void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const
 #endif
 	ddx_c(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
 }
+
+/* ---- pixel-vector direct convolution (stride 1, few output channels) ----
+ * Lanes hold 16 adjacent output pixels of a row, so nothing is transposed
+ * and no lane idles when there are only a few output channels (LeNet's 6);
+ * two output rows share each weight broadcast. */
+
+static void pfwd_c(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
+                   const float *bias, float *y)
+{
+	int ckk = c * k * k;
+	for (int oc = 0; oc < o; oc++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				float t = bias ? bias[oc] : 0.0f;
+				for (int ci = 0; ci < c; ci++)
+					for (int ki = 0; ki < k; ki++)
+						for (int kj = 0; kj < k; kj++)
+							t += xp[((size_t)ci * hp + oy + ki) * wp + ox + kj] *
+							     w[(size_t)oc * ckk + (ci * k + ki) * k + kj];
+				y[((size_t)oc * oh + oy) * ow + ox] = t;
+			}
+}
+
+static void pdw_c(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy, float *acc)
+{
+	int ckk = c * k * k;
+	for (int oc = 0; oc < o; oc++)
+		for (int ci = 0; ci < c; ci++)
+			for (int ki = 0; ki < k; ki++)
+				for (int kj = 0; kj < k; kj++) {
+					float t = 0;
+					for (int oy = 0; oy < oh; oy++)
+						for (int ox = 0; ox < ow; ox++)
+							t += dy[((size_t)oc * oh + oy) * ow + ox] *
+							     xp[((size_t)ci * hp + oy + ki) * wp + ox + kj];
+					acc[((size_t)oc * ckk + (ci * k + ki) * k + kj) * 16] += t;
+				}
+}
+
+#ifdef SK_X86
+AVX512_INLINE void pfwd_seg(const float *xp, int c, int hp, int wp, int k, int oy, int x0, __mmask16 m, int oh,
+                            int ow, const float *w, const float *bias, float *y, const int O, const int R)
+{
+	__m512 acc[2][8];
+	int ckk = c * k * k;
+#pragma GCC unroll 8
+	for (int o = 0; o < O; o++)
+		acc[0][o] = acc[1][o] = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+	for (int ci = 0; ci < c; ci++)
+		for (int ki = 0; ki < k; ki++) {
+			const float *src = xp + ((size_t)ci * hp + oy + ki) * wp + x0;
+			const float *wk = w + (ci * k + ki) * k;
+			for (int kj = 0; kj < k; kj++) {
+				__m512 v0 = _mm512_maskz_loadu_ps(m, src + kj);
+				__m512 v1 = R == 2 ? _mm512_maskz_loadu_ps(m, src + kj + wp) : v0;
+#pragma GCC unroll 8
+				for (int o = 0; o < O; o++) {
+					__m512 wv = _mm512_set1_ps(wk[(size_t)o * ckk + kj]);
+					acc[0][o] = _mm512_fmadd_ps(v0, wv, acc[0][o]);
+					if (R == 2)
+						acc[1][o] = _mm512_fmadd_ps(v1, wv, acc[1][o]);
+				}
+			}
+		}
+#pragma GCC unroll 8
+	for (int o = 0; o < O; o++) {
+		float *d = y + ((size_t)o * oh + oy) * ow + x0;
+		_mm512_mask_storeu_ps(d, m, acc[0][o]);
+		if (R == 2)
+			_mm512_mask_storeu_ps(d + ow, m, acc[1][o]);
+	}
+}
+
+AVX512_INLINE void pfwd_img(const float *xp, int c, int hp, int wp, int k, int oh, int ow, const float *w,
+                            const float *bias, float *y, const int O)
+{
+	for (int x0 = 0; x0 < ow; x0 += 16) {
+		__mmask16 m = ow - x0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ow - x0)) - 1);
+		int oy = 0;
+		for (; oy + 2 <= oh; oy += 2)
+			pfwd_seg(xp, c, hp, wp, k, oy, x0, m, oh, ow, w, bias, y, O, 2);
+		if (oy < oh)
+			pfwd_seg(xp, c, hp, wp, k, oy, x0, m, oh, ow, w, bias, y, O, 1);
+	}
+}
+
+AVX512 static void pfwd_avx512(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
+                               const float *bias, float *y)
+{
+	switch (o) {
+	case 1: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 1); break;
+	case 2: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 2); break;
+	case 3: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 3); break;
+	case 4: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 4); break;
+	case 5: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 5); break;
+	case 6: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 6); break;
+	case 7: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 7); break;
+	case 8: pfwd_img(xp, c, hp, wp, k, oh, ow, w, bias, y, 8); break;
+	default: /* chunks of 8 output channels */
+		for (int o0 = 0; o0 < o; o0 += 8)
+			pfwd_avx512(xp, c, hp, wp, k, oh, ow, o - o0 < 8 ? o - o0 : 8, w + (size_t)o0 * c * k * k,
+			            bias ? bias + o0 : NULL, y + (size_t)o0 * oh * ow);
+	}
+}
+
+/* dW: lanes accumulate per-pixel products; acc[o][tap][16] sums over lanes
+ * later.  Two taps at a time share the loads of dy. */
+AVX512_INLINE void pdw_img(const float *xp, int c, int hp, int wp, int k, int oh, int ow, const float *dy,
+                           float *acc, const int O)
+{
+	int kk = k * k, ckk = c * kk;
+	for (int t = 0; t < ckk; t += 2) {
+		int nt = t + 1 < ckk ? 2 : 1;
+		int ci0 = t / kk, r0 = t % kk, ci1 = (t + 1) / kk, r1 = (t + 1) % kk;
+		const float *b0 = xp + ((size_t)ci0 * hp + r0 / k) * wp + r0 % k;
+		const float *b1 = nt == 2 ? xp + ((size_t)ci1 * hp + r1 / k) * wp + r1 % k : b0;
+		__m512 a0[8], a1[8];
+#pragma GCC unroll 8
+		for (int o = 0; o < O; o++) {
+			a0[o] = _mm512_load_ps(acc + ((size_t)o * ckk + t) * 16);
+			a1[o] = nt == 2 ? _mm512_load_ps(acc + ((size_t)o * ckk + t + 1) * 16) : _mm512_setzero_ps();
+		}
+		for (int oy = 0; oy < oh; oy++)
+			for (int x0 = 0; x0 < ow; x0 += 16) {
+				__mmask16 m = ow - x0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ow - x0)) - 1);
+				__m512 v0 = _mm512_maskz_loadu_ps(m, b0 + (size_t)oy * wp + x0);
+				__m512 v1 = _mm512_maskz_loadu_ps(m, b1 + (size_t)oy * wp + x0);
+#pragma GCC unroll 8
+				for (int o = 0; o < O; o++) {
+					__m512 d = _mm512_maskz_loadu_ps(m, dy + ((size_t)o * oh + oy) * ow + x0);
+					a0[o] = _mm512_fmadd_ps(v0, d, a0[o]);
+					a1[o] = _mm512_fmadd_ps(v1, d, a1[o]);
+				}
+			}
+#pragma GCC unroll 8
+		for (int o = 0; o < O; o++) {
+			_mm512_store_ps(acc + ((size_t)o * ckk + t) * 16, a0[o]);
+			if (nt == 2)
+				_mm512_store_ps(acc + ((size_t)o * ckk + t + 1) * 16, a1[o]);
+		}
+	}
+}
+
+AVX512 static void pdw_avx512(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy,
+                              float *acc)
+{
+	switch (o) {
+	case 1: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 1); break;
+	case 2: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 2); break;
+	case 3: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 3); break;
+	case 4: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 4); break;
+	case 5: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 5); break;
+	case 6: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 6); break;
+	case 7: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 7); break;
+	case 8: pdw_img(xp, c, hp, wp, k, oh, ow, dy, acc, 8); break;
+	default:
+		for (int o0 = 0; o0 < o; o0 += 8)
+			pdw_avx512(xp, c, hp, wp, k, oh, ow, o - o0 < 8 ? o - o0 : 8, dy + (size_t)o0 * oh * ow,
+			           acc + (size_t)o0 * c * k * k * 16);
+	}
+}
+#endif
+
+void sk_pconv_fwd(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
+                  const float *bias, float *y)
+{
+#ifdef SK_X86
+	if (sk_dconv_ok()) {
+		pfwd_avx512(xp, c, hp, wp, k, oh, ow, o, w, bias, y);
+		return;
+	}
+#endif
+	pfwd_c(xp, c, hp, wp, k, oh, ow, o, w, bias, y);
+}
+
+void sk_pconv_dw(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy, float *acc)
+{
+#ifdef SK_X86
+	if (sk_dconv_ok()) {
+		pdw_avx512(xp, c, hp, wp, k, oh, ow, o, dy, acc);
+		return;
+	}
+#endif
+	pdw_c(xp, c, hp, wp, k, oh, ow, o, dy, acc);
+}

@@ -88,4 +88,13 @@ void sk_dconv_dw(const float *x, const int *toff, int ntap, const int *poff, int
 void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk, const float *dy,
                  int nout, int ostride, const float *wd);
 
+/* Stride-1 direct convolution of one padded image xp (C x hp x wp, window k)
+ * with lanes over output pixels, for few output channels (o <= 8 fast).
+ * fwd: y (o x oh x ow) = w (o x C*k*k) * windows + bias.  dw: adds the
+ * weight gradient into acc (o x C*k*k x 16 partial sums, 64-byte aligned;
+ * the gradient is the sum of each 16). */
+void sk_pconv_fwd(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
+                  const float *bias, float *y);
+void sk_pconv_dw(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy, float *acc);
+
 #endif

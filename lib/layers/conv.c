@@ -6,9 +6,11 @@
  * one OpenBLAS sgemm per group: grouping turns the many tiny per-image
  * products of small networks into a few well-shaped ones while the columns
  * stay in cache.  1x1 convolutions with stride 1 and no padding use the
- * image itself as the column matrix.  With AVX-512, small kernels (k <= 5)
- * run direct kernels instead (sk_dconv_*): measured 1.5-3x faster than
- * im2col + sgemm on the zoo, LeNet and ResNet-20 shapes at batch 64.  FLOPs count 2 per multiply-add (bias
+ * image itself as the column matrix.  With AVX-512, direct kernels run
+ * instead: 16 output channels per vector for k <= 5 (sk_dconv_*), or 16
+ * output pixels per vector for stride 1 and at most 8 outputs (sk_pconv_*):
+ * measured 1.3-4x faster than im2col + sgemm on the zoo, LeNet and ResNet-20
+ * shapes at batch 64 (scripts/bench-conv).  FLOPs count 2 per multiply-add (bias
  * additions are not counted, the convention of the papers' budgets).
  */
 #include "sk_kernels.h"
@@ -25,7 +27,8 @@ typedef struct conv {
 	float *col;            /* ckk x group*p (columns, then their gradient) */
 	float *ybuf;           /* o x group*p */
 	/* direct path (AVX-512, 16 channels per vector) */
-	int algo;              /* 0 auto, 1 gemm, 2 direct */
+	int algo;              /* 0 auto, 1 gemm, 2 direct, 3 pixel */
+	int pv;                /* pixel-vector kernels (stride 1, few outputs) */
 	int dc;                /* use it */
 	int dxgemm;            /* few input channels: input gradient by sgemm + col2im */
 	int hp, wp, kk, ob, cb;/* padded input extent, taps per channel, channel blocks */
@@ -39,7 +42,7 @@ typedef struct conv {
 	float *dxt;            /* group*hp*wp x 16 */
 } conv;
 
-static const char *const algo_names[] = {"auto", "gemm", "direct", NULL};
+static const char *const algo_names[] = {"auto", "gemm", "direct", "pixel", NULL};
 static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
 static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
 static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
@@ -68,6 +71,8 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return sk_spec_error(s, o, "needs k=K with K >= 1");
 	if (pad >= k)
 		return sk_spec_error(s, o, "pad=%d must be smaller than k=%d", pad, k);
+	if (c->algo == 3 && stride != 1)
+		return sk_spec_error(s, o, "algo=pixel needs stride=1");
 	if (sk_conv_geom_init(&c->g, l->in.d[0], l->in.d[1], l->in.d[2], k, stride, pad) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
 	c->o = out;
@@ -177,12 +182,32 @@ static int setup_direct(conv *c, int max_batch)
 	return 0;
 }
 
+/* Pixel-vector kernels: lanes over 16 output pixels of a row; for stride 1
+ * and at most 8 output channels, where channel lanes would mostly idle.
+ * The input gradient goes through sgemm + col2im. */
+static int setup_pixel(conv *c)
+{
+	const sk_conv_geom *g = &c->g;
+	c->hp = g->h + 2 * g->pad;
+	c->wp = g->w + 2 * g->pad;
+	c->imgp = (size_t)g->c * c->hp * c->wp;
+	c->group = 1;
+	if ((g->pad && !(c->xp = sk_alloc_array(c->imgp, sizeof(float)))) ||
+	    !(c->dwt = sk_alloc_array((size_t)c->o * c->ckk * 16, sizeof(float))) ||
+	    !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))))
+		return -1;
+	c->pv = 1;
+	return 0;
+}
+
 static int conv_setup(sk_layer *l, int max_batch)
 {
 	conv *c = l->priv;
 	size_t n;
 	free_work(c);
-	c->dc = 0;
+	c->dc = c->pv = 0;
+	if (c->algo == 3 || (c->algo == 0 && c->g.stride == 1 && c->o <= 8 && sk_dconv_ok()))
+		return setup_pixel(c);
 	/* below 9 output channels most of the 16 lanes would idle: sgemm wins */
 	if (c->algo == 2 || (c->algo == 0 && c->g.k <= 5 && c->o > 8 && sk_dconv_ok())) {
 		if (setup_direct(c, max_batch) < 0)
@@ -308,9 +333,47 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 	return 0;
 }
 
+static int forward_pixel(sk_layer *l, int n, const float *x, float *y)
+{
+	conv *c = l->priv;
+	const sk_conv_geom *g = &c->g;
+	const float *w = l->params[0].w, *b = c->bias ? l->params[1].w : NULL;
+	size_t out = (size_t)c->o * c->p;
+	for (int i = 0; i < n; i++)
+		sk_pconv_fwd(padded(c, x, i, 1), g->c, c->hp, c->wp, g->k, g->oh, g->ow, c->o, w, b, y + (size_t)i * out);
+	return 0;
+}
+
+static int backward_pixel(sk_layer *l, int n, const float *x, const float *dy, float *dx)
+{
+	conv *c = l->priv;
+	const sk_conv_geom *g = &c->g;
+	const float *w = l->params[0].w;
+	float *gw = l->params[0].g, *gb = c->bias ? l->params[1].g : NULL;
+	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
+	memset(c->dwt, 0, sizeof(float) * (size_t)c->o * c->ckk * 16);
+	for (int i = 0; i < n; i++) {
+		const float *dyi = dy + (size_t)i * out;
+		sk_pconv_dw(padded(c, x, i, 1), g->c, c->hp, c->wp, g->k, g->oh, g->ow, c->o, dyi, c->dwt);
+		if (gb)
+			sk_vsum_rows((size_t)c->o, P, dyi, gb);
+		if (dx) {
+			float *dxi = dx + (size_t)i * in;
+			sk_gemm(1, 0, c->ckk, (int)P, c->o, 1.0f, w, c->ckk, dyi, (int)P, 0.0f, c->col, (int)P);
+			memset(dxi, 0, in * sizeof(float));
+			sk_col2im(g, c->col, P, dxi);
+		}
+	}
+	for (size_t t = 0; t < (size_t)c->o * c->ckk; t++)
+		gw[t] += sk_vsum(16, c->dwt + 16 * t);
+	return 0;
+}
+
 static int conv_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, float *y)
 {
 	conv *c = l->priv;
+	if (c->pv)
+		return forward_pixel(l, n, x, y);
 	if (c->dc)
 		return forward_direct(l, n, x, y);
 	const float *w = l->params[0].w, *b = c->bias ? l->params[1].w : NULL;
@@ -362,6 +425,8 @@ static int conv_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 	size_t in = sk_shape_size(l->in), out = (size_t)c->o * c->p, P = (size_t)c->p;
 	(void)ctx;
 	(void)y;
+	if (c->pv)
+		return backward_pixel(l, n, x, dy, dx);
 	if (c->dc)
 		return backward_direct(l, n, x, dy, dx);
 	for (int i0 = 0; i0 < n; i0 += c->group) {
@@ -425,7 +490,7 @@ static void conv_destroy(sk_layer *l)
 const sk_layer_ops sk_layer_conv = {
 	.type = "conv",
 	.synopsis = "conv OUT k=K [stride=S] [pad=P] [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V] "
-	            "[algo=auto|gemm|direct]",
+	            "[algo=auto|gemm|direct|pixel]",
 	.create = conv_create,
 	.setup = conv_setup,
 	.forward = conv_forward,
