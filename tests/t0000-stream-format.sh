@@ -69,14 +69,16 @@ if test_have_prereq python; then
 		/usr/bin/python3 check.py >out && grep -q "^ok$" out &&
 		/usr/bin/python3 tnsread.py d.tns >listing && test $(wc -l <listing) -eq 8
 	'
-	test_expect_success 'the NumPy reader refuses a damaged payload' '
+	test_expect_success 'the NumPy reader refuses a damaged payload or header' '
 		"$GEN" gen x:f32:4 >y.tns &&
 		printf "\001" | dd of=y.tns bs=1 seek=130 conv=notrunc 2>/dev/null &&
-		! /usr/bin/python3 tnsread.py y.tns 2>err && grep -q "payload checksum mismatch" err
+		! /usr/bin/python3 tnsread.py y.tns 2>err && grep -q "payload checksum mismatch" err &&
+		"$GEN" gen x:f32:4 | "$GEN" flip 12 1 >z.tns &&
+		! /usr/bin/python3 tnsread.py z.tns 2>err && grep -q "header checksum mismatch" err
 	'
 else
 	test_skip 'the NumPy reader of tns(5) reads our output' 'no /usr/bin/python3 with numpy'
-	test_skip 'the NumPy reader refuses a damaged payload' 'no /usr/bin/python3 with numpy'
+	test_skip 'the NumPy reader refuses a damaged payload or header' 'no /usr/bin/python3 with numpy'
 fi
 
 test_expect_success 'an empty stream has no records' '
