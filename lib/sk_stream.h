@@ -51,7 +51,8 @@ void sk_header_free(sk_header *h);
 
 typedef struct sk_reader sk_reader;
 
-/* path "-" or NULL is stdin.  The display name is used in messages. */
+/* path "-" or NULL is stdin.  The display name is used in messages.
+ * sk_reader_fdopen reads an open FILE it does not own (not closed). */
 sk_reader *sk_reader_open(const char *path);
 sk_reader *sk_reader_fdopen(FILE *f, const char *display_name);
 void sk_reader_close(sk_reader *r);
@@ -60,11 +61,15 @@ const char *sk_reader_name(const sk_reader *r);
  * (message names the file and record index).  The previous record's payload
  * is skipped automatically if it was not read. */
 int sk_reader_next(sk_reader *r, sk_header *h);
-/* Read and verify (CRC) the current payload into a freshly allocated tensor. */
+/* Read and verify (CRC) the current payload into a freshly allocated tensor.
+ * When the size is not known to be backed by data (a pipe, a deflate
+ * stream), the buffer grows as bytes arrive, so a lying header cannot make
+ * it allocate much more than the input really holds. */
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out);
 /* Read the current payload into caller memory of exactly h->rawbytes bytes. */
 int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf);
-/* Skip the current payload without decoding (still checks the length). */
+/* Skip the current payload without decoding (still checks the length and
+ * the padding; seeks in a regular file). */
 int sk_reader_skip(sk_reader *r, const sk_header *h);
 /* Index of the current record (0-based) for messages. */
 long sk_reader_index(const sk_reader *r);
