@@ -40,6 +40,11 @@ typedef struct conv {
 	float *tile;           /* group*p x 16 */
 	float *dwt;            /* ob x ckk x 16 */
 	float *dxt;            /* group*hp*wp x 16 */
+	/* input gradient of stride-1 convolutions with few input channels: the
+	 * gradient padded by k-1-pad, convolved with the flipped weights */
+	int pdx, hq, wq, padq;
+	float *dyp;            /* o x hq x wq */
+	float *wflip;          /* c x o x k x k */
 } conv;
 
 static const char *const algo_names[] = {"auto", "gemm", "direct", "pixel", NULL};
@@ -111,11 +116,51 @@ static int choose_group(const conv *c, int max_batch)
 static void free_work(conv *c)
 {
 	void *p[] = {c->col, c->ybuf, c->toff, c->poff, c->pofft, c->dyoff, c->koff, c->xp, c->wt, c->wd, c->tile,
-	             c->dwt, c->dxt};
+	             c->dwt, c->dxt, c->dyp, c->wflip};
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
 		sk_free(p[i]);
-	c->col = c->ybuf = c->xp = c->wt = c->wd = c->tile = c->dwt = c->dxt = NULL;
+	c->col = c->ybuf = c->xp = c->wt = c->wd = c->tile = c->dwt = c->dxt = c->dyp = c->wflip = NULL;
+	c->pdx = 0;
 	c->toff = c->poff = c->pofft = c->dyoff = c->koff = NULL;
+}
+
+/* dx = conv(dy padded by k-1-pad, flipped weights with in and out swapped),
+ * on the pixel-vector kernel: for stride 1 and at most 8 input channels,
+ * where channel lanes would idle and col2im is slow. */
+static int setup_pdx(conv *c)
+{
+	const sk_conv_geom *g = &c->g;
+	if (g->stride != 1 || g->c > 8 || !sk_dconv_ok() || getenv("SK_DCONV_DX"))
+		return 0;
+	c->padq = g->k - 1 - g->pad;
+	c->hq = g->oh + 2 * c->padq;
+	c->wq = g->ow + 2 * c->padq;
+	if (!(c->dyp = sk_alloc_array((size_t)c->o * c->hq * c->wq, sizeof(float))) ||
+	    !(c->wflip = sk_alloc_array((size_t)c->ckk * c->o, sizeof(float))))
+		return -1;
+	c->pdx = 1;
+	return 0;
+}
+
+static void flip_weights(conv *c, const float *w)
+{
+	const int k = c->g.k, C = c->g.c;
+	for (int o = 0; o < c->o; o++)
+		for (int ci = 0; ci < C; ci++)
+			for (int ki = 0; ki < k; ki++)
+				for (int kj = 0; kj < k; kj++)
+					c->wflip[(((size_t)ci * c->o + o) * k + (k - 1 - ki)) * k + (k - 1 - kj)] =
+						w[(((size_t)o * C + ci) * k + ki) * k + kj];
+}
+
+static void dx_pixel(conv *c, const float *dyi, float *dxi)
+{
+	const sk_conv_geom *g = &c->g;
+	for (int o = 0; o < c->o; o++)
+		for (int r = 0; r < g->oh; r++)
+			memcpy(c->dyp + ((size_t)o * c->hq + c->padq + r) * c->wq + c->padq, dyi + ((size_t)o * g->oh + r) * g->ow,
+			       (size_t)g->ow * sizeof(float));
+	sk_pconv_fwd(c->dyp, c->o, c->hq, c->wq, g->k, g->h, g->w, g->c, c->wflip, NULL, dxi);
 }
 
 /* The direct kernels: by default for k <= 5 when AVX-512 is there
@@ -175,7 +220,9 @@ static int setup_direct(conv *c, int max_batch)
 					c->dyoff[i] = gi * c->o * c->p + oy * g->ow + ox;
 				}
 	/* below 8 input channels most lanes of the direct input gradient idle */
-	c->dxgemm = g->c < 8 && getenv("SK_DCONV_DX") == NULL;
+	if (setup_pdx(c) < 0)
+		return -1;
+	c->dxgemm = !c->pdx && g->c < 8 && getenv("SK_DCONV_DX") == NULL;
 	if (c->dxgemm && !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))))
 		return -1;
 	c->dc = 1;
@@ -194,7 +241,7 @@ static int setup_pixel(conv *c)
 	c->group = 1;
 	if ((g->pad && !(c->xp = sk_alloc_array(c->imgp, sizeof(float)))) ||
 	    !(c->dwt = sk_alloc_array((size_t)c->o * c->ckk * 16, sizeof(float))) ||
-	    !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))))
+	    !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))) || setup_pdx(c) < 0)
 		return -1;
 	c->pv = 1;
 	return 0;
@@ -273,7 +320,9 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
 	size_t hw = (size_t)c->hp * c->wp;
 	memset(c->dwt, 0, sizeof(float) * (size_t)c->ob * c->ckk * 16);
-	if (dx && !c->dxgemm)
+	if (dx && c->pdx)
+		flip_weights(c, w);
+	if (dx && !c->dxgemm && !c->pdx)
 		for (int cb = 0; cb < c->cb; cb++)
 			for (int j = 0; j < c->kk; j++)
 				for (int o = 0; o < c->o; o++)
@@ -299,6 +348,11 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 				sk_vsum_rows((size_t)c->o, P, dy + (size_t)(i0 + gi) * out, gb);
 		if (!dx)
 			continue;
+		if (c->pdx) {
+			for (int gi = 0; gi < gn; gi++)
+				dx_pixel(c, dy + (size_t)(i0 + gi) * out, dx + (size_t)(i0 + gi) * in);
+			continue;
+		}
 		if (c->dxgemm) {
 			for (int gi = 0; gi < gn; gi++) {
 				float *dxi = dx + (size_t)(i0 + gi) * in;
@@ -352,12 +406,16 @@ static int backward_pixel(sk_layer *l, int n, const float *x, const float *dy, f
 	float *gw = l->params[0].g, *gb = c->bias ? l->params[1].g : NULL;
 	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
 	memset(c->dwt, 0, sizeof(float) * (size_t)c->o * c->ckk * 16);
+	if (dx && c->pdx)
+		flip_weights(c, w);
 	for (int i = 0; i < n; i++) {
 		const float *dyi = dy + (size_t)i * out;
 		sk_pconv_dw(padded(c, x, i, 1), g->c, c->hp, c->wp, g->k, g->oh, g->ow, c->o, dyi, c->dwt);
 		if (gb)
 			sk_vsum_rows((size_t)c->o, P, dyi, gb);
-		if (dx) {
+		if (dx && c->pdx) {
+			dx_pixel(c, dyi, dx + (size_t)i * in);
+		} else if (dx) {
 			float *dxi = dx + (size_t)i * in;
 			sk_gemm(1, 0, c->ckk, (int)P, c->o, 1.0f, w, c->ckk, dyi, (int)P, 0.0f, c->col, (int)P);
 			memset(dxi, 0, in * sizeof(float));
