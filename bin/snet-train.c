@@ -9,6 +9,9 @@
 #include "sk_model.h"
 #include "sk_stream.h"
 #include "sk_train.h"
+#ifdef SK_HAVE_MPI
+#include "sk_dist.h"
+#endif
 
 #include <math.h>
 #include <signal.h>
@@ -53,12 +56,23 @@ static const sk_option opts[] = {
 	{"init-examples", 0, "N", "examples used by --init-unsupervised (default 4000)"},
 	{"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
 	{"force", 'f', NULL, "write the model even when OUT is a terminal"},
+	{"distributed", 0, NULL,
+	 "data-parallel over MPI ranks (mpirun -np K): each rank runs its share of every batch, gradients are "
+	 "summed with MPI_Allreduce, rank 0 writes the output and checkpoints"},
+	{"fixed-reduce", 0, NULL,
+	 "--distributed: sum gradients in rank order, so K ranks of T threads give the bits of one process "
+	 "of K*T threads when T = 1"},
 	{0, 0, 0, 0},
 };
 
 enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
        O_WARMUP, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_LOG, O_CKPT,
-       O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE };
+       O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE, O_DIST,
+       O_FIXED };
+
+#ifdef SK_HAVE_MPI
+static int dist_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
+#endif
 
 static volatile sig_atomic_t stop_flag;
 static struct sigaction old_int, old_term;   /* sk_ofile's: remove temporaries, re-raise */
@@ -144,7 +158,10 @@ int main(int argc, char **argv)
 	sk_trainer *t;
 	struct ui u = {NULL, 0, ""};
 	char *cmd, *ckpt_buf = NULL;
-	int rc;
+	int rc, distributed = 0, fixed_reduce = 0, rank = 0;
+#ifdef SK_HAVE_MPI
+	sk_dist dist;
+#endif
 
 	sk_train_defaults(&c);
 	c.threads = sk_ncores();
@@ -235,7 +252,30 @@ int main(int argc, char **argv)
 		case O_UNSUP_N: unsup_n = (int)sk_arg_long("--init-examples", arg, 1, 100000000); break;
 		case O_STOP_AFTER: c.stop_after = sk_arg_long("--stop-after-steps", arg, 1, 0x7fffffffffffffffL); break;
 		case O_FORCE: force = 1; break;
+		case O_DIST: distributed = 1; break;
+		case O_FIXED: fixed_reduce = 1; break;
 		}
+	}
+	if (fixed_reduce && !distributed)
+		sk_usage("--fixed-reduce applies to --distributed");
+	if (distributed) {
+#ifdef SK_HAVE_MPI
+		if (sk_dist_init(&argc, &argv, &dist) < 0)
+			sk_die_lib();
+		dist.fixed_order = fixed_reduce;
+		rank = dist.rank;
+		c.nshards = dist.size;
+		c.shard = dist.rank;
+		c.allreduce = dist_reduce;
+		c.allreduce_arg = &dist;
+		c.allow_reshard = 1;
+		if (rank != 0) {   /* rank 0 reports, logs and writes; the others only compute */
+			cli.quiet = 1;
+			log_path = NULL;
+		}
+#else
+		sk_usage("--distributed needs a build with MPI (configure --with-mpi; Debian: libopenmpi-dev)");
+#endif
 	}
 	u.quiet = cli.quiet;
 	if (first < argc)
@@ -277,7 +317,9 @@ int main(int argc, char **argv)
 		snprintf(ckpt_buf, n, "%s.ckpt", out_path);
 		ckpt_path = ckpt_buf;
 	}
-	c.checkpoint = ckpt_path;
+	if (rank != 0)
+		out_path = ckpt_path = "/dev/null";   /* a device: written directly, never renamed */
+	c.checkpoint = rank == 0 ? ckpt_path : NULL;
 	c.command = cmd;
 	c.stop = &stop_flag;
 
@@ -471,5 +513,12 @@ int main(int argc, char **argv)
 		sk_dataset_free(&valid);
 	free(ckpt_buf);
 	free(cmd);
+#ifdef SK_HAVE_MPI
+	if (distributed) {
+		if (rank == 0 && !cli.quiet)
+			sk_info("%d ranks: %ld gradient reductions took %.3f s", dist.size, dist.calls, dist.comm_seconds);
+		sk_dist_finalize(&dist);
+	}
+#endif
 	return 0;
 }

@@ -81,6 +81,17 @@ typedef struct sk_train_config {
 	int64_t checkpoint_every;  /* steps (0: each epoch only) */
 	int64_t stop_after;     /* testing: act as if interrupted after this many steps of this run (0: never) */
 	const volatile sig_atomic_t *stop;  /* set by a signal handler: stop after the step */
+	/* Data parallelism over processes (snet-train --distributed, MPI): the
+	 * global batch is cut into nshards * threads shares; this process runs
+	 * shares shard*threads .. shard*threads + threads-1.  After the local
+	 * gradient sum, allreduce(buf, n, arg) must sum buf over all processes
+	 * (in a fixed order for bitwise results).  With one process per share
+	 * the result equals a single process with nshards * threads threads.
+	 * Defaults: nshards 1, shard 0, allreduce NULL. */
+	int nshards, shard;
+	int (*allreduce)(float *buf, size_t n, void *arg);
+	void *allreduce_arg;
+	int allow_reshard;      /* --resume may continue with a different number of shares */
 	const char *command;    /* stored in checkpoints and kept across resume */
 	/* callbacks (optional) */
 	void (*on_step)(int epoch, int64_t step_in_epoch, int64_t steps_per_epoch, void *arg);

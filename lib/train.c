@@ -84,6 +84,7 @@ typedef struct worker {
 struct sk_team {
 	sk_model *m;
 	int T, share_max, max_batch, np;
+	int S, g0;                 /* shares over all processes; this process's first share */
 	size_t insize, outsize;
 	worker *w;
 	pthread_mutex_t mu;
@@ -183,7 +184,10 @@ static int fail_worker(worker *w)
 
 static void run_share(sk_team *t, worker *w)
 {
-	int lo = (int)((int64_t)t->n * w->id / t->T), hi = (int)((int64_t)t->n * (w->id + 1) / t->T);
+	/* training and evaluation batches are cut into S shares over all
+	 * processes; plain forward passes stay local */
+	int S = t->kind == JOB_FORWARD ? t->T : t->S, gs = (t->kind == JOB_FORWARD ? 0 : t->g0) + w->id;
+	int lo = (int)((int64_t)t->n * gs / S), hi = (int)((int64_t)t->n * (gs + 1) / S);
 	int n = hi - lo, k = (int)t->outsize;
 	sk_ctx ctx;
 	const float *z;
@@ -194,7 +198,7 @@ static void run_share(sk_team *t, worker *w)
 	ctx.seed = t->seed;
 	ctx.step = (uint64_t)t->step;
 	ctx.thread = w->id;
-	ctx.update_buffers = w->id == 0;
+	ctx.update_buffers = gs == 0;
 	if (t->kind == JOB_TRAIN)
 		for (int i = 0; i < t->np; i++) {
 			sk_param *p = w->ps[i];
@@ -331,6 +335,8 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 	pthread_cond_init(&t->done, NULL);
 	t->m = m;
 	t->T = threads;
+	t->S = threads;
+	t->g0 = 0;
 	t->max_batch = max_batch;
 	t->share_max = (max_batch + threads - 1) / threads;
 	t->insize = sk_shape_size(m->in);
@@ -442,6 +448,8 @@ struct sk_trainer {
 	char *command;
 	char *last_ckpt;
 	int ckpt_written;
+	float *rbuf;          /* distributed: gradients, loss, correct, stop flag */
+	size_t rn;
 };
 
 void sk_train_defaults(sk_train_config *c)
@@ -450,6 +458,7 @@ void sk_train_defaults(sk_train_config *c)
 	c->epochs = 10;
 	c->batch = 64;
 	c->threads = 1;
+	c->nshards = 1;
 	c->seed = 1;
 	sk_optim_defaults(&c->opt, SK_OPT_SGD);
 	c->sched.kind = SK_SCHED_CONSTANT;
@@ -527,6 +536,20 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 		goto fail;
 	if ((t->np = seq_params(m->seq, &t->ps)) < 0)
 		goto fail;
+	if (c->nshards < 1 || c->shard < 0 || c->shard >= c->nshards) {
+		sk_error("shard %d of %d is out of range", c->shard, c->nshards);
+		goto fail;
+	}
+	t->team->S = c->nshards * c->threads;
+	t->team->g0 = c->shard * c->threads;
+	if (c->allreduce) {
+		t->rn = 3;
+		for (int i = 0; i < t->np; i++)
+			if (t->ps[i]->g)
+				t->rn += t->ps[i]->size;
+		if (!(t->rbuf = sk_alloc_array(t->rn, sizeof(float))))
+			goto fail;
+	}
 	if (!(t->opt = sk_optim_for_seq(&c->opt, m->seq)))
 		goto fail;
 	t->train_crc = data_crc(train);
@@ -547,6 +570,7 @@ void sk_trainer_free(sk_trainer *t)
 	sk_free(t->perm);
 	free(t->command);
 	free(t->last_ckpt);
+	sk_free(t->rbuf);
 	free(t);
 }
 
@@ -569,6 +593,8 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "step", "%lld", (long long)t->gstep) < 0 ||
 	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)t->c.seed) < 0 ||
 	    sk_attrs_setf(&a, "batch", "%d", t->c.batch) < 0 || sk_attrs_setf(&a, "threads", "%d", t->c.threads) < 0 ||
+	    sk_attrs_setf(&a, "shares", "%d", t->c.threads * t->c.nshards) < 0 ||
+	    sk_attrs_setf(&a, "ranks", "%d", t->c.nshards) < 0 ||
 	    sk_attrs_set(&a, "optimizer", sk_optim_name(t->c.opt.kind)) < 0 ||
 	    sk_attrs_setf(&a, "train_n", "%lld", (long long)t->train->n) < 0 ||
 	    sk_attrs_setf(&a, "train_crc", "%08x", t->train_crc) < 0 ||
@@ -722,9 +748,15 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 			sk_error("%s: checkpoint batch %lld differs from --batch %d", path, v, t->c.batch);
 			goto out;
 		}
-		if (get_ll(a, "threads", &v) < 0)
+		/* the batch is cut into threads x processes shares; results depend on
+		 * their number, which --distributed may change on purpose */
+		if (sk_attrs_get(a, "shares") ? get_ll(a, "shares", &v) < 0 : get_ll(a, "threads", &v) < 0)
 			goto bad;
-		if (v != t->c.threads) {
+		long long ranks = 1;
+		if (sk_attrs_get(a, "ranks") && get_ll(a, "ranks", &ranks) < 0)
+			goto bad;
+		/* a distributed run may change its number of shares on purpose */
+		if (v != (long long)t->c.threads * t->c.nshards && !t->c.allow_reshard && ranks == 1) {
 			sk_error("%s: checkpoint threads %lld differs from --threads %d (results depend on it)", path, v,
 			         t->c.threads);
 			goto out;
@@ -839,6 +871,13 @@ static int evaluate(sk_trainer *t, const sk_dataset *d, double *loss, double *ac
 			correct += tm->w[i].correct;
 		}
 	}
+	if (t->c.allreduce) {
+		float v[2] = {(float)total, (float)correct};
+		if (t->c.allreduce(v, 2, t->c.allreduce_arg) < 0)
+			return -1;
+		total = v[0];
+		correct = (int64_t)v[1];
+	}
 	*loss = total / (double)d->n;
 	*acc = (double)correct / (double)d->n;
 	return 0;
@@ -859,6 +898,38 @@ static void sum_grads(sk_trainer *t)
 				g[k] += h[k];
 		}
 	}
+}
+
+/* Distributed step: sum gradients, loss, correct count and the stop flag
+ * over all processes through the caller's allreduce. */
+static int reduce_step(sk_trainer *t, double *loss, int64_t *correct, int *stop)
+{
+	float *b = t->rbuf;
+	size_t o = 0;
+	for (int i = 0; i < t->np; i++) {
+		sk_param *p = t->ps[i];
+		if (!p->g)
+			continue;
+		memcpy(b + o, p->g, sizeof(float) * p->size);
+		o += p->size;
+	}
+	b[o] = (float)*loss;
+	b[o + 1] = (float)*correct;
+	b[o + 2] = (float)(*stop != 0);
+	if (t->c.allreduce(b, t->rn, t->c.allreduce_arg) < 0)
+		return -1;
+	o = 0;
+	for (int i = 0; i < t->np; i++) {
+		sk_param *p = t->ps[i];
+		if (!p->g)
+			continue;
+		memcpy(p->g, b + o, sizeof(float) * p->size);
+		o += p->size;
+	}
+	*loss = b[o];
+	*correct = (int64_t)b[o + 1];
+	*stop = b[o + 2] > 0;
+	return 0;
 }
 
 int sk_trainer_run(sk_trainer *t)
@@ -895,6 +966,10 @@ int sk_trainer_run(sk_trainer *t)
 				loss += tm->w[i].loss;
 				correct += tm->w[i].correct;
 			}
+			int stop = (c->stop && *c->stop) || (c->stop_after > 0 && t->gstep + 1 - gstep0 >= c->stop_after);
+			sum_grads(t);
+			if (c->allreduce && reduce_step(t, &loss, &correct, &stop) < 0)
+				return sk_error_prefix("step %lld", (long long)t->gstep + 1);
 			if (!isfinite(loss)) {
 				const char *ck = sk_trainer_last_checkpoint(t);
 				if (ck)
@@ -904,7 +979,6 @@ int sk_trainer_run(sk_trainer *t)
 				return sk_error("loss is %s at step %lld (epoch %d); stopped before any checkpoint",
 				                isnan(loss) ? "nan" : "infinite", (long long)t->gstep + 1, t->epoch + 1);
 			}
-			sum_grads(t);
 			sk_optim_step(t->opt, (float)lr);
 			sk_seq_project(t->m->seq);
 			t->acc_loss += loss;
@@ -915,7 +989,6 @@ int sk_trainer_run(sk_trainer *t)
 			ep_images += n;
 			if (c->on_step)
 				c->on_step(t->epoch, t->step_in_epoch, spe, c->arg);
-			int stop = (c->stop && *c->stop) || (c->stop_after > 0 && t->gstep - gstep0 >= c->stop_after);
 			if (c->checkpoint && (stop || (c->checkpoint_every > 0 && t->gstep % c->checkpoint_every == 0)) &&
 			    sk_trainer_checkpoint(t, c->checkpoint) < 0)
 				return -1;
