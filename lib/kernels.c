@@ -1071,3 +1071,71 @@ void sk_pconv_dw(const float *xp, int c, int hp, int wp, int k, int oh, int ow, 
 #endif
 	pdw_c(xp, c, hp, wp, k, oh, ow, o, dy, acc);
 }
+
+/* ---- 2x2 stride-2 max pooling of one plane ---- */
+
+static void maxpool2_c(const float *x, int w, int oh, int ow, float *y, int32_t *arg)
+{
+	for (int oy = 0; oy < oh; oy++) {
+		const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
+		int base = 2 * oy * w;
+		for (int ox = 0; ox < ow; ox++) {
+			/* branch-free: the comparisons are coin flips on real data */
+			float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+			int ia = base + 2 * ox, ic = ia + w;
+			int tb = b > a, td = d > c;
+			a = tb ? b : a;
+			ia += tb;
+			c = td ? d : c;
+			ic += td;
+			int tc = c > a;
+			y[(size_t)oy * ow + ox] = tc ? c : a;
+			arg[(size_t)oy * ow + ox] = tc ? ic : ia;
+		}
+	}
+}
+
+#ifdef SK_X86
+AVX512 static void maxpool2_avx512(const float *x, int w, int oh, int ow, float *y, int32_t *arg)
+{
+	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	const __m512i one = _mm512_set1_epi32(1);
+	for (int oy = 0; oy < oh; oy++) {
+		const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
+		for (int ox = 0; ox < ow; ox += 16) {
+			int left = ow - ox < 16 ? ow - ox : 16;
+			/* 2*left inputs per row: two masked loads of 16 */
+			__mmask16 klo = (__mmask16)(2 * left >= 16 ? 0xffff : (1u << (2 * left)) - 1);
+			__mmask16 khi = (__mmask16)(2 * left <= 16 ? 0 : (1u << (2 * left - 16)) - 1);
+			__mmask16 k = (__mmask16)(left == 16 ? 0xffff : (1u << left) - 1);
+			const float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
+			__m512 l0 = _mm512_maskz_loadu_ps(klo, p0), h0 = _mm512_maskz_loadu_ps(khi, p0 + 16);
+			__m512 l1 = _mm512_maskz_loadu_ps(klo, p1), h1 = _mm512_maskz_loadu_ps(khi, p1 + 16);
+			__m512 a = _mm512_permutex2var_ps(l0, even, h0), b = _mm512_permutex2var_ps(l0, odd, h0);
+			__m512 c = _mm512_permutex2var_ps(l1, even, h1), d = _mm512_permutex2var_ps(l1, odd, h1);
+			__m512i ia = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), even);
+			__m512i ic = _mm512_add_epi32(ia, _mm512_set1_epi32(w));
+			__mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), td = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+			a = _mm512_mask_blend_ps(tb, a, b);
+			ia = _mm512_mask_add_epi32(ia, tb, ia, one);
+			c = _mm512_mask_blend_ps(td, c, d);
+			ic = _mm512_mask_add_epi32(ic, td, ic, one);
+			__mmask16 tc = _mm512_cmp_ps_mask(c, a, _CMP_GT_OQ);
+			_mm512_mask_storeu_ps(y + (size_t)oy * ow + ox, k, _mm512_mask_blend_ps(tc, a, c));
+			_mm512_mask_storeu_epi32(arg + (size_t)oy * ow + ox, k, _mm512_mask_blend_epi32(tc, ia, ic));
+		}
+	}
+}
+#endif
+
+void sk_maxpool2(const float *x, int w, int oh, int ow, float *y, int32_t *arg)
+{
+#ifdef SK_X86
+	if (vops() == &vops_avx512) {
+		maxpool2_avx512(x, w, oh, ow, y, arg);
+		return;
+	}
+#endif
+	maxpool2_c(x, w, oh, ow, y, arg);
+}

@@ -11,6 +11,7 @@
 #define SK_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Set the number of OpenBLAS threads (n >= 1). */
 void sk_blas_threads(int n);
@@ -96,5 +97,10 @@ void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const
 void sk_pconv_fwd(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
                   const float *bias, float *y);
 void sk_pconv_dw(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy, float *acc);
+
+/* 2x2 stride-2 max pooling of one plane of width w into oh x ow (2*oh and
+ * 2*ow within the plane); arg[i] is the offset of output i's maximum in the
+ * plane (the first of equal values). */
+void sk_maxpool2(const float *x, int w, int oh, int ow, float *y, int32_t *arg);
 
 #endif

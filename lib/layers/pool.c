@@ -71,28 +71,10 @@ static int pool_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 	size_t oi = 0;
 	(void)c;
 	if (p->max && k == 2 && s == 2 && pd == 0) {
-		/* the common 2x2 window: no bounds, four candidates */
-		for (int i = 0; i < n; i++)
-			for (int ch = 0; ch < g->c; ch++) {
-				const float *xc = x + ((size_t)i * g->c + ch) * h * w;
-				for (int oy = 0; oy < g->oh; oy++) {
-					const float *r0 = xc + (size_t)(2 * oy) * w, *r1 = r0 + w;
-					int base = 2 * oy * w;
-					for (int ox = 0; ox < g->ow; ox++, oi++) {
-						/* branch-free: the comparisons are coin flips on real data */
-						float a = r0[2 * ox], b = r0[2 * ox + 1], cc = r1[2 * ox], d = r1[2 * ox + 1];
-						int ia = base + 2 * ox, ic = ia + w;
-						int tb = b > a, td = d > cc;
-						a = tb ? b : a;
-						ia += tb;
-						cc = td ? d : cc;
-						ic += td;
-						int tc = cc > a;
-						y[oi] = tc ? cc : a;
-						p->arg[oi] = tc ? ic : ia;
-					}
-				}
-			}
+		/* the common 2x2 window: a vector kernel per plane */
+		size_t plane = (size_t)g->oh * g->ow;
+		for (size_t pl = 0; pl < (size_t)n * g->c; pl++)
+			sk_maxpool2(x + pl * h * w, w, g->oh, g->ow, y + pl * plane, p->arg + pl * plane);
 		return 0;
 	}
 	for (int i = 0; i < n; i++)

@@ -201,6 +201,39 @@ static void forwards(void)
 	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
 	tap_ok(y && y[0] == 5 && y[1] == -1, "max pool values");
 	sk_seq_free(q);
+	/* 2x2 max pooling (vector kernel) against a naive maximum, with rows
+	 * wider than a vector and an odd input extent */
+	{
+		enum { PC = 2, PH = 9, PW = 37, OH = 4, OW = 18 };
+		float *px = malloc(2 * PC * PH * PW * sizeof(float)), *pdx = malloc(2 * PC * PH * PW * sizeof(float));
+		float *pdy = malloc(2 * PC * OH * OW * sizeof(float));
+		int pbad = 0;
+		fill_normal(px, 2 * PC * PH * PW, 11);
+		px[5] = px[4]; /* a tie in one window: the first wins */
+		for (int i = 0; i < 2 * PC * OH * OW; i++)
+			pdy[i] = 1.0f + (float)i;
+		sk_seq *pq = build("pool max k=2", sk_shape3(PC, PH, PW), 2, NULL);
+		const float *py = pq ? sk_seq_forward(pq, &ctx0, 2, px) : NULL;
+		if (py && sk_seq_backward(pq, &ctx0, 2, px, pdy, pdx) == 0) {
+			for (int pl = 0; pl < 2 * PC; pl++)
+				for (int oy = 0; oy < OH; oy++)
+					for (int ox = 0; ox < OW; ox++) {
+						const float *b = px + (size_t)pl * PH * PW;
+						int at = 2 * oy * PW + 2 * ox, cand[4] = {at, at + 1, at + PW, at + PW + 1};
+						for (int j = 1; j < 4; j++)
+							if (b[cand[j]] > b[at])
+								at = cand[j];
+						size_t oi = ((size_t)pl * OH + oy) * OW + ox;
+						pbad += py[oi] != b[at] || pdx[(size_t)pl * PH * PW + at] != pdy[oi];
+					}
+		} else
+			pbad = -1;
+		tap_ok(pbad == 0, "2x2 max pooling: values and arg-max against the naive maximum (%d wrong)", pbad);
+		sk_seq_free(pq);
+		free(px);
+		free(pdx);
+		free(pdy);
+	}
 	q = build("pool avg k=2 stride=1", sk_shape3(1, 2, 4), 1, NULL);
 	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
 	tap_ok(y && q->out.d[2] == 3 && fabsf(y[0] - 3) < 1e-6f && fabsf(y[2] + 13.0f / 4) < 1e-6f, "avg pool values");
