@@ -24,8 +24,13 @@ static int relu_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 	size_t m = sk_shape_size(l->in) * (size_t)n;
 	float a = r->slope;
 	(void)c;
-	for (size_t i = 0; i < m; i++)
-		y[i] = x[i] > 0 ? x[i] : a * x[i];
+	/* branchless forms the compiler vectorises (max/blend) */
+	if (a == 0.0f)
+		for (size_t i = 0; i < m; i++)
+			y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+	else
+		for (size_t i = 0; i < m; i++)
+			y[i] = x[i] > 0.0f ? x[i] : a * x[i];
 	return 0;
 }
 
@@ -38,8 +43,10 @@ static int relu_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 	(void)c;
 	(void)y;
 	if (dx)
-		for (size_t i = 0; i < m; i++)
-			dx[i] = x[i] > 0 ? dy[i] : a * dy[i];
+		for (size_t i = 0; i < m; i++) {
+			float k = x[i] > 0.0f ? 1.0f : a;
+			dx[i] = k * dy[i];
+		}
 	return 0;
 }
 
