@@ -359,6 +359,144 @@ __attribute__((target("avx512f"))) static void dyn_step_avx512(int k, int n, con
 	*y2 = sy;
 }
 
+/* The sparse kernel, for K <= 64: samples as rows of 64 floats (K padded
+ * with zeros), so that one step for sample j is t_j = [sum over the active
+ * p of y_jp A_p + v_j]+ with A_p the p-th column of A = I - eta M (also
+ * padded): only the outputs that are not zero (about a quarter, after
+ * the first steps) cost work, 4 FMAs each.  Zeros contribute exactly 0, so
+ * the result is the dense product's up to the order of the sums.  A NaN
+ * counts as active, so divergence stays visible. */
+#define NSM_KP 64
+
+typedef struct nsm_sparse_ws {
+	float *ap, *vt, *ya, *yb;   /* 64 x 64, ncol x 64 (three) */
+	int cap;
+} nsm_sparse_ws;
+
+static _Thread_local nsm_sparse_ws sparse_ws;
+
+static int sparse_reserve(int ncol)
+{
+	nsm_sparse_ws *w = &sparse_ws;
+	if (ncol <= w->cap)
+		return 0;
+	sk_free(w->ap);
+	sk_free(w->vt);
+	sk_free(w->ya);
+	sk_free(w->yb);
+	w->cap = 0;
+	w->ap = sk_alloc_array(NSM_KP * NSM_KP, sizeof(float));
+	w->vt = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	w->ya = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	w->yb = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	if (!w->ap || !w->vt || !w->ya || !w->yb)
+		return -1;
+	w->cap = ncol;
+	return 0;
+}
+
+__attribute__((target("avx512f"))) static void sparse_step(int ncol, const float *ap, const float *vt,
+                                                            const float *y, float *t, int want, double *d2,
+                                                            double *y2)
+{
+	const __m512 z = _mm512_setzero_ps();
+	__m512 dd = z, yy = z;
+	for (int j = 0; j < ncol; j++) {
+		const float *yj = y + (size_t)j * NSM_KP, *vj = vt + (size_t)j * NSM_KP;
+		float *tj = t + (size_t)j * NSM_KP;
+		__m512 a0 = z, a1 = z, a2 = z, a3 = z;
+		_Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+		{
+			__m512 yc = _mm512_load_ps(yj + 16 * c);
+			unsigned m = _mm512_cmp_ps_mask(yc, z, _CMP_NEQ_UQ);
+			while (m) {
+				int p = 16 * c + __builtin_ctz(m);
+				const float *ar = ap + (size_t)p * NSM_KP;
+				__m512 b = _mm512_set1_ps(yj[p]);
+				m &= m - 1;
+				a0 = _mm512_fmadd_ps(b, _mm512_load_ps(ar), a0);
+				a1 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 16), a1);
+				a2 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 32), a2);
+				a3 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 48), a3);
+			}
+		}
+		__m512 x0 = _mm512_max_ps(z, _mm512_add_ps(a0, _mm512_load_ps(vj)));
+		__m512 x1 = _mm512_max_ps(z, _mm512_add_ps(a1, _mm512_load_ps(vj + 16)));
+		__m512 x2 = _mm512_max_ps(z, _mm512_add_ps(a2, _mm512_load_ps(vj + 32)));
+		__m512 x3 = _mm512_max_ps(z, _mm512_add_ps(a3, _mm512_load_ps(vj + 48)));
+		_mm512_store_ps(tj, x0);
+		_mm512_store_ps(tj + 16, x1);
+		_mm512_store_ps(tj + 32, x2);
+		_mm512_store_ps(tj + 48, x3);
+		if (want) {
+			__m512 e0 = _mm512_sub_ps(x0, _mm512_load_ps(yj)), e1 = _mm512_sub_ps(x1, _mm512_load_ps(yj + 16));
+			__m512 e2 = _mm512_sub_ps(x2, _mm512_load_ps(yj + 32)), e3 = _mm512_sub_ps(x3, _mm512_load_ps(yj + 48));
+			dd = _mm512_fmadd_ps(e0, e0, dd);
+			dd = _mm512_fmadd_ps(e1, e1, dd);
+			dd = _mm512_fmadd_ps(e2, e2, dd);
+			dd = _mm512_fmadd_ps(e3, e3, dd);
+			yy = _mm512_fmadd_ps(x0, x0, yy);
+			yy = _mm512_fmadd_ps(x1, x1, yy);
+			yy = _mm512_fmadd_ps(x2, x2, yy);
+			yy = _mm512_fmadd_ps(x3, x3, yy);
+		}
+	}
+	if (want) {
+		*d2 = _mm512_reduce_add_ps(dd);
+		*y2 = _mm512_reduce_add_ps(yy);
+	}
+}
+
+/* The whole dynamics in the padded sample-major layout; -1 if the
+ * workspace cannot be had (the caller then takes another path). */
+static int dynamics_sparse(int k, int ncol, const float *A, const float *v, float *y, int iters, float tol,
+                           double *d2, double *y2, int *its)
+{
+	nsm_sparse_ws *w = &sparse_ws;
+	double dd = 0, yy = 0;
+	int it;
+	if (sparse_reserve(ncol) < 0)
+		return -1;
+	memset(w->ap, 0, sizeof(float) * NSM_KP * NSM_KP);
+	/* row p of ap is column p of A (A is symmetric for NSM, but the layer's
+	 * gradient check perturbs single entries) */
+	for (int p = 0; p < k; p++)
+		for (int i = 0; i < k; i++)
+			w->ap[(size_t)p * NSM_KP + (size_t)i] = A[(size_t)i * (size_t)k + (size_t)p];
+	/* transpose v in, with zero padding; y = relu(v) is step 1 */
+	for (int j = 0; j < ncol; j++) {
+		float *vj = w->vt + (size_t)j * NSM_KP, *yj = w->ya + (size_t)j * NSM_KP;
+		for (int i = 0; i < k; i++) {
+			float a = v[(size_t)i * (size_t)ncol + (size_t)j];
+			vj[i] = a;
+			yj[i] = a < 0 ? 0 : a;
+			yy += (double)yj[i] * yj[i];
+		}
+		for (int i = k; i < NSM_KP; i++)
+			vj[i] = yj[i] = 0;
+	}
+	dd = yy;
+	float *cur = w->ya, *nxt = w->yb;
+	for (it = 1; it < iters; it++) {
+		int want = tol > 0 || it == iters - 1;
+		sparse_step(ncol, w->ap, w->vt, cur, nxt, want, &dd, &yy);
+		float *sw = cur;
+		cur = nxt;
+		nxt = sw;
+		if (tol > 0 && dd <= (double)tol * tol * (yy > 1e-30 ? yy : 1e-30)) {
+			it++;
+			break;
+		}
+	}
+	for (int i = 0; i < k; i++)
+		for (int j = 0; j < ncol; j++)
+			y[(size_t)i * (size_t)ncol + (size_t)j] = cur[(size_t)j * NSM_KP + (size_t)i];
+	*d2 = dd;
+	*y2 = yy;
+	*its = it;
+	return 0;
+}
+
 static int have_avx512(void)
 {
 	static int have = -1;
@@ -377,6 +515,16 @@ int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, f
 	float *cur = y, *nxt = t;
 	int it;
 	double dd = 0, yy = 0;
+#ifdef NSM_X86
+	if (!sk_nsm_portable && k <= NSM_KP && have_avx512() &&
+	    dynamics_sparse(k, ncol, A, v, y, iters, tol, &dd, &yy, &it) == 0) {
+		if (d2)
+			*d2 = dd;
+		if (y2)
+			*y2 = yy;
+		return it;
+	}
+#endif
 	/* step 1 from y = 0: y = relu(v) */
 	for (size_t i = 0; i < n; i++)
 		cur[i] = v[i] < 0 ? 0 : v[i];
