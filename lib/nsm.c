@@ -23,7 +23,43 @@
 
 int sk_nsm_portable = 0;
 
+/* workspace of the sparse AVX-512 dynamics (K <= 64), see below */
+#define NSM_KP 64
+typedef struct nsm_sparse_ws {
+	float *ap, *vt, *ya, *yb;   /* 64 x 64, then ncol x 64 three times */
+	int cap;
+} nsm_sparse_ws;
+
+static void sparse_free(nsm_sparse_ws *w)
+{
+	sk_free(w->ap);
+	sk_free(w->vt);
+	sk_free(w->ya);
+	sk_free(w->yb);
+	memset(w, 0, sizeof *w);
+}
+
+static int sparse_reserve(nsm_sparse_ws *w, int ncol)
+{
+	if (ncol <= w->cap)
+		return 0;
+	sparse_free(w);
+	w->ap = sk_alloc_array(NSM_KP * NSM_KP, sizeof(float));
+	w->vt = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	w->ya = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	w->yb = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
+	if (!w->ap || !w->vt || !w->ya || !w->yb) {
+		sparse_free(w);
+		return -1;
+	}
+	w->cap = ncol;
+	return 0;
+}
+
+static int use_sparse(int k);
+
 struct sk_nsm_work {
+	nsm_sparse_ws sp;
 	float *X, *V, *Y, *T;         /* D x nb, K x nb, K x nb, K x nb */
 	float *YX, *YY, *XX;          /* K x D, K x K, D x D */
 	double *YZ, *cnt;             /* K x classes, classes */
@@ -52,6 +88,7 @@ void sk_nsm_defaults(sk_nsm_opts *o)
 
 static void work_free(sk_nsm_work *w)
 {
+	sparse_free(&w->sp);
 	sk_free(w->X);
 	sk_free(w->V);
 	sk_free(w->Y);
@@ -190,6 +227,8 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 		if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&w->XX, D, D) < 0)
 			goto fail;
 		if (ncls && (alloc_d(&w->YZ, K, ncls) < 0 || alloc_d(&w->cnt, ncls, 1) < 0))
+			goto fail;
+		if (use_sparse(o->k) && sparse_reserve(&w->sp, (int)nb) < 0)
 			goto fail;
 		if (!(w->off = sk_alloc_array(nb, sizeof *w->off)) || !(w->obase = sk_alloc_array(nb, sizeof *w->obase)) ||
 		    !(w->lab = sk_alloc_array(nb, sizeof *w->lab)))
@@ -366,34 +405,6 @@ __attribute__((target("avx512f"))) static void dyn_step_avx512(int k, int n, con
  * the first steps) cost work, 4 FMAs each.  Zeros contribute exactly 0, so
  * the result is the dense product's up to the order of the sums.  A NaN
  * counts as active, so divergence stays visible. */
-#define NSM_KP 64
-
-typedef struct nsm_sparse_ws {
-	float *ap, *vt, *ya, *yb;   /* 64 x 64, ncol x 64 (three) */
-	int cap;
-} nsm_sparse_ws;
-
-static _Thread_local nsm_sparse_ws sparse_ws;
-
-static int sparse_reserve(int ncol)
-{
-	nsm_sparse_ws *w = &sparse_ws;
-	if (ncol <= w->cap)
-		return 0;
-	sk_free(w->ap);
-	sk_free(w->vt);
-	sk_free(w->ya);
-	sk_free(w->yb);
-	w->cap = 0;
-	w->ap = sk_alloc_array(NSM_KP * NSM_KP, sizeof(float));
-	w->vt = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	w->ya = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	w->yb = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	if (!w->ap || !w->vt || !w->ya || !w->yb)
-		return -1;
-	w->cap = ncol;
-	return 0;
-}
 
 __attribute__((target("avx512f"))) static void sparse_step(int ncol, const float *ap, const float *vt,
                                                             const float *y, float *t, int want, double *d2,
@@ -449,13 +460,12 @@ __attribute__((target("avx512f"))) static void sparse_step(int ncol, const float
 
 /* The whole dynamics in the padded sample-major layout; -1 if the
  * workspace cannot be had (the caller then takes another path). */
-static int dynamics_sparse(int k, int ncol, const float *A, const float *v, float *y, int iters, float tol,
-                           double *d2, double *y2, int *its)
+static int dynamics_sparse(nsm_sparse_ws *w, int k, int ncol, const float *A, const float *v, float *y, int iters,
+                           float tol, double *d2, double *y2, int *its)
 {
-	nsm_sparse_ws *w = &sparse_ws;
 	double dd = 0, yy = 0;
 	int it;
-	if (sparse_reserve(ncol) < 0)
+	if (!w || ncol > w->cap)
 		return -1;
 	memset(w->ap, 0, sizeof(float) * NSM_KP * NSM_KP);
 	/* row p of ap is column p of A (A is symmetric for NSM, but the layer's
@@ -508,16 +518,25 @@ static int have_avx512(void)
 }
 #endif
 
-int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
-                    double *d2, double *y2)
+static int use_sparse(int k)
+{
+#ifdef NSM_X86
+	return !sk_nsm_portable && k <= NSM_KP && have_avx512();
+#else
+	(void)k;
+	return 0;
+#endif
+}
+
+static int dynamics(nsm_sparse_ws *ws, int k, int ncol, const float *A, const float *v, float *y, float *t,
+                    int iters, float tol, double *d2, double *y2)
 {
 	size_t n = (size_t)k * (size_t)ncol;
 	float *cur = y, *nxt = t;
 	int it;
 	double dd = 0, yy = 0;
 #ifdef NSM_X86
-	if (!sk_nsm_portable && k <= NSM_KP && have_avx512() &&
-	    dynamics_sparse(k, ncol, A, v, y, iters, tol, &dd, &yy, &it) == 0) {
+	if (use_sparse(k) && dynamics_sparse(ws, k, ncol, A, v, y, iters, tol, &dd, &yy, &it) == 0) {
 		if (d2)
 			*d2 = dd;
 		if (y2)
@@ -560,6 +579,18 @@ int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, f
 		*d2 = dd;
 	if (y2)
 		*y2 = yy;
+	return it;
+}
+
+int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
+                    double *d2, double *y2)
+{
+	nsm_sparse_ws ws = {0};
+	int it;
+	if (use_sparse(k))
+		sparse_reserve(&ws, ncol);   /* on failure: another path */
+	it = dynamics(&ws, k, ncol, A, v, y, t, iters, tol, d2, y2);
+	sparse_free(&ws);
 	return it;
 }
 
@@ -638,7 +669,7 @@ static void run_block(job *jb, sk_nsm_work *w, int64_t j0, int nbc)
 		}
 	}
 	double d2, y2;
-	int it = sk_nsm_dynamics(K, nbc, s->A, w->V, w->Y, w->T, o->iters, o->tol, &d2, &y2);
+	int it = dynamics(&w->sp, K, nbc, s->A, w->V, w->Y, w->T, o->iters, o->tol, &d2, &y2);
 	if (it > w->maxit)
 		w->maxit = it;
 	w->d2 += d2;
