@@ -5,6 +5,7 @@
 #include "sk_model.h"
 #include "sk_stream.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,26 +89,91 @@ static void print_value(const char *v)
 #define SPEC_MAX (1 << 20)
 
 /* A `model` record's payload is its spec text: build the model to print its
- * totals (parameters, forward FLOPs per example).  Returns 0 and fills
- * *params, *flops; -1 with a message if the spec does not build. */
-static int model_totals(sk_reader *r, const sk_header *h, size_t *params, double *flops)
+ * totals (parameters, forward FLOPs per example).  The model engine lives
+ * in libsimkit.so and pulls in OpenBLAS, whose loading would triple this
+ * program's start-up time; so it is loaded on demand, at the first model
+ * record only: from $SK_LIBSIMKIT, else next to this program (../lib, or
+ * ../lib/.libs in the build tree), else from the library path.  Without it
+ * (a static-only build) the totals are left out. */
+typedef struct model_api {
+	int tried;
+	sk_model *(*from_text)(const char *, const char *);
+	size_t (*params)(sk_model *);
+	double (*flops)(sk_model *);
+	void (*release)(sk_model *);
+	const char *(*errmsg)(void);
+} model_api;
+
+static void *open_libsimkit(void)
+{
+	const char *env = getenv("SK_LIBSIMKIT");
+	if (env && *env)
+		return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			static const char *rel[] = {"/../lib/libsimkit.so.0", "/../lib/.libs/libsimkit.so.0"};
+			for (int i = 0; i < 2; i++) {
+				snprintf(slash, sizeof exe - (size_t)(slash - exe), "%s", rel[i]);
+				void *h = dlopen(exe, RTLD_NOW | RTLD_LOCAL);
+				if (h)
+					return h;
+			}
+		}
+	}
+	return dlopen("libsimkit.so.0", RTLD_NOW | RTLD_LOCAL);
+}
+
+static int model_api_load(model_api *m)
+{
+	if (m->tried)
+		return m->from_text ? 0 : -1;
+	m->tried = 1;
+	void *h = open_libsimkit();
+	if (!h)
+		return -1;
+	*(void **)&m->from_text = dlsym(h, "sk_model_from_text");
+	*(void **)&m->params = dlsym(h, "sk_model_param_count");
+	*(void **)&m->flops = dlsym(h, "sk_model_flops");
+	*(void **)&m->release = dlsym(h, "sk_model_free");
+	*(void **)&m->errmsg = dlsym(h, "sk_errmsg");
+	if (!m->from_text || !m->params || !m->flops || !m->release || !m->errmsg) {
+		m->from_text = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 = totals in *params, *flops; 0 = no model engine available; -1 = the
+ * spec does not build (message in *why).  The payload is consumed. */
+static int model_totals(model_api *api, sk_reader *r, const sk_header *h, size_t *params, double *flops,
+                        const char **why)
 {
 	char *text = malloc((size_t)h->rawbytes + 1);
 	if (!text)
-		return sk_error("out of memory");
+		sk_die("out of memory");
 	if (sk_reader_payload_into(r, h, text) < 0) {
 		free(text);
 		sk_die_lib();
 	}
 	text[h->rawbytes] = 0;
-	sk_model *m = sk_model_from_text(text, h->name);
+	if (model_api_load(api) < 0) {
+		free(text);
+		return 0;
+	}
+	sk_model *m = api->from_text(text, h->name);
 	free(text);
-	if (!m)
+	if (!m) {
+		*why = api->errmsg();
 		return -1;
-	*params = sk_model_param_count(m);
-	*flops = sk_model_flops(m);
-	sk_model_free(m);
-	return 0;
+	}
+	*params = api->params(m);
+	*flops = api->flops(m);
+	api->release(m);
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -145,6 +211,7 @@ int main(int argc, char **argv)
 	sk_header h;
 	int s;
 	long count = 0;
+	model_api api = {0};
 	uint64_t total = 0;
 	while ((s = sk_reader_next(r, &h)) > 0) {
 		stats st = {0};
@@ -153,10 +220,12 @@ int main(int argc, char **argv)
 		double flops = 0;
 		int have_totals = 0;
 		if (is_model) {
-			have_totals = model_totals(r, &h, &params, &flops) == 0;
-			if (!have_totals)
+			const char *why = NULL;
+			int t = model_totals(&api, r, &h, &params, &flops, &why);
+			have_totals = t == 1;
+			if (t < 0)
 				sk_warn("%s: record %ld: model spec does not build: %s", sk_reader_name(r),
-				        sk_reader_index(r), sk_errmsg());
+				        sk_reader_index(r), why);
 		}
 		if (is_model) {
 			/* payload consumed (and verified) above */
