@@ -920,12 +920,14 @@ static int add_png_inputs(sk_import *im, const char *const *paths, int n)
 	/* Class names: the union of every directory's subdirectories. */
 	for (int i = 0; i < n && rc == 0; i++) {
 		struct stat st;
-		char **sub;
-		int ns;
+		char **sub = NULL;
+		int ns = 0;
 		if (stat(paths[i], &st) || !S_ISDIR(st.st_mode))
 			continue;
-		if (list_dir(paths[i], 1, &sub, &ns) < 0)
-			return -1;
+		if (list_dir(paths[i], 1, &sub, &ns) < 0) {
+			rc = -1;
+			break;
+		}
 		for (int j = 0; j < ns; j++) {
 			char bb[1024];
 			const char *b = base_name(sub[j], bb, sizeof bb);

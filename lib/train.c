@@ -706,7 +706,7 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 	struct resume_arg ra = {t, {0}, 0};
 	sk_model *ck;
 	sk_param **cps = NULL;
-	long long v;
+	long long v = 0;
 	int ncp, rc = -1;
 	sk_attrs_init(&ra.state);
 	/* first the model alone, so that a different one is named as such */
