@@ -3,6 +3,7 @@
 #include "sk_data.h"
 #include "sk_rng.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,19 @@ static int images_layout(const sk_reader *r, const sk_header *h, int *ndim, int6
 	if (b == 0)
 		return sk_error("%s: record %ld: examples of zero size", sk_reader_name(r), sk_reader_index(r));
 	*exbytes = b;
+	return 0;
+}
+
+/* Training on a NaN or an infinity gives finite losses (ReLU maps NaN to 0)
+ * but parameters that are NaN: refuse such data where it is read. */
+static int check_finite(const sk_reader *r, const float *x, int64_t n, size_t per, int64_t first)
+{
+	for (int64_t i = 0; i < n; i++)
+		for (size_t k = 0; k < per; k++)
+			if (!isfinite(x[(size_t)i * per + k]))
+				return sk_error("%s: record %ld: example %lld has a non-finite value (%g at offset %zu)",
+				                sk_reader_name(r), sk_reader_index(r), (long long)(first + i),
+				                (double)x[(size_t)i * per + k], k);
 	return 0;
 }
 
@@ -93,6 +107,9 @@ int sk_dataset_read(const char *path, sk_dataset *d)
 			}
 			if (grow(&d->images, &icap, off + h.rawbytes) < 0 ||
 			    sk_reader_payload_into(r, &h, (char *)d->images + off) < 0)
+				goto fail;
+			if (h.dtype == SK_F32 && check_finite(r, (const float *)((char *)d->images + off), h.shape[0],
+			                                      exb / sizeof(float), d->n) < 0)
 				goto fail;
 			d->n += h.shape[0];
 		} else if (!strcmp(h.name, "labels")) {

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Hardening: training data with a NaN or an infinity is refused where it is
+# read (ReLU maps NaN to 0, so the loss stays finite while the parameters
+# silently become NaN), naming the file, record and example.
+. "$SK_SRCDIR/tests/lib.sh"
+
+# npy FILE DESCR SHAPE BYTES: a little-endian .npy written with printf
+npy() {
+	hdr="{'descr': '$2', 'fortran_order': False, 'shape': ($3), }"
+	while [ $(( (10 + ${#hdr} + 1) % 64 )) -ne 0 ]; do hdr="$hdr "; done
+	len=$(( ${#hdr} + 1 ))
+	{ printf '\223NUMPY\001\000'
+	  printf "\\$(printf %03o $((len % 256)))\\$(printf %03o $((len / 256)))"
+	  printf '%s\n' "$hdr"; printf "$4"; } >"$1"
+}
+one='\000\000\200\077'
+nan='\000\000\300\177'
+inf='\000\000\200\177'
+i0='\000\000\000\000'
+i1='\001\000\000\000'
+ok4="$one$one$one$one"
+npy labels.npy '<i4' '4,' "$i0$i1$i0$i1"
+npy good.npy '<f4' '4, 1, 2, 2' "$ok4$ok4$ok4$ok4"
+npy nan.npy '<f4' '4, 1, 2, 2' "$ok4$ok4$one$one$one$nan$ok4"
+npy inf.npy '<f4' '4, 1, 2, 2' "$ok4$ok4$ok4$one$inf$one$one"
+printf 'input 1 2 2\nflatten\nlinear 2\n' >net.spec
+
+test_expect_success 'f32 data sets import and train' '
+	tns-import -q -o good.tns good.npy labels.npy &&
+	snet-train -q -m net.spec -e 1 -b 2 -j 1 -o m.tns good.tns &&
+	tns-info m.tns | grep -q "linear3.w"
+'
+
+test_expect_success 'a NaN in the training data is refused, naming record and example' '
+	tns-import -q --chunk 2 -o nan.tns nan.npy labels.npy &&
+	test_error 1 snet-train -q -m net.spec -e 1 -b 2 -j 1 -o m2.tns nan.tns &&
+	grep -q "^snet-train: nan.tns: record 2: example 2 has a non-finite value (nan at offset 3)" .stderr &&
+	test ! -e m2.tns && test ! -e m2.tns.ckpt
+'
+
+test_expect_success 'an infinity in the validation data is refused' '
+	tns-import -q -o inf.tns inf.npy labels.npy &&
+	test_error 1 snet-train -q -m net.spec -e 1 -b 2 -j 1 --valid inf.tns -o m3.tns good.tns &&
+	grep -q "inf.tns: record 0: example 3 has a non-finite value (inf at offset 1)" .stderr &&
+	test ! -e m3.tns
+'
+
+test_done
