@@ -2,9 +2,10 @@
  * and scale the survivors by 1/(1-P); identity in evaluation.
  *
  * The mask is a pure function of (ctx->seed, ctx->step, the layer's name,
- * global example index, position), drawn from the counter-based sk_rng, so
+ * global example index, position), a counter-based draw keyed by sk_rng, so
  * it does not depend on how a batch is split among threads; backward
- * recomputes it instead of storing it. */
+ * recomputes it instead of storing it.  P is used at a resolution of
+ * 1/65536 and the survivors' scale matches the rate actually used. */
 #include "sk_layer.h"
 #include "sk_rng.h"
 
@@ -12,7 +13,8 @@
 
 typedef struct dropout {
 	float p;
-	uint32_t thresh;   /* drop when the 32-bit draw is below this */
+	uint32_t thresh;   /* drop when a 16-bit draw is below this */
+	float keep;        /* 1 / (1 - thresh / 65536): exact for the quantised p */
 	uint64_t key;      /* hash of the layer name */
 } dropout;
 
@@ -28,30 +30,40 @@ static int dropout_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return -1;
 	if (!(d->p >= 0 && d->p < 1))
 		return sk_spec_error(s, o, "p=%g must be in [0, 1)", (double)d->p);
-	d->thresh = (uint32_t)((double)d->p * 4294967296.0);
+	d->thresh = (uint32_t)((double)d->p * 65536.0 + 0.5);
+	if (d->thresh > 65535)
+		d->thresh = 65535;
+	d->keep = (float)(65536.0 / (65536.0 - d->thresh));
 	d->key = sk_rng_hash(l->name);
 	l->out = l->in;
 	l->flops = (double)sk_shape_size(l->in);
 	return 0;
 }
 
-/* y = mask * x / (1 - p); used for both directions. */
+static inline uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* y = mask * x * keep; used for both directions.  One key per (seed, step,
+ * layer) from sk_rng, then one SplitMix64 draw per 4 values of an example:
+ * each 16-bit quarter decides one value (drop below thresh). */
 static void apply(const sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	const dropout *d = l->priv;
-	size_t m = sk_shape_size(l->in);
-	float keep = 1.0f / (1.0f - d->p);
-	uint64_t stream = sk_rng_stream(0x64726f70ULL /* "drop" */, d->key, c->step);
+	size_t m = sk_shape_size(l->in), per = (m + 3) / 4;
+	uint64_t key = sk_rng_u64(c->seed, sk_rng_stream(0x64726f70ULL /* "drop" */, d->key, c->step), 0);
 	for (int i = 0; i < n; i++) {
-		uint64_t base = (uint64_t)(c->example0 + i) * (uint64_t)((m + 1) / 2);
+		uint64_t base = (uint64_t)(c->example0 + i) * (uint64_t)per;
 		const float *xi = x + (size_t)i * m;
 		float *yi = y + (size_t)i * m;
-		/* one 64-bit draw gives two 32-bit decisions */
-		for (size_t j = 0; j < m; j += 2) {
-			uint64_t r = sk_rng_u64(c->seed, stream, base + j / 2);
-			yi[j] = (uint32_t)r < d->thresh ? 0.0f : xi[j] * keep;
-			if (j + 1 < m)
-				yi[j + 1] = (uint32_t)(r >> 32) < d->thresh ? 0.0f : xi[j + 1] * keep;
+		for (size_t j = 0; j < m; j += 4) {
+			uint64_t r = mix64(key + (base + j / 4) * 0x9e3779b97f4a7c15ULL);
+			size_t e = m - j < 4 ? m - j : 4;
+			for (size_t t = 0; t < e; t++, r >>= 16)
+				yi[j + t] = (uint32_t)(r & 0xffff) < d->thresh ? 0.0f : xi[j + t] * d->keep;
 		}
 	}
 }
