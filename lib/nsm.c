@@ -411,26 +411,51 @@ __attribute__((target("avx512f"))) static void sparse_step(int ncol, const float
                                                             double *y2)
 {
 	const __m512 z = _mm512_setzero_ps();
+	const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
 	__m512 dd = z, yy = z;
+	/* the active outputs of a sample, gathered first: then two independent
+	 * sets of accumulators hide the FMA latency */
+	int idx[NSM_KP + 16] __attribute__((aligned(64)));
+	float val[NSM_KP + 16] __attribute__((aligned(64)));
 	for (int j = 0; j < ncol; j++) {
 		const float *yj = y + (size_t)j * NSM_KP, *vj = vt + (size_t)j * NSM_KP;
 		float *tj = t + (size_t)j * NSM_KP;
-		__m512 a0 = z, a1 = z, a2 = z, a3 = z;
+		int na = 0;
 		_Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
 		{
 			__m512 yc = _mm512_load_ps(yj + 16 * c);
-			unsigned m = _mm512_cmp_ps_mask(yc, z, _CMP_NEQ_UQ);
-			while (m) {
-				int p = 16 * c + __builtin_ctz(m);
-				const float *ar = ap + (size_t)p * NSM_KP;
-				__m512 b = _mm512_set1_ps(yj[p]);
-				m &= m - 1;
-				a0 = _mm512_fmadd_ps(b, _mm512_load_ps(ar), a0);
-				a1 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 16), a1);
-				a2 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 32), a2);
-				a3 = _mm512_fmadd_ps(b, _mm512_load_ps(ar + 48), a3);
-			}
+			__mmask16 m = _mm512_cmp_ps_mask(yc, z, _CMP_NEQ_UQ);
+			_mm512_storeu_si512((void *)(idx + na),
+			                    _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(16 * c))));
+			_mm512_storeu_ps(val + na, _mm512_maskz_compress_ps(m, yc));
+			na += __builtin_popcount((unsigned)m);
 		}
+		__m512 a0 = z, a1 = z, a2 = z, a3 = z, c0 = z, c1 = z, c2 = z, c3 = z;
+		int q = 0;
+		for (; q + 2 <= na; q += 2) {
+			const float *r = ap + (size_t)idx[q] * NSM_KP, *s2 = ap + (size_t)idx[q + 1] * NSM_KP;
+			__m512 b = _mm512_set1_ps(val[q]), e = _mm512_set1_ps(val[q + 1]);
+			a0 = _mm512_fmadd_ps(b, _mm512_load_ps(r), a0);
+			c0 = _mm512_fmadd_ps(e, _mm512_load_ps(s2), c0);
+			a1 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 16), a1);
+			c1 = _mm512_fmadd_ps(e, _mm512_load_ps(s2 + 16), c1);
+			a2 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 32), a2);
+			c2 = _mm512_fmadd_ps(e, _mm512_load_ps(s2 + 32), c2);
+			a3 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 48), a3);
+			c3 = _mm512_fmadd_ps(e, _mm512_load_ps(s2 + 48), c3);
+		}
+		if (q < na) {
+			const float *r = ap + (size_t)idx[q] * NSM_KP;
+			__m512 b = _mm512_set1_ps(val[q]);
+			a0 = _mm512_fmadd_ps(b, _mm512_load_ps(r), a0);
+			a1 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 16), a1);
+			a2 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 32), a2);
+			a3 = _mm512_fmadd_ps(b, _mm512_load_ps(r + 48), a3);
+		}
+		a0 = _mm512_add_ps(a0, c0);
+		a1 = _mm512_add_ps(a1, c1);
+		a2 = _mm512_add_ps(a2, c2);
+		a3 = _mm512_add_ps(a3, c3);
 		__m512 x0 = _mm512_max_ps(z, _mm512_add_ps(a0, _mm512_load_ps(vj)));
 		__m512 x1 = _mm512_max_ps(z, _mm512_add_ps(a1, _mm512_load_ps(vj + 16)));
 		__m512 x2 = _mm512_max_ps(z, _mm512_add_ps(a2, _mm512_load_ps(vj + 32)));
