@@ -47,12 +47,26 @@ static inline uint64_t mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
+/* One value: x * keep, or 0 when the 16-bit draw r is below thresh; the
+ * choice is made with a bit mask, as branches on random draws would miss. */
+static inline float drop1(float x, float keep, uint32_t r, uint32_t thresh)
+{
+	float v = x * keep;
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	u &= (uint32_t)0 - (uint32_t)(r >= thresh);
+	memcpy(&v, &u, sizeof v);
+	return v;
+}
+
 /* y = mask * x * keep; used for both directions.  One key per (seed, step,
  * layer) from sk_rng, then one SplitMix64 draw per 4 values of an example:
  * each 16-bit quarter decides one value (drop below thresh). */
 static void apply(const sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	const dropout *d = l->priv;
+	const uint32_t thresh = d->thresh;
+	const float keep = d->keep;
 	size_t m = sk_shape_size(l->in), per = (m + 3) / 4;
 	uint64_t key = sk_rng_u64(c->seed, sk_rng_stream(0x64726f70ULL /* "drop" */, d->key, c->step), 0);
 	for (int i = 0; i < n; i++) {
@@ -62,8 +76,8 @@ static void apply(const sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 		for (size_t j = 0; j < m; j += 4) {
 			uint64_t r = mix64(key + (base + j / 4) * 0x9e3779b97f4a7c15ULL);
 			size_t e = m - j < 4 ? m - j : 4;
-			for (size_t t = 0; t < e; t++, r >>= 16)
-				yi[j + t] = (uint32_t)(r & 0xffff) < d->thresh ? 0.0f : xi[j + t] * d->keep;
+			for (size_t t = 0; t < e; t++)
+				yi[j + t] = drop1(xi[j + t], keep, (uint32_t)(r >> (16 * t)) & 0xffff, thresh);
 		}
 	}
 }
