@@ -23,10 +23,13 @@ typedef float VFU __attribute__((vector_size(VW * 4), aligned(4)));
 
 VINL float VSFX(hsum)(VF v)
 {
-	float s = 0;
-	for (int i = 0; i < VW; i++)
-		s += v[i];
-	return s;
+#if VW == 16
+	v = v + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+	v = v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3 VHI);
+	v = v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5 VHI);
+	v = v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6 VHI);
+	return v[0];
 }
 
 /* exp for x <= 88 (clamped below at -87): Cephes-style range reduction,
@@ -181,12 +184,9 @@ VTGT static void VSFX(sim_fwd)(int kind, int M, int K, int Q, const float *P, co
 VINL void VSFX(sim_bwd_k)(const int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
                           const float *G, float *dP, float *dZ, float *dU)
 {
-	const int QC = 512;
+	const int QC = 1024;
 	const VF vzero = {0};
 	const float f = kind == SK_SIM_L1 ? 1.0f : 2.0f;
-	if (dP)
-		for (size_t i = 0; i < (size_t)K * Q; i++)
-			dP[i] = 0;
 	for (int q0 = 0; q0 < Q; q0 += QC) {
 		int q1 = q0 + QC < Q ? q0 + QC : Q, m = 0;
 		for (; m + VTM <= M; m += VTM) {
@@ -210,7 +210,7 @@ VINL void VSFX(sim_bwd_k)(const int kind, int M, int K, int Q, const float *P, c
 					for (int t = 0; t < VTM; t++)
 						BSTEP(LD(gp[t] + q), zz[t], uu[t], sz[t], su[t], dpa);
 					if (dp)
-						ST(dp + q, LD(dp + q) - dpa);
+						ST(dp + q, m ? LD(dp + q) - dpa : -dpa);
 				}
 				for (int t = 0; t < VTM; t++) {
 					dZ[(size_t)(m + t) * K + k] += uu[t] * VSFX(hsum)(sz[t]);
@@ -230,7 +230,7 @@ VINL void VSFX(sim_bwd_k)(const int kind, int M, int K, int Q, const float *P, c
 					VF x = LD(p + q), dpa = {0};
 					BSTEP(LD(g0 + q), z0, u0, sz0, su0, dpa);
 					if (dp)
-						ST(dp + q, LD(dp + q) - dpa);
+						ST(dp + q, m ? LD(dp + q) - dpa : -dpa);
 				}
 				dZ[i0] += u0 * VSFX(hsum)(sz0);
 				dU[i0] += VSFX(hsum)(su0);
@@ -464,20 +464,24 @@ static void mex_small_bwd(int K, int Q, int q0, int q1, const float *P, const fl
 #define SIMKERN_TEMPLATE 1
 #define VW 8
 #define VTM 4
+#define VHI
 #define VSFX(f) f##_avx2
 #define VTGT __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
 #include "simkern.c"
 #undef VW
 #undef VTM
+#undef VHI
 #undef VSFX
 #undef VTGT
 #define VW 16
 #define VTM 8
+#define VHI , 8, 9, 10, 11, 12, 13, 14, 15
 #define VSFX(f) f##_avx512
 #define VTGT __attribute__((target("avx512f"), optimize("fp-contract=fast")))
 #include "simkern.c"
 #undef VW
 #undef VTM
+#undef VHI
 #undef VSFX
 #undef VTGT
 #undef SIMKERN_TEMPLATE
