@@ -3,6 +3,7 @@
 #include "sk_base.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1138,4 +1139,97 @@ void sk_maxpool2(const float *x, int w, int oh, int ow, float *y, int32_t *arg)
 	}
 #endif
 	maxpool2_c(x, w, oh, ow, y, arg);
+}
+
+/* ---- tanh and the logistic function ---- */
+
+static void tanh_c(size_t n, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = tanhf(x[i]);
+}
+
+static void sigmoid_c(size_t n, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] >= 0 ? 1.0f / (1.0f + expf(-x[i])) : expf(x[i]) / (1.0f + expf(x[i]));
+}
+
+#ifdef SK_X86
+/* exp(z): z = n ln2 + r with |r| <= ln2/2 (ln2 split in two for exactness),
+ * Taylor polynomial of degree 7 (error < 1e-8 relative), scaled by 2^n. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 exp512(__m512 z)
+{
+	z = _mm512_max_ps(_mm512_min_ps(z, _mm512_set1_ps(88.5f)), _mm512_set1_ps(-104.0f));
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(1.44269504088896341f)),
+	                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), z);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.0f / 5040);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	return _mm512_scalef_ps(p, n);
+}
+
+/* tanh: an odd Taylor polynomial below |x| = 0.55 (no cancellation near
+ * 0), (1 - t)/(1 + t) with t = exp(-2|x|) above; the sign copied back. */
+AVX512 static void tanh_avx512(size_t n, const float *x, float *y)
+{
+	static const float c[8] = {1.0f, -1.0f / 3, 2.0f / 15, -17.0f / 315, 62.0f / 2835, -1382.0f / 155925,
+	                           21844.0f / 6081075, -929569.0f / 638512875};
+	const __m512i signbit = _mm512_set1_epi32((int)0x80000000u);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		__m512 v = _mm512_maskz_loadu_ps(k, x + i);
+		__m512i sgn = _mm512_and_si512(_mm512_castps_si512(v), signbit);
+		__m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(signbit, _mm512_castps_si512(v)));
+		__m512 t = exp512(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f)));
+		__m512 big = _mm512_div_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), t), _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+		__m512 a2 = _mm512_mul_ps(a, a), p = _mm512_set1_ps(c[7]);
+		for (int j = 6; j >= 0; j--)
+			p = _mm512_fmadd_ps(p, a2, _mm512_set1_ps(c[j]));
+		__m512 small = _mm512_mul_ps(p, a);
+		__m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.55f), _CMP_LT_OQ), big, small);
+		/* NaN stays NaN: the comparison is false and big is NaN */
+		_mm512_mask_storeu_ps(y + i, k, _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sgn)));
+	}
+}
+
+/* 1/(1 + exp(-x)), exact in relative terms for large negative x too. */
+AVX512 static void sigmoid_avx512(size_t n, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = MASK16(n - i);
+		__m512 v = _mm512_maskz_loadu_ps(k, x + i);
+		__m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), v));
+		_mm512_mask_storeu_ps(y + i, k, _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+	}
+}
+#endif
+
+void sk_vtanh(size_t n, const float *x, float *y)
+{
+#ifdef SK_X86
+	if (vops() == &vops_avx512) {
+		tanh_avx512(n, x, y);
+		return;
+	}
+#endif
+	tanh_c(n, x, y);
+}
+
+void sk_vsigmoid(size_t n, const float *x, float *y)
+{
+#ifdef SK_X86
+	if (vops() == &vops_avx512) {
+		sigmoid_avx512(n, x, y);
+		return;
+	}
+#endif
+	sigmoid_c(n, x, y);
 }

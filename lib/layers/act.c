@@ -1,6 +1,7 @@
 /* act.c: element-wise activations without parameters: `tanh`, `sigmoid`,
  * `gelu` (exact, with erf), `selu`, `elu [alpha=A]`, `softplus` and
  * `identity`.  (relu lives in relu.c.)  FLOPs: one per element. */
+#include "sk_kernels.h"
 #include "sk_layer.h"
 
 #include <math.h>
@@ -48,12 +49,10 @@ static int act_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	(void)c;
 	switch (a->kind) {
 	case A_TANH:
-		for (size_t i = 0; i < m; i++)
-			y[i] = tanhf(x[i]);
+		sk_vtanh(m, x, y);
 		break;
 	case A_SIGMOID:
-		for (size_t i = 0; i < m; i++)
-			y[i] = x[i] >= 0 ? 1.0f / (1.0f + expf(-x[i])) : expf(x[i]) / (1.0f + expf(x[i]));
+		sk_vsigmoid(m, x, y);
 		break;
 	case A_GELU:
 		for (size_t i = 0; i < m; i++)

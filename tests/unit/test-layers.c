@@ -531,6 +531,32 @@ static void kernels(void)
 	sk_vadd_rows(2, 19, bias2, rows);
 	rbad += rows[18] != 3 || rows[19] != 0 || rows[37] != 0;
 	tap_ok(rbad == 0, "relu, relu gradient and row bias kernels (%d wrong)", rbad);
+	/* tanh and sigmoid against libm over a wide range, zero and the tails */
+	enum { NT = 2001 };
+	float *tx = malloc(NT * sizeof(float)), *ty = malloc(NT * sizeof(float)), *sy = malloc(NT * sizeof(float));
+	for (int i = 0; i < NT; i++)
+		tx[i] = (float)(i - NT / 2) * 0.02f; /* -20 .. 20, with 0 */
+	tx[3] = 1e-6f;
+	tx[4] = -3e-5f;
+	tx[5] = 100.0f;
+	tx[6] = -100.0f;
+	sk_vtanh(NT, tx, ty);
+	sk_vsigmoid(NT, tx, sy);
+	double terr = 0, serr = 0;
+	for (int i = 0; i < NT; i++) {
+		double t = tanh((double)tx[i]), sg = 1.0 / (1.0 + exp(-(double)tx[i]));
+		/* relative error, absolute below the normal floats */
+		double e1 = fabs(ty[i] - t) / fmax(fabs(t), 1e-30), e2 = fabs(sy[i] - sg) / fmax(sg, 1e-31);
+		if (e1 > terr)
+			terr = e1;
+		if (e2 > serr)
+			serr = e2;
+	}
+	tap_ok(terr < 1e-6 && serr < 1e-6 && ty[NT / 2] == 0, "tanh and sigmoid kernels (%s): max rel err %.2g %.2g",
+	       sk_kernels_isa(), terr, serr);
+	free(tx);
+	free(ty);
+	free(sy);
 }
 
 int main(void)
