@@ -5,6 +5,7 @@
  *   bench-conv -f MODEL.spec [BATCH [SECONDS]]          a model file (shape from its input line)
  *
  * -n: no input gradient (a model's first layer); models never compute it.
+ * -i: inference: forward only, in evaluation mode.
  * Prints "ms_per_batch images_per_s gflops" on stdout, the best of three
  * timed runs of SECONDS/3 each of process CPU time, so that other jobs on the
  * machine disturb it less (FLOPs: 3x forward, or 2x with no input
@@ -42,11 +43,14 @@ int main(int argc, char **argv)
 {
 	const char *text;
 	sk_shape in;
-	int a = 1, batch = 64, nodx = 0;
+	int a = 1, batch = 64, nodx = 0, infer = 0;
 	double secs = 1.0;
 	sk_spec *s;
-	if (argc >= 2 && !strcmp(argv[1], "-n")) {
-		nodx = 1;
+	while (argc >= 2 && (!strcmp(argv[1], "-n") || !strcmp(argv[1], "-i"))) {
+		if (argv[1][1] == 'n')
+			nodx = 1;
+		else
+			infer = 1;
 		argv++;
 		argc--;
 	}
@@ -60,7 +64,7 @@ int main(int argc, char **argv)
 		text = argv[1];
 		a = 5;
 	} else {
-		fprintf(stderr, "usage: bench-conv SPEC C H W [BATCH [SECONDS]] | -f MODEL.spec [BATCH [SECONDS]]\n");
+		fprintf(stderr, "usage: bench-conv [-n] [-i] SPEC C H W [BATCH [SECONDS]] | [-i] -f MODEL.spec [BATCH [SECONDS]]\n");
 		return 2;
 	}
 	if (argc > a)
@@ -92,27 +96,30 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nout; i++)
 		dy[i] = sk_rng_normal(1, 2, i);
 	sk_ctx c = {0};
-	c.train = 1;
+	c.train = !infer;
 	/* a model's first layer needs no input gradient, a lone layer does */
 	float *dxp = a == 3 || nodx ? NULL : dx;
 	double best = 1e30;
 	for (int w = 0; w < 3; w++) {
 		sk_seq_forward(q, &c, batch, x);
-		sk_seq_backward(q, &c, batch, x, dy, dxp);
+		if (!infer)
+			sk_seq_backward(q, &c, batch, x, dy, dxp);
 	}
 	for (int run = 0; run < 3; run++) {
 		int reps = 0;
 		double t0 = now(), t;
 		do {
 			sk_seq_forward(q, &c, batch, x);
-			sk_seq_backward(q, &c, batch, x, dy, dxp);
+			if (!infer)
+				sk_seq_backward(q, &c, batch, x, dy, dxp);
 			reps++;
 			t = now() - t0;
 		} while (t < secs / 3);
 		if (t / reps < best)
 			best = t / reps;
 	}
-	printf("%.4f %.1f %.2f\n", 1e3 * best, batch / best, (dxp ? 3 : 2) * sk_seq_flops(q) * batch / best / 1e9);
+	printf("%.4f %.1f %.2f\n", 1e3 * best, batch / best,
+	       (infer ? 1 : dxp ? 3 : 2) * sk_seq_flops(q) * batch / best / 1e9);
 	free(x);
 	free(dy);
 	free(dx);
