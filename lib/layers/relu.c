@@ -24,13 +24,14 @@ static int relu_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 	size_t m = sk_shape_size(l->in) * (size_t)n;
 	float a = r->slope;
 	(void)c;
-	/* branchless forms the compiler vectorises (max/blend) */
+	/* branchless forms the compiler vectorises (compare + blend); a NaN
+	 * input stays NaN, so a diverging run is caught by the loss check */
 	if (a == 0.0f)
 		for (size_t i = 0; i < m; i++)
-			y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+			y[i] = !(x[i] <= 0.0f) ? x[i] : 0.0f;
 	else
 		for (size_t i = 0; i < m; i++)
-			y[i] = x[i] > 0.0f ? x[i] : a * x[i];
+			y[i] = !(x[i] <= 0.0f) ? x[i] : a * x[i];
 	return 0;
 }
 
