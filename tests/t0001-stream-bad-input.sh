@@ -192,10 +192,10 @@ test_expect_success 'an unwritable directory leaves nothing behind' '
 
 test_expect_success 'a signal removes the temporary output' '
 	mkfifo slow || exit 1
-	{ cat x.tns; sleep 5; } >slow &
+	{ cat x.tns; exec sleep 30; } >slow &
 	tns-select -o out.tns slow &
 	pid=$! &&
-	i=0; while [ $i -lt 50 ] && ! ls -A | grep -q "^\.out\.tns\."; do sleep 0.1; i=$((i + 1)); done &&
+	i=0; while [ $i -lt 250 ] && ! ls -A | grep -q "^\.out\.tns\."; do sleep 0.1; i=$((i + 1)); done &&
 	ls -A | grep -q "^\.out\.tns\." &&
 	kill -TERM $pid; wait $pid; s=$?
 	kill %1 2>/dev/null
