@@ -193,12 +193,13 @@ test_expect_success 'an unwritable directory leaves nothing behind' '
 test_expect_success 'a signal removes the temporary output' '
 	mkfifo slow || exit 1
 	{ cat x.tns; exec sleep 30; } >slow &
+	writer=$!
 	tns-select -o out.tns slow &
 	pid=$! &&
 	i=0; while [ $i -lt 250 ] && ! ls -A | grep -q "^\.out\.tns\."; do sleep 0.1; i=$((i + 1)); done &&
 	ls -A | grep -q "^\.out\.tns\." &&
 	kill -TERM $pid; wait $pid; s=$?
-	kill %1 2>/dev/null
+	kill $writer 2>/dev/null
 	test $s -eq 143 && no_output
 '
 
