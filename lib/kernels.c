@@ -830,10 +830,67 @@ AVX512_INLINE void ddx_px(float *dxt, const int *koff, const float *dyp, int nou
 		_mm512_storeu_ps(dxt + 16 * koff[j], acc[j]);
 }
 
+/* Two pixels whose windows are disjoint: each weight load feeds two FMAs. */
+AVX512_INLINE void ddx_px2(float *d0, float *d1, const int *koff, const float *dy0, const float *dy1, int nout,
+                           int ostride, const float *wd, const int KK)
+{
+	__m512 a0[9], a1[9];
+#pragma GCC unroll 9
+	for (int j = 0; j < KK; j++) {
+		a0[j] = _mm512_loadu_ps(d0 + 16 * koff[j]);
+		a1[j] = _mm512_loadu_ps(d1 + 16 * koff[j]);
+	}
+	for (int o = 0; o < nout; o++) {
+		__m512 v0 = _mm512_set1_ps(dy0[o * ostride]), v1 = _mm512_set1_ps(dy1[o * ostride]);
+#pragma GCC unroll 9
+		for (int j = 0; j < KK; j++) {
+			__m512 w = _mm512_load_ps(wd + ((size_t)j * nout + o) * 16);
+			a0[j] = _mm512_fmadd_ps(v0, w, a0[j]);
+			a1[j] = _mm512_fmadd_ps(v1, w, a1[j]);
+		}
+	}
+#pragma GCC unroll 9
+	for (int j = 0; j < KK; j++) {
+		_mm512_storeu_ps(d0 + 16 * koff[j], a0[j]);
+		_mm512_storeu_ps(d1 + 16 * koff[j], a1[j]);
+	}
+}
+
 AVX512 static void ddx_avx512(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk,
                               const float *dy, int nout, int ostride, const float *wd)
 {
+	/* Offsets d at which two windows overlap: d = koff[a] - koff[b]. */
+	enum { SPAN = 4096 };
+	unsigned char clash[2 * SPAN + 1];
+	int pairs = kk == 9 || kk == 4 || kk == 1;
+	if (pairs) {
+		memset(clash, 0, sizeof clash);
+		for (int a = 0; a < kk && pairs; a++)
+			for (int b = 0; b < kk; b++) {
+				int d = koff[a] - koff[b];
+				if (d < -SPAN || d > SPAN) {
+					pairs = 0;
+					break;
+				}
+				clash[d + SPAN] = 1;
+			}
+	}
 	for (int i = 0; i < npix; i++) {
+		if (pairs && i + 1 < npix) {
+			int d = pofft[i + 1] - pofft[i];
+			if (d < -SPAN || d > SPAN || !clash[d + SPAN]) {
+				float *d0 = dxt + 16 * (size_t)pofft[i], *d1 = dxt + 16 * (size_t)pofft[i + 1];
+				const float *y0 = dy + dyoff[i], *y1 = dy + dyoff[i + 1];
+				if (kk == 9)
+					ddx_px2(d0, d1, koff, y0, y1, nout, ostride, wd, 9);
+				else if (kk == 4)
+					ddx_px2(d0, d1, koff, y0, y1, nout, ostride, wd, 4);
+				else
+					ddx_px2(d0, d1, koff, y0, y1, nout, ostride, wd, 1);
+				i++;
+				continue;
+			}
+		}
 		float *d = dxt + 16 * (size_t)pofft[i];
 		const float *dyp = dy + dyoff[i];
 		switch (kk) {

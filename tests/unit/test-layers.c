@@ -66,6 +66,9 @@ static void gradients(void)
 		{"conv 2 k=5 pad=2 bias=0", {3, {2, 6, 5}}},
 		{"conv 2 k=2 stride=3 pad=1 init=xavier", {3, {2, 7, 6}}},
 		{"conv 18 k=3 pad=1", {3, {17, 3, 3}}},  /* two blocks of 16 channels each way */
+		{"conv 16 k=3 pad=1", {3, {16, 6, 5}}},  /* input gradient two pixels at a time */
+		{"conv 16 k=3 stride=2 pad=1", {3, {16, 7, 7}}},
+		{"conv 16 k=2 stride=2", {3, {16, 4, 6}}},
 		{"conv 3 k=7 pad=3", {3, {2, 8, 8}}},
 	};
 	o.n = 3;
