@@ -1480,6 +1480,19 @@ int sk_ofile_commit(sk_ofile *o)
 	if (o->tmp) {
 		if (r == 0 && rename(o->tmp, o->path) != 0)
 			r = sk_error("%s: cannot rename the temporary file: %s", o->path, strerror(errno));
+		if (r == 0) {
+			/* make the rename itself durable (best effort) */
+			char *slash = strrchr(o->tmp, '/');
+			if (slash)
+				*slash = 0;
+			int dfd = open(slash ? (slash == o->tmp ? "/" : o->tmp) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd >= 0) {
+				fsync(dfd);
+				close(dfd);
+			}
+			if (slash)
+				*slash = '/';
+		}
 		if (r < 0)
 			unlink(o->tmp);
 		slot_release(o->slot);
