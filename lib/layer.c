@@ -336,6 +336,38 @@ int sk_seq_walk_params(sk_seq *q, sk_param_fn fn, void *arg)
 	return 0;
 }
 
+struct plist {
+	sk_param **v;
+	int n, cap;
+};
+
+static int plist_add(sk_param *p, sk_layer *l, void *arg)
+{
+	struct plist *c = arg;
+	(void)l;
+	if (c->n == c->cap) {
+		int cap = c->cap ? 2 * c->cap : 64;
+		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
+		if (!v)
+			return sk_error("out of memory");
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = p;
+	return 0;
+}
+
+int sk_seq_params(sk_seq *q, sk_param ***out)
+{
+	struct plist c = {0};
+	if (sk_seq_walk_params(q, plist_add, &c) < 0) {
+		free(c.v);
+		return -1;
+	}
+	*out = c.v;
+	return c.n;
+}
+
 static int walk_layers(sk_seq *q, int depth, sk_layer_fn fn, void *arg)
 {
 	for (int i = 0; i < q->n; i++) {

@@ -86,37 +86,7 @@ int sk_model_init(sk_model *m, uint64_t seed) { return sk_seq_init(m->seq, seed)
 
 /* ---- parameters by name ---- */
 
-struct plist {
-	sk_param **v;
-	int n, cap;
-};
-
-static int plist_add(sk_param *p, sk_layer *l, void *arg)
-{
-	struct plist *c = arg;
-	(void)l;
-	if (c->n == c->cap) {
-		int cap = c->cap ? 2 * c->cap : 64;
-		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
-		if (!v)
-			return sk_error("out of memory");
-		c->v = v;
-		c->cap = cap;
-	}
-	c->v[c->n++] = p;
-	return 0;
-}
-
-int sk_model_params(sk_model *m, sk_param ***out)
-{
-	struct plist c = {0};
-	if (sk_seq_walk_params(m->seq, plist_add, &c) < 0) {
-		free(c.v);
-		return -1;
-	}
-	*out = c.v;
-	return c.n;
-}
+int sk_model_params(sk_model *m, sk_param ***out) { return sk_seq_params(m->seq, out); }
 
 /* ---- writing ---- */
 

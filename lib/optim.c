@@ -77,34 +77,14 @@ sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
 	return o;
 }
 
-struct collect {
-	sk_param **v;
-	int n, cap;
-};
-
-static int collect_fn(sk_param *p, sk_layer *l, void *arg)
-{
-	struct collect *c = arg;
-	(void)l;
-	if (c->n == c->cap) {
-		int cap = c->cap ? 2 * c->cap : 64;
-		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
-		if (!v)
-			return sk_error("out of memory");
-		c->v = v;
-		c->cap = cap;
-	}
-	c->v[c->n++] = p;
-	return 0;
-}
-
 sk_optim *sk_optim_for_seq(const sk_optim_config *c, sk_seq *q)
 {
-	struct collect col = {0};
-	sk_optim *o = NULL;
-	if (sk_seq_walk_params(q, collect_fn, &col) == 0)
-		o = sk_optim_new(c, col.v, col.n);
-	free(col.v);
+	sk_param **ps;
+	int n = sk_seq_params(q, &ps);
+	if (n < 0)
+		return NULL;
+	sk_optim *o = sk_optim_new(c, ps, n);
+	free(ps);
 	return o;
 }
 

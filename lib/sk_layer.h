@@ -200,6 +200,9 @@ void sk_seq_project(sk_seq *q);
 /* Walk all parameters, depth first in spec order (the stream order). */
 typedef int (*sk_param_fn)(sk_param *p, sk_layer *owner, void *arg);
 int sk_seq_walk_params(sk_seq *q, sk_param_fn fn, void *arg);
+/* All parameters (buffers included) in that order, in a malloc'ed array the
+ * caller frees (NULL when there are none); returns the count or -1. */
+int sk_seq_params(sk_seq *q, sk_param ***out);
 /* Walk all layers depth first (composites before their children). */
 typedef int (*sk_layer_fn)(sk_layer *l, int depth, void *arg);
 int sk_seq_walk_layers(sk_seq *q, sk_layer_fn fn, void *arg);

@@ -246,38 +246,6 @@ static void run_share(sk_team *t, worker *w)
 		fail_worker(w);
 }
 
-struct plist {
-	sk_param **v;
-	int n, cap;
-};
-
-static int plist_add(sk_param *p, sk_layer *l, void *arg)
-{
-	struct plist *c = arg;
-	(void)l;
-	if (c->n == c->cap) {
-		int cap = c->cap ? 2 * c->cap : 64;
-		sk_param **v = realloc(c->v, sizeof *v * (size_t)cap);
-		if (!v)
-			return sk_error("out of memory");
-		c->v = v;
-		c->cap = cap;
-	}
-	c->v[c->n++] = p;
-	return 0;
-}
-
-static int seq_params(sk_seq *q, sk_param ***out)
-{
-	struct plist c = {0};
-	if (sk_seq_walk_params(q, plist_add, &c) < 0) {
-		free(c.v);
-		return -1;
-	}
-	*out = c.v;
-	return c.n;
-}
-
 void sk_team_free(sk_team *t)
 {
 	if (!t)
@@ -355,7 +323,7 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 			w->seq = m->seq;
 		else if (!(w->seq = sk_seq_build(m->spec, m->in, "")))
 			goto fail;
-		int np = seq_params(w->seq, &w->ps);
+		int np = sk_seq_params(w->seq, &w->ps);
 		if (np < 0)
 			goto fail;
 		if (i == 0)
@@ -534,7 +502,7 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	/* a batch larger than the data set needs no more room than the data set */
 	if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))
 		goto fail;
-	if ((t->np = seq_params(m->seq, &t->ps)) < 0)
+	if ((t->np = sk_seq_params(m->seq, &t->ps)) < 0)
 		goto fail;
 	if (c->nshards < 1 || c->shard < 0 || c->shard >= c->nshards) {
 		sk_error("shard %d of %d is out of range", c->shard, c->nshards);
