@@ -92,14 +92,16 @@ int sk_infer_run(sk_model *m, sk_chunks *in, const sk_infer_config *c, sk_infer_
 			break;
 		nchunk++;
 		{
-			int64_t per = 1;
-			for (int d = 0; d < 4; d++)
-				per *= shape4[d] > 0 ? shape4[d] : 1;
-			if ((size_t)per != insz) {
+			/* the exact shape, as snet-train checks it: 4x14x14 or N x 784
+			 * data into a 1x28x28 model is a mistake, not a reshape */
+			int nd = 0, same;
+			while (nd < 4 && shape4[nd] > 0)
+				nd++;
+			same = nd == m->in.n;
+			for (int d = 0; same && d < nd; d++)
+				same = shape4[d] == m->in.d[d];
+			if (!same) {
 				char a[64], b[64];
-				int nd = 0;
-				while (nd < 4 && shape4[nd] > 0)
-					nd++;
 				sk_error("chunk %lld: examples are %s but the model's input is %s", (long long)nchunk,
 				         sk_shape_str(nd, shape4, a, sizeof a), sk_shape_fmt(m->in, b, sizeof b));
 				goto out;

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Hardening: training data with a NaN or an infinity is refused where it is
 # read (ReLU maps NaN to 0, so the loss stays finite while the parameters
-# silently become NaN), naming the file, record and example.
+# silently become NaN), naming the file, record and example; snet-infer
+# refuses examples whose shape differs from the model's input even when the
+# sizes agree (as snet-train does).
 . "$SK_SRCDIR/tests/lib.sh"
 
 # npy FILE DESCR SHAPE BYTES: a little-endian .npy written with printf
@@ -19,6 +21,8 @@ inf='\000\000\200\177'
 i0='\000\000\000\000'
 i1='\001\000\000\000'
 ok4="$one$one$one$one"
+b4='\001\001\001\001'
+b16="$b4$b4$b4$b4"
 npy labels.npy '<i4' '4,' "$i0$i1$i0$i1"
 npy good.npy '<f4' '4, 1, 2, 2' "$ok4$ok4$ok4$ok4"
 npy nan.npy '<f4' '4, 1, 2, 2' "$ok4$ok4$one$one$one$nan$ok4"
@@ -43,6 +47,21 @@ test_expect_success 'an infinity in the validation data is refused' '
 	test_error 1 snet-train -q -m net.spec -e 1 -b 2 -j 1 --valid inf.tns -o m3.tns good.tns &&
 	grep -q "inf.tns: record 0: example 3 has a non-finite value (inf at offset 1)" .stderr &&
 	test ! -e m3.tns
+'
+
+test_expect_success 'snet-infer refuses data of another shape with the same size' '
+	npy u8a.npy "|u1" "4, 1, 2, 2" "$b16" &&
+	npy u8b.npy "|u1" "4, 2, 2, 1" "$b16" &&
+	npy u8v.npy "|u1" "4, 4" "$b16" &&
+	tns-import -q -o a.tns u8a.npy labels.npy &&
+	tns-import -q -o b.tns u8b.npy labels.npy &&
+	tns-import -q -o v.tns u8v.npy labels.npy &&
+	snet-infer -m m.tns a.tns >p.tns && tns-info p.tns | grep -q " 4x2 " &&
+	test_error 1 snet-infer -m m.tns b.tns &&
+	grep -q "^snet-infer: chunk 1: examples are 2x2x1 but the model.s input is 1x2x2" .stderr &&
+	test_error 1 snet-infer -m m.tns --eval v.tns &&
+	grep -q "examples are 4 but the model.s input is 1x2x2" .stderr &&
+	test_error 1 snet-infer -m m.tns -o p2.tns v.tns && test ! -e p2.tns
 '
 
 test_done
