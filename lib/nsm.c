@@ -264,8 +264,13 @@ void sk_nsm_init(sk_nsm *s, int how, uint64_t seed)
 	for (int i = 0; i < K; i++)
 		for (int j = 0; j < K; j++)
 			s->M[(size_t)i * (size_t)K + (size_t)j] = i == j ? 1.0f : 0.0f;
-	if (s->Wz)
-		memset(s->Wz, 0, sizeof(float) * (size_t)K * (size_t)s->o.classes);
+	if (s->Wz) {
+		/* the label encoder as PyTorch's Linear default, as the reference */
+		sk_rng rz = sk_rng_make(seed, sk_rng_hash("nsm.wz"));
+		float b = 1.0f / sqrtf((float)s->o.classes);
+		for (size_t i = 0; i < (size_t)K * (size_t)s->o.classes; i++)
+			s->Wz[i] = b * (2.0f * sk_rng_next_uniform(&rz) - 1.0f);
+	}
 }
 
 double sk_nsm_lambda_max(int k, const float *M, float *tmp)

@@ -97,7 +97,8 @@ void sk_nsm_free(sk_nsm *s);
 
 /* W as the reference code does: "conv" draws U(-1/sqrt(D), 1/sqrt(D)) (the
  * PyTorch Conv2d default), "unit" draws N(0, 1) rows scaled to unit norm.
- * M = I, Wz = 0. */
+ * M = I; Wz (supervised) U(-1/sqrt(classes), 1/sqrt(classes)), PyTorch's
+ * Linear default, as the reference's label encoder. */
 void sk_nsm_init(sk_nsm *s, int how, uint64_t seed);
 
 /* Run the dynamics on n <= max_batch images x (n x C x H x W).  y (n x K x

@@ -241,7 +241,9 @@ static void test_supervised(void)
 	int K = s->o.k, P = s->p;
 	size_t ny = (size_t)4 * K * P;
 	float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
-	/* Wz = 0 at init: the label term does nothing until it is learned */
+	/* with Wz = 0 the label term does nothing */
+	tap_ok(fabs(s->Wz[0]) > 0 && fabs(s->Wz[0]) <= 1 / sqrt(3.0), "Wz starts uniform in +-1/sqrt(classes)");
+	memset(s->Wz, 0, sizeof(float) * (size_t)s->o.k * 3);
 	sk_nsm_forward(s, 4, x, lab, y1, NULL);
 	sk_nsm_forward(u, 4, x, NULL, y2, NULL);
 	tap_ok(!memcmp(y1, y2, ny * sizeof *y1), "supervised with Wz = 0 equals unsupervised");
