@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_STOPPED 3
@@ -309,8 +310,12 @@ int main(int argc, char **argv)
 	c.sched.lr = lr;
 	c.sched.epochs = c.epochs;
 	if (!ckpt_path) {
+		struct stat st;
 		if (!strcmp(out_path, "-"))
 			sk_usage("writing the model to stdout needs --checkpoint FILE");
+		/* OUT.ckpt next to /dev/null or a FIFO would be a stray file there */
+		if (stat(out_path, &st) == 0 && !S_ISREG(st.st_mode))
+			sk_usage("%s is not a regular file: name the checkpoint with --checkpoint FILE", out_path);
 		size_t n = strlen(out_path) + 6;
 		if (!(ckpt_buf = malloc(n)))
 			sk_die("out of memory");

@@ -3,7 +3,8 @@
 # read (ReLU maps NaN to 0, so the loss stays finite while the parameters
 # silently become NaN), naming the file, record and example; snet-infer
 # refuses examples whose shape differs from the model's input even when the
-# sizes agree (as snet-train does).
+# sizes agree (as snet-train does); snet-train -o /dev/null does not write
+# /dev/null.ckpt.
 . "$SK_SRCDIR/tests/lib.sh"
 
 # npy FILE DESCR SHAPE BYTES: a little-endian .npy written with printf
@@ -62,6 +63,17 @@ test_expect_success 'snet-infer refuses data of another shape with the same size
 	test_error 1 snet-infer -m m.tns --eval v.tns &&
 	grep -q "examples are 4 but the model.s input is 1x2x2" .stderr &&
 	test_error 1 snet-infer -m m.tns -o p2.tns v.tns && test ! -e p2.tns
+'
+
+test_expect_success 'snet-train puts no OUT.ckpt next to a device or a FIFO' '
+	test_error 2 snet-train -q -m net.spec -e 1 -b 2 -j 1 -o /dev/null good.tns &&
+	grep -q "^snet-train: /dev/null is not a regular file: name the checkpoint with --checkpoint FILE" .stderr &&
+	test ! -e /dev/null.ckpt &&
+	mkfifo fifo &&
+	test_error 2 snet-train -q -m net.spec -e 1 -b 2 -j 1 -o fifo good.tns &&
+	test ! -e fifo.ckpt &&
+	snet-train -q -m net.spec -e 1 -b 2 -j 1 -o /dev/null --checkpoint c.ckpt good.tns &&
+	tns-info c.ckpt | grep -q train_state
 '
 
 test_done
