@@ -221,9 +221,12 @@ static int enc_build(sk_encoder *e)
 		free(a), free(b), free(c), free(d);
 		return sk_error("out of memory");
 	}
-	memcpy(e->params, a, sizeof *a * (size_t)na);
-	memcpy(e->params + na, b, sizeof *b * (size_t)nb);
-	memcpy(e->params + na + nb, c, sizeof *c * (size_t)nc);
+	if (na)   /* the baselines have no set levels: a, b, c are empty */
+		memcpy(e->params, a, sizeof *a * (size_t)na);
+	if (nb)
+		memcpy(e->params + na, b, sizeof *b * (size_t)nb);
+	if (nc)
+		memcpy(e->params + na + nb, c, sizeof *c * (size_t)nc);
 	memcpy(e->params + na + nb + nc, d, sizeof *d * (size_t)nd);
 	e->lpar = b, e->nlpar = nb;
 	e->mpar = c, e->nmpar = nc;
