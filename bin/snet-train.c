@@ -509,8 +509,12 @@ int main(int argc, char **argv)
 		if (sk_ofile_commit(of) < 0)
 			sk_die_lib();
 	}
-	if (u.log && fclose(u.log) != 0)
-		sk_die("%s: write error", log_path);
+	if (u.log) {
+		/* every epoch's fflush may have failed already: fclose alone would not say */
+		int bad = ferror(u.log);
+		if (fclose(u.log) != 0 || bad)
+			sk_die("%s: write error (the model was written)", log_path);
+	}
 	sk_trainer_free(t);
 	sk_model_free(m);
 	sk_dataset_free(&train);

@@ -76,4 +76,13 @@ test_expect_success 'snet-train puts no OUT.ckpt next to a device or a FIFO' '
 	tns-info c.ckpt | grep -q train_state
 '
 
+if test -c /dev/full; then
+	test_expect_success 'snet-train reports a log it could not write' '
+		test_error 1 snet-train -q -m net.spec -e 2 -b 2 -j 1 -o m4.tns --log /dev/full good.tns &&
+		grep -q "^snet-train: /dev/full: write error" .stderr
+	'
+else
+	test_skip 'snet-train reports a log it could not write' 'no /dev/full'
+fi
+
 test_done
