@@ -3,6 +3,7 @@
  * NaN marginalisation, clustering and unsupervised init. */
 #include "gradcheck.h"
 #include "sk_cluster.h"
+#include "sk_model.h"
 #include "sk_rng.h"
 #include "sk_simkern.h"
 #include "tap.h"
@@ -554,6 +555,47 @@ static void test_errors(void)
 	}
 }
 
+/* ---- the shipped models: each SimNet within its NiN rival's budget ---- */
+
+#ifdef SK_MODELS_DIR
+static sk_model *load_spec(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", SK_MODELS_DIR, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	static char buf[8192];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return sk_model_from_text(buf, name);
+}
+
+static void test_budgets(void)
+{
+	static const char *pairs[][2] = {{"simnet-28.spec", "nin-28.spec"},
+	                                 {"simnet.spec", "nin.spec"},
+	                                 {"simnet-28-wide.spec", "simnet-nin20-28.spec"}};
+	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+		sk_model *a = load_spec(pairs[i][0]), *b = load_spec(pairs[i][1]);
+		if (!a || !b) {
+			tap_ok(0, "%s and %s load: %s", pairs[i][0], pairs[i][1], sk_errmsg());
+			sk_model_free(a);
+			sk_model_free(b);
+			continue;
+		}
+		size_t pa = sk_model_param_count(a), pb = sk_model_param_count(b);
+		double fa = sk_model_flops(a), fb = sk_model_flops(b);
+		tap_ok(pa <= pb && fa <= fb && a->seq->out.n >= 1 && sk_shape_size(a->seq->out) == 10,
+		       "%s (%zu params, %.2f MFLOP) within the budget of %s (%zu, %.2f)", pairs[i][0], pa, fa / 1e6,
+		       pairs[i][1], pb, fb / 1e6);
+		sk_model_free(a);
+		sk_model_free(b);
+	}
+}
+#endif
+
 int main(void)
 {
 	test_kernels();
@@ -565,5 +607,8 @@ int main(void)
 	test_nan_skip();
 	test_cluster();
 	test_errors();
+#ifdef SK_MODELS_DIR
+	test_budgets();
+#endif
 	return tap_done();
 }
