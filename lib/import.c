@@ -77,6 +77,8 @@ static int convert(const void *in, etype e, int big, size_t n, void *out, sk_dty
 			break;
 		case SK_F32:
 			((float *)out)[i] = (float)v;
+			if (isinf(((float *)out)[i]) && !isinf(v))   /* f8 beyond FLT_MAX */
+				return sk_error("%s: value %g at element %zu does not fit f32", name, v, i);
 			break;
 		}
 	}

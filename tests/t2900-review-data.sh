@@ -6,16 +6,8 @@
 # sizes agree (as snet-train does); snet-train -o /dev/null does not write
 # /dev/null.ckpt.
 . "$SK_SRCDIR/tests/lib.sh"
+. "$SK_SRCDIR/tests/npy.sh"
 
-# npy FILE DESCR SHAPE BYTES: a little-endian .npy written with printf
-npy() {
-	hdr="{'descr': '$2', 'fortran_order': False, 'shape': ($3), }"
-	while [ $(( (10 + ${#hdr} + 1) % 64 )) -ne 0 ]; do hdr="$hdr "; done
-	len=$(( ${#hdr} + 1 ))
-	{ printf '\223NUMPY\001\000'
-	  printf "\\$(printf %03o $((len % 256)))\\$(printf %03o $((len / 256)))"
-	  printf '%s\n' "$hdr"; printf "$4"; } >"$1"
-}
 one='\000\000\200\077'
 nan='\000\000\300\177'
 inf='\000\000\200\177'
