@@ -39,7 +39,8 @@ static int images_layout(const sk_reader *r, const sk_header *h, int *ndim, int6
 }
 
 /* Training on a NaN or an infinity gives finite losses (ReLU maps NaN to 0)
- * but parameters that are NaN: refuse such data where it is read. */
+ * but parameters that are NaN, and inference NaN outputs: refuse such data
+ * where it is read (whole or by chunks). */
 static int check_finite(const sk_reader *r, const float *x, int64_t n, size_t per, int64_t first)
 {
 	for (int64_t i = 0; i < n; i++)
@@ -265,6 +266,7 @@ struct sk_chunks {
 	int ndim;
 	int64_t shape[4];
 	long n;
+	int64_t seen;     /* examples before this chunk */
 };
 
 sk_chunks *sk_chunks_open(const char *path)
@@ -319,7 +321,8 @@ int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **la
 		return -1;
 	c->x = xp;
 	if (c->h.dtype == SK_F32) {
-		if (sk_reader_payload_into(c->r, &c->h, c->x) < 0)
+		if (sk_reader_payload_into(c->r, &c->h, c->x) < 0 ||
+		    check_finite(c->r, c->x, k, exb / sizeof(float), c->seen) < 0)
 			return -1;
 	} else {
 		if (grow(&c->raw, &c->rawcap, count + 1) < 0 || sk_reader_payload_into(c->r, &c->h, c->raw) < 0)
@@ -329,6 +332,7 @@ int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **la
 			c->x[i] = p[i];
 	}
 	c->n++;
+	c->seen += k;
 	*labels = NULL;
 	s = sk_reader_next(c->r, &c->h);
 	if (s < 0)

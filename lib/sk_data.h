@@ -3,7 +3,8 @@
  * A data set stream holds `images` records (u8 or f32, N x C x H x W, or
  * N x D for vectors) each followed by a `labels` record (i32, N), in chunks
  * (default 10,000 examples) so any pipeline runs in bounded memory.  The
- * images record may carry `classes` (comma-separated label names).
+ * images record may carry `classes` (comma-separated label names).  Both
+ * readers below refuse f32 examples holding a NaN or an infinity.
  */
 #ifndef SK_DATA_H
 #define SK_DATA_H

@@ -28,11 +28,14 @@ test_expect_success 'f32 data sets import and train' '
 	tns-info m.tns | grep -q "linear3.w"
 '
 
-test_expect_success 'a NaN in the training data is refused, naming record and example' '
+test_expect_success 'a NaN in the data is refused by snet-train and snet-infer, naming record and example' '
 	tns-import -q --chunk 2 -o nan.tns nan.npy labels.npy &&
 	test_error 1 snet-train -q -m net.spec -e 1 -b 2 -j 1 -o m2.tns nan.tns &&
 	grep -q "^snet-train: nan.tns: record 2: example 2 has a non-finite value (nan at offset 3)" .stderr &&
-	test ! -e m2.tns && test ! -e m2.tns.ckpt
+	test ! -e m2.tns && test ! -e m2.tns.ckpt &&
+	test_error 1 snet-infer -m m.tns -o p.tns nan.tns &&
+	grep -q "^snet-infer: nan.tns: record 2: example 2 has a non-finite value (nan at offset 3)" .stderr &&
+	test ! -e p.tns
 '
 
 test_expect_success 'an infinity in the validation data is refused' '
