@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 			o.rows = b;
 			break;
 		}
-		case OPT_INDEX: o.index = sk_arg_long("--index", arg, 0, SK_MAX_EXTENT); break;
+		case OPT_INDEX: o.index = sk_arg_long("--index", arg, 0, SK_MAX_EXTENT - 1); break;
 		case OPT_SCALE:
 			if (!strcmp(arg, "auto")) o.scale = 1;
 			else if (!strcmp(arg, "none")) o.scale = 0;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Hardening of tns-import: an f8 value beyond the f4 range is an error naming
-# the value and element (it became an infinity), like an i8 beyond i32.
+# the value and element (it became an infinity), like an i8 beyond i32;
+# tns-export --index states its true range.
 . "$SK_SRCDIR/tests/lib.sh"
 . "$SK_SRCDIR/tests/npy.sh"
 d1='\000\000\000\000\000\000\360\077'     # 1.0 as <f8
@@ -26,6 +27,12 @@ test_expect_success 'an infinity stays an infinity (it is a value, not an overfl
 	npy inf.npy "<f8" "2, 2" "$d1$d1$dinf$d1" &&
 	tns-import -q -o inf.tns inf.npy &&
 	tns-export -f tsv inf.tns | grep -q "^inf"
+'
+
+test_expect_success 'tns-export --index names the largest index it takes' '
+	test_error 2 tns-export -f png -i -1 -o x.png ok.tns &&
+	grep -q "^tns-export: --index: -1 is outside 0\.\.2147483647$" .stderr &&
+	test ! -e x.png
 '
 
 test_done
