@@ -276,15 +276,33 @@ const float *sk_seq_forward(sk_seq *q, const sk_ctx *c, int n, const float *x)
 	return x;
 }
 
+/* Whether a layer or its children hold trainable parameters. */
+static int has_trainable(const sk_layer *l)
+{
+	for (int k = 0; k < l->nparams; k++)
+		if (!(l->params[k].flags & SK_P_BUFFER))
+			return 1;
+	for (int k = 0; k < l->nchild; k++)
+		for (int j = 0; j < l->child[k]->n; j++)
+			if (has_trainable(l->child[k]->layers[j]))
+				return 1;
+	return 0;
+}
+
 int sk_seq_backward(sk_seq *q, const sk_ctx *c, int n, const float *x, const float *dy, float *dx)
 {
-	int b = 0;
-	for (int i = q->n - 1; i >= 0; i--) {
+	int b = 0, first = 0;
+	/* without dx, the layers before the first trainable one (e.g. input)
+	 * need no backward, and that one needs no input gradient */
+	if (!dx)
+		while (first < q->n - 1 && !has_trainable(q->layers[first]))
+			first++;
+	for (int i = q->n - 1; i >= first; i--) {
 		sk_layer *l = q->layers[i];
 		const float *xi = i ? q->act[i - 1] : x;
 		float *dxi;
-		if (i == 0)
-			dxi = dx;
+		if (i == first)
+			dxi = i ? NULL : dx;
 		else {
 			dxi = q->gbuf[b];
 			b ^= 1;
