@@ -30,15 +30,17 @@ static char *cmdline;
 typedef struct select_opts {
 	const char *where[8];
 	int nwhere;
-	const char *part;     /* "all", "train", "test" */
+	const char *part;     /* "all", "train", "test", "val" */
 	double test_frac;
+	double val_frac;      /* of the train part, held out as "val" */
 	uint64_t split_seed;
 	const char *split_by; /* attribute grouping models into runs */
 } select_opts;
 
 #define SELECT_OPTIONS \
 	{"where", 'w', "KEY=VALUE", "keep models whose attribute KEY equals VALUE (repeatable, all must hold)"}, \
-	{"split", 0, "PART", "all, train or test: a seeded split of the runs (default all)"}, \
+	{"split", 0, "PART", "all, train, val or test: a seeded split of the runs (default all)"}, \
+	{"val-frac", 0, "F", "fraction of the train part's runs held out as val (default 0)"}, \
 	{"test-frac", 0, "F", "fraction of runs in the test part (default 0.5)"}, \
 	{"split-seed", 0, "S", "seed of the split (default 0)"}, \
 	{"split-by", 0, "ATTR", "attribute naming a model's run; a run is never cut (default run)"}
@@ -52,11 +54,13 @@ static int select_option(select_opts *s, const char *name, const char *arg)
 			sk_usage("--where wants KEY=VALUE, got '%s'", arg);
 		s->where[s->nwhere++] = arg;
 	} else if (!strcmp(name, "split")) {
-		if (strcmp(arg, "all") && strcmp(arg, "train") && strcmp(arg, "test"))
-			sk_usage("--split is all, train or test, not '%s'", arg);
+		if (strcmp(arg, "all") && strcmp(arg, "train") && strcmp(arg, "test") && strcmp(arg, "val"))
+			sk_usage("--split is all, train, val or test, not '%s'", arg);
 		s->part = arg;
 	} else if (!strcmp(name, "test-frac"))
 		s->test_frac = sk_arg_double("--test-frac", arg, 0.0, 1.0);
+	else if (!strcmp(name, "val-frac"))
+		s->val_frac = sk_arg_double("--val-frac", arg, 0.0, 1.0);
 	else if (!strcmp(name, "split-seed"))
 		s->split_seed = (uint64_t)sk_arg_long("--split-seed", arg, 0, 1L << 62);
 	else if (!strcmp(name, "split-by"))
@@ -90,8 +94,10 @@ static int *select_models(const sk_zoo *z, const select_opts *s, int *n)
 				run = buf;
 			}
 			float u = sk_rng_uniform(s->split_seed, sk_rng_hash(run), 0);
-			int test = u < s->test_frac;
-			ok = test == !strcmp(s->part, "test");
+			float v = sk_rng_uniform(s->split_seed, sk_rng_hash(run), 1);
+			int test = u < s->test_frac, val = !test && v < s->val_frac;
+			const char *side = test ? "test" : val ? "val" : "train";
+			ok = !strcmp(side, s->part);
 		}
 		if (ok)
 			idx[k++] = i;
@@ -156,7 +162,7 @@ static int cmd_train(int argc, char **argv)
 {
 	sk_cli cli = {"zoo-encode", "train [options] [ZOO...]",
 	              "fit an encoder on a zoo to predict an attribute of each model", train_opts, 0};
-	select_opts sel = {{0}, 0, "all", 0.5, 0, "run"};
+	select_opts sel = {{0}, 0, "all", 0.5, 0, 0, "run"};
 	sk_enc_config ec;
 	sk_enc_train tc;
 	sk_enc_kind kind = SK_ENC_SNE;
@@ -301,7 +307,7 @@ static int cmd_apply(int argc, char **argv, int codes)
 	sk_cli cli = {"zoo-encode", codes ? "encode -e ENCODER [options] [ZOO...]" : "predict -e ENCODER [options] [ZOO...]",
 	              codes ? "write one fixed-length code per model" : "write the predicted attribute of each model",
 	              run_opts, 0};
-	select_opts sel = {{0}, 0, "all", 0.5, 0, "run"};
+	select_opts sel = {{0}, 0, "all", 0.5, 0, 0, "run"};
 	const char *out = "-", *encp = NULL, *attr = NULL, *label = NULL, *arg;
 	int idx, first, force = 0, gap = 0;
 	sk_cli_init(&cli, argc, argv);

@@ -29,7 +29,13 @@ test_expect_success 'the train and test splits keep runs whole and together cove
 	zoo-encode predict -q -e sne.enc zoo.tns >all.tns &&
 	n1=$(tns-info tr.tns | awk "\$2 == \"pred\" {print \$4}") &&
 	n2=$(tns-info te.tns | awk "\$2 == \"pred\" {print \$4}") &&
-	test $((n1 + n2)) -eq 18 && test $((n1 % 3)) -eq 0
+	test $((n1 + n2)) -eq 18 && test $((n1 % 3)) -eq 0 &&
+	zoo-encode predict -q -e sne.enc --split train --val-frac 0.5 zoo.tns >tr2.tns &&
+	zoo-encode predict -q -e sne.enc --split val --val-frac 0.5 zoo.tns >va2.tns &&
+	zoo-encode predict -q -e sne.enc --split test --val-frac 0.5 zoo.tns | cmp - te.tns &&
+	n3=$(tns-info tr2.tns | awk "\$2 == \"pred\" {print \$4}") &&
+	n4=$(tns-info va2.tns | awk "\$2 == \"pred\" {print \$4}") &&
+	test $((n3 + n4)) -eq $n1 && test $((n4 % 3)) -eq 0
 '
 
 test_expect_success 'encode writes one code of the encoder width per model; deterministic' '
