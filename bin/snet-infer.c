@@ -16,13 +16,13 @@
 
 static const sk_option opts[] = {
 	{"model", 'm', "MODEL", "model stream or spec file (required)"},
-	{"output", 0, "WHAT", "logits, probs or labels (default logits)"},
+	{"kind", 'k', "WHAT", "logits, probs or labels (default logits)"},
 	{"layer", 'l', "NAME", "write the output of layer NAME instead (features)"},
 	{"eval", 'e', NULL, "print metrics (accuracy, loss, n) on stdout instead of a stream"},
 	{"confusion", 'c', NULL, "with --eval: also print the confusion matrix (rows: true label)"},
 	{"batch", 'b', "N", "examples per forward pass (default 256)"},
 	{"threads", 'j', "N", "worker threads (default: all cores)"},
-	{"out", 'o', "FILE", "write the stream to FILE atomically (default - = stdout)"},
+	{"output", 'o', "FILE", "write the stream to FILE atomically (default - = stdout)"},
 	{"compress", 'z', "LEVEL", "deflate the output records (1..9; default 0 = raw)"},
 	{"force", 'f', NULL, "write binary output even to a terminal"},
 	{0, 0, 0, 0},
@@ -33,7 +33,7 @@ enum { O_MODEL, O_OUTPUT, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OU
 int main(int argc, char **argv)
 {
 	sk_cli cli = {.prog = "snet-infer",
-	              .synopsis = "-m MODEL [--output logits|probs|labels] [--layer NAME] [--eval [--confusion]] "
+	              .synopsis = "-m MODEL [-k logits|probs|labels] [--layer NAME] [--eval [--confusion]] "
 	                          "[--batch N] [DATA|-]",
 	              .summary = "Run a model over a data stream (stdin when DATA is absent or '-').",
 	              .opts = opts};
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 			else if (!strcmp(arg, "labels"))
 				c.output = SK_OUT_LABELS;
 			else
-				sk_usage("--output '%s' is not one of: logits, probs, labels", arg);
+				sk_usage("--kind '%s' is not one of: logits, probs, labels", arg);
 			break;
 		case O_LAYER: c.layer = arg; c.output = SK_OUT_FEATURES; break;
 		case O_EVAL: eval = 1; break;
@@ -81,13 +81,13 @@ int main(int argc, char **argv)
 	if (!strcmp(model_path, "-") && !strcmp(data_path, "-"))
 		sk_usage("the model and the data cannot both be stdin");
 	if (output_given && c.layer)
-		sk_usage("--output and --layer exclude each other");
+		sk_usage("--kind and --layer exclude each other");
 	if (confusion && !eval)
 		sk_usage("--confusion needs --eval");
 	if (eval && (output_given || c.layer))
-		sk_usage("--eval prints metrics; it excludes --output and --layer");
+		sk_usage("--eval prints metrics; it excludes --kind and --layer");
 	if (eval && strcmp(out_path, "-"))
-		sk_usage("--eval prints metrics on stdout; it excludes --out");
+		sk_usage("--eval prints metrics on stdout; it excludes --output");
 
 	if (!(m = sk_model_load(model_path)))
 		sk_die_lib();

@@ -1,6 +1,7 @@
 /* cli.c: option tables, --help and --version, "prog: message" errors and a
  * terminal-only progress display, shared by every program. */
 #include "sk_cli.h"
+#include "sk_stream.h"
 #include "sk_base.h"
 
 #include <dlfcn.h>
@@ -58,6 +59,7 @@ void sk_die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg("", fmt, ap);
 	va_end(ap);
+	sk_ofile_remove_pending();   /* never leave a half-written output behind */
 	exit(1);
 }
 
@@ -67,6 +69,7 @@ void sk_usage(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg("", fmt, ap);
 	va_end(ap);
+	sk_ofile_remove_pending();
 	exit(2);
 }
 

@@ -1238,7 +1238,7 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 exp512(__
 AVX512 static void tanh_avx512(size_t n, const float *x, float *y)
 {
 	static const float c[8] = {1.0f, -1.0f / 3, 2.0f / 15, -17.0f / 315, 62.0f / 2835, -1382.0f / 155925,
-	                           21844.0f / 6081075, -929569.0f / 638512875};
+	                           21844.0f / 6081075, -929569.0f / 638512875.0f};
 	const __m512i signbit = _mm512_set1_epi32((int)0x80000000u);
 	for (size_t i = 0; i < n; i += 16) {
 		__mmask16 k = MASK16(n - i);

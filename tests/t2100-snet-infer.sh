@@ -39,13 +39,13 @@ test_expect_success 'logits, probs and labels: one record per input chunk' '
 	snet-infer -m m.tns test.tns >logits.tns &&
 	tns-info logits.tns >info &&
 	test $(grep -c "logits *f32 *300x10" info) -eq 3 && grep -q "logits *f32 *100x10" info &&
-	snet-infer -m m.tns --output probs test.tns | tns-info - | grep -c "probs *f32" | grep -q "^4$" &&
-	snet-infer -m m.tns --output labels test.tns | tns-info - >info &&
+	snet-infer -m m.tns --kind probs test.tns | tns-info - | grep -c "probs *f32" | grep -q "^4$" &&
+	snet-infer -m m.tns --kind labels test.tns | tns-info - >info &&
 	grep -q "^0 *labels *i32 *300 " info && test $(wc -l <info) -eq 4
 '
 
 test_expect_success 'probabilities are in [0, 1] and sum to one (mean 1/10)' '
-	snet-infer -m m.tns --output probs test.tns | tns-info --stats - 2>/dev/null >stats &&
+	snet-infer -m m.tns --kind probs test.tns | tns-info --stats - 2>/dev/null >stats &&
 	test $(wc -l <stats) -eq 4 &&
 	awk "{for (i = 1; i <= NF; i++) if (\$i ~ /^(min|max|mean)=/) {split(\$i, kv, \"=\"); v[kv[1]] = kv[2]}
 	     if (v[\"min\"] < 0 || v[\"max\"] > 1 || v[\"mean\"] < 0.09999 || v[\"mean\"] > 0.10001) exit 1}" stats
@@ -64,7 +64,7 @@ test_expect_success 'errors: unknown layer, unlabelled data for --eval, usage' '
 	test_error 1 snet-infer -m m.tns --eval unlab.tns &&
 	grep -q "no labels" .stderr &&
 	test_error 2 snet-infer --eval test.tns &&
-	test_error 2 snet-infer -m m.tns --output scores test.tns &&
+	test_error 2 snet-infer -m m.tns --kind scores test.tns &&
 	test_error 2 snet-infer -m m.tns --confusion test.tns &&
 	test_error 2 snet-infer -m m.tns --eval --layer gap8 test.tns &&
 	test_error 1 snet-infer -m nosuch.tns --eval test.tns
