@@ -10,11 +10,11 @@ tns-select -q --range 0:2000 all.tns >train.tns && tns-select -q --range 2000:25
 rm -f all.tns
 
 test_expect_success 'simnet-28 trains from k-means templates and learns (accuracy well above chance)' '
-	snet-train -m "$M/simnet-28.spec" -o m.tns --init-unsupervised --epochs 3 --optimizer adam --lr 0.03 \
+	snet-train -m "$M/simnet-28.spec" -o m.tns --init-unsupervised --epochs 4 --optimizer adam --lr 0.02 \
 		--threads 1 train.tns 2>err &&
 	snet-infer -m m.tns --eval valid.tns >metrics &&
 	cat metrics >&2 &&
-	awk "/^accuracy/ {exit !(\$2 > 0.3)}" metrics
+	awk "/^accuracy/ {exit !(\$2 > 0.4)}" metrics
 '
 
 test_expect_success 'the report shows the budget: 4329 parameters (NiN-10: 4340), sim and mex rows' '
