@@ -678,8 +678,11 @@ int main(int argc, char **argv)
 		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
 	if (!r.out)
 		sk_usage("-o OUT is required (try --help)");
-	if (r.transform)
-		return transform(&r);
+	if (r.transform) {
+		int rc = transform(&r);
+		free(r.cmd);
+		return rc;
+	}
 	if (!strcmp(r.data, "-") && r.epochs > 1)
 		sk_usage("--epochs %d reads the data more than once: give a file, not stdin", r.epochs);
 	if (classes && !r.no.supervised)
@@ -933,6 +936,8 @@ int main(int argc, char **argv)
 	free(ckpt_buf);
 	free(r.cmd);
 	free(r.wz_state);
+	sk_free(r.kcount);
+	sk_free(r.kpatch);
 	sk_attrs_free(&r.state);
 	return 0;
 }
