@@ -24,6 +24,22 @@ typedef struct stats {
 	double min, max, shift, sum, sumsq;
 } stats;
 
+/* One value into the running min, max and shifted sums (the shift, the
+ * first value, keeps the variance accurate). */
+static inline void stats_one(stats *s, double v, double *sum, double *sq)
+{
+	if (s->n == 0)
+		s->min = s->max = s->shift = v;
+	s->n++;
+	if (v < s->min)
+		s->min = v;
+	if (v > s->max)
+		s->max = v;
+	double d = v - s->shift;
+	*sum += d;
+	*sq += d * d;
+}
+
 static void stats_add_f32(stats *s, const float *x, size_t n)
 {
 	double sum = 0, sq = 0;
@@ -33,16 +49,7 @@ static void stats_add_f32(stats *s, const float *x, size_t n)
 			s->nan++;
 			continue;
 		}
-		if (s->n == 0)
-			s->min = s->max = s->shift = v;
-		s->n++;
-		if (v < s->min)
-			s->min = v;
-		if (v > s->max)
-			s->max = v;
-		double d = v - s->shift;
-		sum += d;
-		sq += d * d;
+		stats_one(s, v, &sum, &sq);
 	}
 	s->sum += sum;
 	s->sumsq += sq;
@@ -51,19 +58,8 @@ static void stats_add_f32(stats *s, const float *x, size_t n)
 static void stats_add_int(stats *s, const void *p, size_t n, sk_dtype t)
 {
 	double sum = 0, sq = 0;
-	for (size_t i = 0; i < n; i++) {
-		double v = t == SK_U8 ? ((const uint8_t *)p)[i] : ((const int32_t *)p)[i];
-		if (s->n == 0)
-			s->min = s->max = s->shift = v;
-		s->n++;
-		if (v < s->min)
-			s->min = v;
-		if (v > s->max)
-			s->max = v;
-		double d = v - s->shift;
-		sum += d;
-		sq += d * d;
-	}
+	for (size_t i = 0; i < n; i++)
+		stats_one(s, t == SK_U8 ? ((const uint8_t *)p)[i] : ((const int32_t *)p)[i], &sum, &sq);
 	s->sum += sum;
 	s->sumsq += sq;
 }
