@@ -286,8 +286,10 @@ static void do_resume(run *r)
 	char fp[1024];
 	if (!(m = sk_model_load_ex(r->resume, read_state, r)))
 		sk_die_lib();
+/* errors after the load free the model first (no leak reports at exit) */
+#define RESUME_DIE(...) do { sk_model_free(m); sk_die(__VA_ARGS__); } while (0)
 	if (!r->have_state)
-		sk_die("%s: not an nsm-pretrain checkpoint (no state.nsm record)", r->resume);
+		RESUME_DIE("%s: not an nsm-pretrain checkpoint (no state.nsm record)", r->resume);
 	fingerprint(r, fp, sizeof fp);
 	fp_old = sk_attrs_get(&r->state, "options");
 	if (!fp_old || strcmp(fp_old, fp)) {
@@ -300,26 +302,26 @@ static void do_resume(run *r)
 		char wa[128], wb[128];
 		sscanf(a, "%127s", wa);
 		sscanf(b, "%127s", wb);
-		sk_die("%s: the checkpoint was made with %s, this run has %s", r->resume, wa, wb);
+		RESUME_DIE("%s: the checkpoint was made with %s, this run has %s", r->resume, wa, wb);
 	}
 	for (int i = 0; i < m->seq->n && !l; i++)
 		if (m->seq->layers[i]->nparams >= 2 && !strcmp(m->seq->layers[i]->ops->type, "nsm"))
 			l = m->seq->layers[i];
 	if (!l || l->params[0].size != (size_t)r->no.k * (size_t)r->s->d || l->params[1].size != (size_t)r->no.k * (size_t)r->no.k)
-		sk_die("%s: the checkpoint's nsm layer does not match %d filters of %dx%dx%d", r->resume, r->no.k, r->no.c,
+		RESUME_DIE("%s: the checkpoint's nsm layer does not match %d filters of %dx%dx%d", r->resume, r->no.k, r->no.c,
 		       r->no.size, r->no.size);
 	memcpy(r->s->W, l->params[0].w, l->params[0].size * sizeof(float));
 	memcpy(r->s->M, l->params[1].w, l->params[1].size * sizeof(float));
 	if (r->s->Wz) {
 		if (!r->wz_state || r->wz_size != (size_t)r->no.k * (size_t)r->no.classes)
-			sk_die("%s: the checkpoint lacks the label encoder (state.nsm.wz)", r->resume);
+			RESUME_DIE("%s: the checkpoint lacks the label encoder (state.nsm.wz)", r->resume);
 		memcpy(r->s->Wz, r->wz_state, r->wz_size * sizeof(float));
 	}
 	/* the model records the command that started the run */
 	if (sk_attrs_get(&r->state, "command")) {
 		char *c = strdup(sk_attrs_get(&r->state, "command"));
 		if (!c)
-			sk_die("out of memory");
+			RESUME_DIE("out of memory");
 		free(r->cmd);
 		r->cmd = c;
 	}
@@ -337,6 +339,7 @@ static void do_resume(run *r)
 	else
 		sk_info("resuming %s at epoch %d, step %lld (global step %lld)", r->resume, r->epoch + 1,
 		        (long long)r->estep, (long long)r->gstep);
+#undef RESUME_DIE
 }
 
 /* ---- the training loop ---- */
