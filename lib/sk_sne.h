@@ -58,6 +58,8 @@ int sk_mab_declare(sk_mab *m, sk_layer *l, const char *pfx, int dq, int dk, int 
                    int ln, int qshared);
 int sk_mab_setup(sk_mab *m, int max_batch);
 void sk_mab_free(sk_mab *m);
+/* destroy() of the layers whose private state is one sk_mab (mha, sab, pma) */
+void sk_mab_layer_destroy(sk_layer *l);
 /* FLOPs per example. */
 double sk_mab_flops(const sk_mab *m);
 /* q: n examples of nq x dq (or nq x dq once when qshared); x: n x nk x dk. */

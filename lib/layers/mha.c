@@ -291,7 +291,7 @@ static int mha_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return mab_backward(l->priv, l, n, x, x, dy, dx, dx, 1, 1);
 }
 
-static void mha_destroy(sk_layer *l)
+void sk_mab_layer_destroy(sk_layer *l)
 {
 	if (l->priv)
 		sk_mab_free(l->priv);
@@ -305,6 +305,6 @@ const sk_layer_ops sk_layer_mha = {
 	.setup = mha_setup,
 	.forward = mha_forward,
 	.backward = mha_backward,
-	.destroy = mha_destroy,
+	.destroy = sk_mab_layer_destroy,
 };
 

@@ -48,13 +48,6 @@ static int pma_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return sk_mab_backward(l->priv, l, n, l->params[0].w, x, dy, l->params[0].g, dx, 0);
 }
 
-static void pma_destroy(sk_layer *l)
-{
-	if (l->priv)
-		sk_mab_free(l->priv);
-	sk_free(l->priv);
-}
-
 const sk_layer_ops sk_layer_pma = {
 	.type = "pma",
 	.synopsis = "pma [k=K] [d=D] [heads=H] [ln=0|1]   (attention pooling, T x Din -> K x D)",
@@ -62,5 +55,5 @@ const sk_layer_ops sk_layer_pma = {
 	.setup = pma_setup,
 	.forward = pma_forward,
 	.backward = pma_backward,
-	.destroy = pma_destroy,
+	.destroy = sk_mab_layer_destroy,
 };

@@ -41,13 +41,6 @@ static int sab_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return sk_mab_backward(l->priv, l, n, x, x, dy, dx, dx, 1);
 }
 
-static void sab_destroy(sk_layer *l)
-{
-	if (l->priv)
-		sk_mab_free(l->priv);
-	sk_free(l->priv);
-}
-
 const sk_layer_ops sk_layer_sab = {
 	.type = "sab",
 	.synopsis = "sab [D] [heads=H] [ln=0|1]   (set attention block, T x Din -> T x D)",
@@ -55,5 +48,5 @@ const sk_layer_ops sk_layer_sab = {
 	.setup = sab_setup,
 	.forward = sab_forward,
 	.backward = sab_backward,
-	.destroy = sab_destroy,
+	.destroy = sk_mab_layer_destroy,
 };
