@@ -1,8 +1,10 @@
-/* pool.c: max and average pooling, `pool max|avg k=K [stride=S] [pad=P]`.
+/* pool.c: max, average and sum pooling, `pool max|avg|sum k=K [stride=S] [pad=P]`.
  *
  * stride defaults to K.  Max pooling ignores the padding (as if -inf) and
  * remembers the arg-max of each window for backward; average pooling divides
- * by K*K, padding included (PyTorch's default).  pad must be at most K/2.
+ * by K*K, padding included (PyTorch's default); sum pooling adds the window
+ * (SimNets: a sum of log-densities multiplies the likelihoods of
+ * independent regions).  pad must be at most K/2.
  */
 #include "sk_kernels.h"
 #include "sk_layer.h"
@@ -14,10 +16,11 @@
 typedef struct pool {
 	sk_conv_geom g;
 	int max;
+	float scale;    /* avg: 1/(K*K); sum: 1 */
 	int32_t *arg;   /* max: input offset (within the image) of each output's maximum */
 } pool;
 
-static const char *const kinds[] = {"max", "avg", NULL};
+static const char *const kinds[] = {"max", "avg", "sum", NULL};
 
 static int pool_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
@@ -31,11 +34,11 @@ static int pool_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	    sk_opt_int(s, o, "stride", k, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0)
 		return -1;
 	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (max or avg), got %d", o->npos);
+		return sk_spec_error(s, o, "takes one positional argument (max, avg or sum), got %d", o->npos);
 	if (!strcmp(kind, "max"))
 		p->max = 1;
-	else if (strcmp(kind, "avg"))
-		return sk_spec_error(s, o, "unknown kind '%s' (known: %s %s)", kind, kinds[0], kinds[1]);
+	else if (strcmp(kind, "avg") && strcmp(kind, "sum"))
+		return sk_spec_error(s, o, "unknown kind '%s' (known: %s %s %s)", kind, kinds[0], kinds[1], kinds[2]);
 	if (l->in.n != 3)
 		return sk_spec_error(s, o, "needs a CxHxW input, got %d dimensions", l->in.n);
 	if (k < 1)
@@ -44,6 +47,7 @@ static int pool_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return sk_spec_error(s, o, "pad=%d must be at most k/2 = %d", pad, k / 2);
 	if (sk_conv_geom_init(&p->g, l->in.d[0], l->in.d[1], l->in.d[2], k, stride, pad) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
+	p->scale = strcmp(kind, "sum") ? 1.0f / ((float)k * (float)k) : 1.0f;
 	l->out = sk_shape3(p->g.c, p->g.oh, p->g.ow);
 	l->flops = (double)sk_shape_size(l->out) * k * k;
 	return 0;
@@ -67,7 +71,7 @@ static int pool_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 	pool *p = l->priv;
 	const sk_conv_geom *g = &p->g;
 	const int k = g->k, s = g->stride, pd = g->pad, h = g->h, w = g->w;
-	const float inv = 1.0f / (float)(k * k);
+	const float inv = p->scale;
 	size_t oi = 0;
 	(void)c;
 	if (p->max && k == 2 && s == 2 && pd == 0) {
@@ -118,7 +122,7 @@ static int pool_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 	pool *p = l->priv;
 	const sk_conv_geom *g = &p->g;
 	const int k = g->k, s = g->stride, pd = g->pad, h = g->h, w = g->w;
-	const float inv = 1.0f / (float)(k * k);
+	const float inv = p->scale;
 	size_t oi = 0;
 	(void)c;
 	(void)x;
@@ -162,7 +166,7 @@ static void pool_destroy(sk_layer *l)
 
 const sk_layer_ops sk_layer_pool = {
 	.type = "pool",
-	.synopsis = "pool max|avg k=K [stride=S] [pad=P]",
+	.synopsis = "pool max|avg|sum k=K [stride=S] [pad=P]",
 	.create = pool_create,
 	.setup = pool_setup,
 	.forward = pool_forward,

@@ -27,7 +27,7 @@ static const double kind_flops[] = {2, 3, 4, 4};
 
 typedef struct sim {
 	int kind, M, bias, nanskip, pexp;
-	float eps;
+	float eps, fill;   /* fill: value of out-of-bounds (padding) inputs */
 	sk_patchgeom g;
 	int iz, iu, ib;
 	size_t cp;    /* padded columns at max_batch */
@@ -44,6 +44,8 @@ static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	float zstd, uinit;
 	static const char *const pars[] = {"clip", "exp", NULL};
 	static const char *const nans[] = {"keep", "skip", NULL};
+	static const char *const oobs[] = {"zero", "nan", NULL};
+	int oob;
 	if (!S)
 		return -1;
 	l->priv = S;
@@ -60,10 +62,14 @@ static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	    sk_opt_int(s, o, "stride", 1, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0 ||
 	    sk_opt_int(s, o, "cb", l->in.d[0], &cb) < 0 || sk_opt_int(s, o, "cs", cb, &cs) < 0 ||
 	    sk_opt_int(s, o, "bias", 0, &S->bias) < 0 || sk_opt_choice(s, o, "nan", nans, 0, &S->nanskip) < 0 ||
+	    sk_opt_choice(s, o, "oob", oobs, 0, &oob) < 0 ||
 	    sk_opt_choice(s, o, "param", pars, 0, &par) < 0 || sk_opt_float(s, o, "eps", 1e-3f, &S->eps) < 0 ||
 	    sk_opt_float(s, o, "zstd", 1.0f, &zstd) < 0 || sk_opt_float(s, o, "uinit", 1.0f, &uinit) < 0)
 		return -1;
 	S->pexp = par == 1;
+	if (oob == 1 && !S->nanskip)
+		return sk_spec_error(s, o, "oob=nan needs nan=skip (NaN padding would make every border output NaN)");
+	S->fill = oob == 1 ? NAN : 0.0f;
 	if (S->M < 1 || S->M > 65536)
 		return sk_spec_error(s, o, "template count %d is not in 1..65536", S->M);
 	if (!(S->eps > 0) || !(uinit > 0) || !(zstd >= 0))
@@ -153,7 +159,7 @@ static int sim_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 		}
 		return 0;
 	}
-	sk_patch_im2col(g, n, x, NULL, Q, S->P, cp, 0.0f);
+	sk_patch_im2col(g, n, x, NULL, Q, S->P, cp, S->fill);
 	for (int k = 0; k < K; k++)
 		memset(S->P + (size_t)k * cp + nq, 0, (cp - nq) * sizeof(float));
 	weights(S, &l->params[S->iu]);
@@ -406,7 +412,7 @@ static void sim_destroy(sk_layer *l)
 const sk_layer_ops sk_layer_sim = {
 	.type = "sim",
 	.synopsis = "sim linear|l1|l2|l2n M [k=K kh= kw= stride=S pad=P cb=CB cs=S bias=0|1 nan=keep|skip "
-	            "param=clip|exp eps=1e-3 zstd=1 uinit=1]",
+	            "oob=zero|nan param=clip|exp eps=1e-3 zstd=1 uinit=1]",
 	.create = sim_create,
 	.setup = sim_setup,
 	.forward = sim_forward,

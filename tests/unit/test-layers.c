@@ -89,6 +89,8 @@ static void gradients(void)
 	gc_check("pool max k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
 	gc_check("pool avg k=2", sk_shape3(2, 4, 6), &o);
 	gc_check("pool avg k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
+	gc_check("pool sum k=2", sk_shape3(2, 4, 6), &o);
+	gc_check("pool sum k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
 	gc_check("gap", sk_shape3(3, 3, 4), &o);
 	gc_check("flatten\nlinear 3", sk_shape3(2, 2, 3), &o);
 	gc_check("input 2 3 3 scale=0.5 mean=1,2 std=2,4", sk_shape3(2, 3, 3), &o);
@@ -240,6 +242,10 @@ static void forwards(void)
 	q = build("pool avg k=2 stride=1", sk_shape3(1, 2, 4), 1, NULL);
 	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
 	tap_ok(y && q->out.d[2] == 3 && fabsf(y[0] - 3) < 1e-6f && fabsf(y[2] + 13.0f / 4) < 1e-6f, "avg pool values");
+	sk_seq_free(q);
+	q = build("pool sum k=2 stride=1", sk_shape3(1, 2, 4), 1, NULL);
+	y = (float *)sk_seq_forward(q, &ctx0, 1, x);
+	tap_ok(y && q->out.d[2] == 3 && fabsf(y[0] - 12) < 1e-5f && fabsf(y[2] + 13.0f) < 1e-5f, "sum pool values");
 	sk_seq_free(q);
 	q = build("gap", sk_shape3(2, 2, 2), 1, NULL);
 	y = (float *)sk_seq_forward(q, &ctx0, 1, x);

@@ -263,6 +263,8 @@ static void test_gradients(void)
 	 * one example and a smaller step. */
 	gc_check("sim l2 5 k=3 pad=1 bias=1", sk_shape3(2, 8, 8), &o);
 	gc_check("sim l2 3 k=3 pad=1 param=exp", sk_shape3(2, 8, 8), &o);
+	/* NaN padding, marginalised (the authors' out_of_bounds_value: nan) */
+	gc_check("sim l2n 3 k=2 stride=2 pad=1 nan=skip oob=nan uinit=4", sk_shape3(2, 5, 5), &o);
 	gc_opts o1 = o;
 	o1.n = 1;
 	o1.eps = 2e-4;
@@ -288,6 +290,10 @@ static void test_gradients(void)
 	for (size_t i = 0; i < sizeof mexes / sizeof *mexes; i++)
 		gc_check(mexes[i], sk_shape3(3, 4, 4), &o);
 	/* stacks: the SimNet pattern */
+	gc_check("sim l2n 4 k=2 stride=2 pad=1 nan=skip oob=nan\n"
+	         "mex 4 cb=0 mode=softmax offsets=unshared period=2 norm=1 xi=1 learn=0\n"
+	         "pool sum k=2\nmex 3 cb=0 k=0 mode=softmax offsets=shared norm=1 xi=1 learn=0",
+	         sk_shape3(1, 6, 6), &o);
 	gc_check("sim l2n 6 k=2 stride=2\nmex 4 cb=0 mode=softmax offsets=unshared period=2 norm=1\n"
 	         "mex k=2 xi=1e-7 learn=0\nmex 3 cb=0 k=0 offsets=shared",
 	         sk_shape3(2, 8, 8), &o);
@@ -477,6 +483,31 @@ static void test_nan_skip(void)
 	}
 }
 
+/* oob=nan: padding is missing data, so a 3x3 template over a single pixel
+ * with pad 1 is the 1x1 similarity of the centre (without nan=skip it is
+ * an error: test_errors) */
+static void test_oob_nan(void)
+{
+	run a, b;
+	if (run_make(&a, "sim l2n 2 k=3 pad=1 nan=skip oob=nan", sk_shape3(1, 1, 1), 1) < 0 ||
+	    run_make(&b, "sim l2n 2 k=1", sk_shape3(1, 1, 1), 1) < 0) {
+		tap_ok(0, "oob=nan builds");
+		return;
+	}
+	sk_layer *la = a.q->layers[0], *lb = b.q->layers[0];
+	for (int m = 0; m < 2; m++) {
+		lb->params[0].w[m] = la->params[0].w[m * 9 + 4];
+		lb->params[1].w[m] = la->params[1].w[m * 9 + 4] = 2.0f + (float)m;
+	}
+	float x = 0.25f;
+	const float *ya = sk_seq_forward(a.q, &a.c, 1, &x), *yb = sk_seq_forward(b.q, &b.c, 1, &x);
+	tap_ok(ya && yb && fabsf(ya[0] - yb[0]) < 1e-6f && fabsf(ya[1] - yb[1]) < 1e-6f,
+	       "sim oob=nan: padding is marginalised (%g %g against %g %g)", ya ? ya[0] : NAN, ya ? ya[1] : NAN,
+	       yb ? yb[0] : NAN, yb ? yb[1] : NAN);
+	run_free(&a);
+	run_free(&b);
+}
+
 /* ---- clustering and unsupervised init ---- */
 
 static void test_cluster(void)
@@ -545,6 +576,7 @@ static void test_errors(void)
 	static const char *bad[] = {
 		"sim l3 4", "sim l1 0", "sim l1 4 k=9", "mex k=2 xi=inf learn=1", "mex 2 norm=1",
 		"mex 2 cb=0 offsets=unshared period=9", "mex 2 offsets=sometimes", "sim l1 4 nan=maybe",
+		"sim l2n 4 k=3 pad=1 oob=nan", "sim l2n 4 oob=inf nan=skip", "pool sum k=0", "pool median k=2",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		sk_spec *s = sk_spec_parse(bad[i], "t.spec");
@@ -605,6 +637,7 @@ int main(void)
 	test_mex_limits();
 	test_gmm_identity();
 	test_nan_skip();
+	test_oob_nan();
 	test_cluster();
 	test_errors();
 #ifdef SK_MODELS_DIR
