@@ -608,7 +608,9 @@ static void test_budgets(void)
 {
 	static const char *pairs[][2] = {{"simnet-28.spec", "nin-28.spec"},
 	                                 {"simnet.spec", "nin.spec"},
-	                                 {"simnet-28-wide.spec", "simnet-nin20-28.spec"}};
+	                                 {"simnet-28-wide.spec", "simnet-nin20-28.spec"},
+	                                 {"simnet-l2n-28.spec", "nin-28.spec"},
+	                                 {"simnet-l2n.spec", "nin.spec"}};
 	for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
 		sk_model *a = load_spec(pairs[i][0]), *b = load_spec(pairs[i][1]);
 		if (!a || !b) {
