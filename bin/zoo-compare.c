@@ -28,7 +28,7 @@ static const sk_option opts[] = {
 
 typedef struct pfile {
 	char name[256];
-	int n, cs;
+	int n, cs, nids;
 	float *pred, *truth, *codes;
 	int32_t *ids;
 	sk_attrs attrs;
@@ -58,17 +58,27 @@ static void load(const char *path, pfile *p)
 		else if (!strcmp(h.name, "ids")) {
 			if (h.dtype != SK_I32 || h.ndim != 1)
 				sk_die("%s: record 'ids' must be i32 of one dimension", path);
+			if (p->ids)
+				sk_die("%s: record 'ids' appears twice", path);
+			if (n < 1 || n > (1 << 28))
+				sk_die("%s: record 'ids' holds %lld models", path, (long long)n);
+			p->nids = (int)n;
 			if (!(p->ids = sk_alloc_array((size_t)n, sizeof(int32_t))) || sk_reader_payload_into(r, &h, p->ids) < 0)
 				sk_die_lib();
 			continue;
 		} else
 			continue;
+		if (*dst)
+			sk_die("%s: record '%s' appears twice", path, h.name);
 		if (h.dtype != SK_F32 || (dst == &p->codes ? h.ndim != 2 : h.ndim != 1))
 			sk_die("%s: record '%s' must be f32 with %d dimension(s)", path, h.name, dst == &p->codes ? 2 : 1);
 		if (p->n && n != p->n)
 			sk_die("%s: record '%s' holds %lld models, others %d", path, h.name, (long long)n, p->n);
 		if (n < 1 || n > (1 << 28))
 			sk_die("%s: record '%s' holds %lld models", path, h.name, (long long)n);
+		if (dst == &p->codes && (h.shape[1] > (1 << 20) || n * h.shape[1] > (1 << 28)))
+			sk_die("%s: record 'codes' of %lld x %lld values is too large", path, (long long)n,
+			       (long long)h.shape[1]);
 		p->n = (int)n;
 		if (dst == &p->codes)
 			p->cs = (int)h.shape[1];
@@ -85,6 +95,8 @@ static void load(const char *path, pfile *p)
 	sk_reader_close(r);
 	if (!p->pred && !p->codes)
 		sk_die("%s: no 'pred' or 'codes' record (write one with zoo-encode predict)", path);
+	if (p->ids && p->nids != p->n)
+		sk_die("%s: record 'ids' holds %d models, '%s' %d", path, p->nids, p->pred ? "pred" : "codes", p->n);
 	if (!p->ids) {
 		if (!(p->ids = sk_alloc_array((size_t)p->n, sizeof(int32_t))))
 			sk_die_lib();
@@ -123,10 +135,41 @@ static int cmp_desc(const void *a, const void *b, void *arg)
 	return *(const int *)a - *(const int *)b;
 }
 
-static char *colname(const pfile *p, char *buf, size_t len)
+static void *xmalloc(size_t n)
 {
-	snprintf(buf, len, "%s->%s", attr_or(p, "train_zoo", "?"), attr_or(p, "test_zoo", "?"));
-	return buf;
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		sk_die("out of memory");
+	return p;
+}
+
+/* "TRAIN->TEST" of a file, in a malloc'ed string (attribute values have any length). */
+static char *colname(const pfile *p)
+{
+	const char *a = attr_or(p, "train_zoo", "?"), *b = attr_or(p, "test_zoo", "?");
+	size_t n = strlen(a) + strlen(b) + 3;
+	char *s = xmalloc(n);
+	snprintf(s, n, "%s->%s", a, b);
+	return s;
+}
+
+/* The n strings joined by commas, in a malloc'ed string. */
+static char *join(const char *const *v, int n)
+{
+	size_t len = 1, o = 0;
+	char *s;
+	for (int i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	s = xmalloc(len);
+	s[0] = 0;
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(v[i]);
+		if (i)
+			s[o++] = ',';
+		memcpy(s + o, v[i], k + 1);
+		o += k;
+	}
+	return s;
 }
 
 int main(int argc, char **argv)
@@ -186,12 +229,9 @@ int main(int argc, char **argv)
 	int rc = 0;
 	if (table) {
 		/* distinct rows and columns, in order of appearance */
-		const char **rl = calloc((size_t)nf, sizeof *rl);
-		char (*cl)[300] = calloc((size_t)nf, sizeof *cl);
+		const char **rl = xmalloc(sizeof *rl * (size_t)nf), **cl = xmalloc(sizeof *cl * (size_t)nf);
+		char **fcol = xmalloc(sizeof *fcol * (size_t)nf);
 		int nr = 0, nc = 0;
-		char buf[300];
-		if (!rl || !cl)
-			sk_die("out of memory");
 		for (int i = 0; i < nf; i++) {
 			const char *r = attr_or(&pf[i], rows, "?");
 			int k;
@@ -199,11 +239,11 @@ int main(int argc, char **argv)
 				;
 			if (k == nr)
 				rl[nr++] = r;
-			colname(&pf[i], buf, sizeof buf);
-			for (k = 0; k < nc && strcmp(cl[k], buf); k++)
+			fcol[i] = colname(&pf[i]);
+			for (k = 0; k < nc && strcmp(cl[k], fcol[i]); k++)
 				;
 			if (k == nc)
-				snprintf(cl[nc++], sizeof cl[0], "%s", buf);
+				cl[nc++] = fcol[i];
 		}
 		float *cells = calloc((size_t)nr * nc * 3, sizeof(float));
 		if (!cells)
@@ -213,8 +253,8 @@ int main(int argc, char **argv)
 				double s = 0, s2 = 0;
 				int cnt = 0;
 				for (int i = 0; i < nf; i++)
-					if (!strcmp(attr_or(&pf[i], rows, "?"), rl[r]) &&
-					    !strcmp(colname(&pf[i], buf, sizeof buf), cl[c]) && !isnan(pf[i].m[mi])) {
+					if (!strcmp(attr_or(&pf[i], rows, "?"), rl[r]) && !strcmp(fcol[i], cl[c]) &&
+					    !isnan(pf[i].m[mi])) {
 						s += pf[i].m[mi];
 						s2 += pf[i].m[mi] * pf[i].m[mi];
 						cnt++;
@@ -226,22 +266,17 @@ int main(int argc, char **argv)
 			}
 		if (stream) {
 			sk_attrs a;
-			char *lst = malloc((size_t)nc * 301 + (size_t)nr * 64 + 16);
-			size_t o = 0;
+			char *rlst = join(rl, nr), *clst = join(cl, nc);
 			int64_t sh[3] = {nr, nc, 3};
 			sk_attrs_init(&a);
-			sk_attrs_set(&a, "metric", metric);
-			for (int r = 0; r < nr; r++)
-				o += (size_t)sprintf(lst + o, "%s%s", r ? "," : "", rl[r]);
-			sk_attrs_set(&a, "rows", lst);
-			o = 0;
-			for (int c = 0; c < nc; c++)
-				o += (size_t)sprintf(lst + o, "%s%s", c ? "," : "", cl[c]);
-			sk_attrs_set(&a, "cols", lst);
-			sk_attrs_set(&a, "layout", "rows x cols x (mean, std, count)");
-			rc = sk_write_record_raw(f, "table", SK_F32, 3, sh, cells, &a, 0);
+			rc = sk_attrs_set(&a, "metric", metric) < 0 || sk_attrs_set(&a, "rows", rlst) < 0 ||
+			             sk_attrs_set(&a, "cols", clst) < 0 ||
+			             sk_attrs_set(&a, "layout", "rows x cols x (mean, std, count)") < 0
+			         ? -1
+			         : sk_write_record_raw(f, "table", SK_F32, 3, sh, cells, &a, 0);
 			sk_attrs_free(&a);
-			free(lst);
+			free(rlst);
+			free(clst);
 		} else {
 			fprintf(f, "# %s (mean +- std over seeds; n = runs per cell)\n", metric);
 			fprintf(f, "%-10s", rows);
@@ -261,6 +296,9 @@ int main(int argc, char **argv)
 			}
 		}
 		free(cells);
+		for (int i = 0; i < nf; i++)
+			free(fcol[i]);
+		free(fcol);
 		free(rl);
 		free(cl);
 	} else if (rank) {
@@ -282,7 +320,7 @@ int main(int argc, char **argv)
 					trank[tord[k]] = k + 1;
 			}
 			if (stream) {
-				float *t = malloc(sizeof *t * (size_t)lim * 4);
+				float *t = xmalloc(sizeof *t * (size_t)lim * 4);
 				int64_t sh[2] = {lim, 4};
 				for (int k = 0; k < lim; k++) {
 					t[k * 4] = (float)p->ids[ord[k]];
@@ -341,7 +379,7 @@ int main(int argc, char **argv)
 					dist[k] = -dist[k];
 				qsort_r(ord, (size_t)p->n, sizeof *ord, cmp_desc, dist);
 				if (stream) {
-					float *t = malloc(sizeof *t * (size_t)K * 2);
+					float *t = xmalloc(sizeof *t * (size_t)K * 2);
 					int64_t sh[2] = {K, 2};
 					for (int k = 0; k < K; k++)
 						t[2 * k] = (float)p->ids[ord[k]], t[2 * k + 1] = -dist[ord[k]];
@@ -389,12 +427,13 @@ int main(int argc, char **argv)
 			fprintf(f, "%-8s %-24s %5s %6s %8s %8s %8s %8s\n", "encoder", "train->test", "seed", "n", "tau",
 			        "spearman", "r2", "rmse");
 			for (int i = 0; i < nf; i++) {
-				char buf[300];
+				char *col;
 				if (!pf[i].truth)
 					sk_die("%s: no 'truth' record: the models lack the predicted attribute", pf[i].name);
-				fprintf(f, "%-8s %-24s %5s %6d %8.4f %8.4f %8.4f %8.4f\n", attr_or(&pf[i], "encoder", "?"),
-				        colname(&pf[i], buf, sizeof buf), attr_or(&pf[i], "seed", "?"), pf[i].n, pf[i].m[0],
-				        pf[i].m[1], pf[i].m[2], pf[i].m[3]);
+				col = colname(&pf[i]);
+				fprintf(f, "%-8s %-24s %5s %6d %8.4f %8.4f %8.4f %8.4f\n", attr_or(&pf[i], "encoder", "?"), col,
+				        attr_or(&pf[i], "seed", "?"), pf[i].n, pf[i].m[0], pf[i].m[1], pf[i].m[2], pf[i].m[3]);
+				free(col);
 			}
 		}
 	}
