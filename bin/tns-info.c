@@ -93,7 +93,7 @@ static void print_value(const char *v)
  * (a static-only build) the totals are left out. */
 typedef struct model_api {
 	int tried;
-	sk_model *(*from_text)(const char *, const char *);
+	sk_model *(*declare)(const char *, const char *);   /* shapes only: nothing large is allocated */
 	size_t (*params)(sk_model *);
 	double (*flops)(sk_model *);
 	void (*release)(sk_model *);
@@ -126,18 +126,18 @@ static void *open_libsimkit(void)
 static int model_api_load(model_api *m)
 {
 	if (m->tried)
-		return m->from_text ? 0 : -1;
+		return m->declare ? 0 : -1;
 	m->tried = 1;
 	void *h = open_libsimkit();
 	if (!h)
 		return -1;
-	*(void **)&m->from_text = dlsym(h, "sk_model_from_text");
+	*(void **)&m->declare = dlsym(h, "sk_model_declare");
 	*(void **)&m->params = dlsym(h, "sk_model_param_count");
 	*(void **)&m->flops = dlsym(h, "sk_model_flops");
 	*(void **)&m->release = dlsym(h, "sk_model_free");
 	*(void **)&m->errmsg = dlsym(h, "sk_errmsg");
-	if (!m->from_text || !m->params || !m->flops || !m->release || !m->errmsg) {
-		m->from_text = NULL;
+	if (!m->declare || !m->params || !m->flops || !m->release || !m->errmsg) {
+		m->declare = NULL;
 		return -1;
 	}
 	return 0;
@@ -160,7 +160,7 @@ static int model_totals(model_api *api, sk_reader *r, const sk_header *h, size_t
 		free(text);
 		return 0;
 	}
-	sk_model *m = api->from_text(text, h->name);
+	sk_model *m = api->declare(text, h->name);
 	free(text);
 	if (!m) {
 		*why = api->errmsg();

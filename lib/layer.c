@@ -10,8 +10,11 @@
 size_t sk_shape_size(sk_shape s)
 {
 	size_t n = 1;
-	for (int i = 0; i < s.n; i++)
+	for (int i = 0; i < s.n; i++) {
+		if (s.d[i] < 0 || (s.d[i] && n > SIZE_MAX / (size_t)s.d[i]))
+			return SIZE_MAX;   /* never a valid size: the builder's caps refuse it */
 		n *= (size_t)s.d[i];
+	}
 	return n;
 }
 
@@ -41,8 +44,11 @@ int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *
 		if (shape[i] <= 0 || shape[i] > SK_MAX_EXTENT)
 			return sk_error("%s: parameter '%s' has invalid extent %lld", l->name, shortname,
 			                (long long)shape[i]);
-		if (sk_mul_size(size, (size_t)shape[i], &size) < 0 || size > ((size_t)1 << 32))
-			return sk_error("%s: parameter '%s' is too large", l->name, shortname);
+		if (sk_mul_size(size, (size_t)shape[i], &size) < 0 || size > SK_MAX_PARAM) {
+			char b[96];
+			return sk_error("%s: parameter '%s' of shape %s is too large (more than %zu values)", l->name,
+			                shortname, sk_shape_str(ndim, shape, b, sizeof b), SK_MAX_PARAM);
+		}
 	}
 	p = realloc(l->params, sizeof *p * (size_t)(l->nparams + 1));
 	if (!p)
@@ -61,18 +67,55 @@ int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *
 	p->init_a = init_a;
 	p->fan_in = fan_in > 0 ? fan_in : 1;
 	p->fan_out = fan_out > 0 ? fan_out : 1;
-	p->w = sk_alloc_array(size, sizeof(float));
-	if (!p->w)
-		return -1;
-	if (!(flags & SK_P_BUFFER)) {
-		p->g = sk_alloc_array(size, sizeof(float));
-		if (!p->g) {
-			sk_free(p->w);
-			return -1;
-		}
-	}
 	return l->nparams++;
 }
+
+static int value_count(sk_param *p, sk_layer *l, void *arg)
+{
+	(void)l;
+	*(size_t *)arg += p->size;
+	return 0;
+}
+
+size_t sk_seq_value_count(sk_seq *q)
+{
+	size_t n = 0;
+	sk_seq_walk_params(q, value_count, &n);
+	return n;
+}
+
+static int alloc_param(sk_param *p, sk_layer *l, void *arg)
+{
+	int grads = *(int *)arg;
+	(void)l;
+	if (!p->w) {
+		if (!(p->w = sk_alloc_array(p->size, sizeof(float))))
+			return sk_error_prefix("%s", p->name);
+		if (p->fill && p->nfill)
+			for (size_t i = 0; i < p->size; i++)
+				p->w[i] = p->fill[i % p->nfill];
+	}
+	if (grads && !p->g && !(p->flags & SK_P_BUFFER) && !(p->g = sk_alloc_array(p->size, sizeof(float))))
+		return sk_error_prefix("%s", p->name);
+	return 0;
+}
+
+int sk_seq_alloc(sk_seq *q, int grads)
+{
+	size_t n = sk_seq_value_count(q);
+	if (n > SK_MAX_MODEL)
+		return sk_error("the model has %zu parameter values, more than the limit %zu", n, SK_MAX_MODEL);
+	return sk_seq_walk_params(q, alloc_param, &grads);
+}
+
+static int need_grad(sk_param *p, sk_layer *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	return !(p->flags & SK_P_BUFFER) && !p->g ? -1 : 0;
+}
+
+int sk_seq_has_grads(sk_seq *q) { return sk_seq_walk_params(q, need_grad, NULL) == 0; }
 
 static void param_init(sk_param *p, uint64_t seed)
 {
@@ -149,6 +192,16 @@ void sk_seq_free(sk_seq *q)
 
 sk_seq *sk_seq_build(const sk_spec *s, sk_shape in, const char *prefix)
 {
+	sk_seq *q = sk_seq_declare(s, in, prefix);
+	if (q && sk_seq_alloc(q, 1) < 0) {
+		sk_seq_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+sk_seq *sk_seq_declare(const sk_spec *s, sk_shape in, const char *prefix)
+{
 	sk_seq *q = calloc(1, sizeof *q);
 	sk_shape cur = in;
 	if (!q) {
@@ -208,8 +261,19 @@ sk_seq *sk_seq_build(const sk_spec *s, sk_shape in, const char *prefix)
 			sk_spec_error(s, o, "this layer takes no '{' block");
 			goto fail;
 		}
-		if (l->out.n < 1 || sk_shape_size(l->out) == 0) {
+		if (l->out.n < 1 || l->out.n > 3) {
 			sk_spec_error(s, o, "empty output shape");
+			goto fail;
+		}
+		for (int d = 0; d < l->out.n; d++)
+			if (l->out.d[d] < 1) {
+				sk_spec_error(s, o, "empty output shape");
+				goto fail;
+			}
+		if (sk_shape_size(l->out) > SK_MAX_ACT) {
+			char b[64];
+			sk_spec_error(s, o, "output %s is too large (more than %zu values per example)",
+			              sk_shape_fmt(l->out, b, sizeof b), SK_MAX_ACT);
 			goto fail;
 		}
 		cur = l->out;

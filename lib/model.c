@@ -59,7 +59,7 @@ static int input_shape(const sk_spec *s, sk_shape *in)
 	return 0;
 }
 
-sk_model *sk_model_from_text(const char *text, const char *srcname)
+static sk_model *model_build(const char *text, const char *srcname, int alloc)
 {
 	sk_model *m = calloc(1, sizeof *m);
 	if (!m) {
@@ -73,7 +73,14 @@ sk_model *sk_model_from_text(const char *text, const char *srcname)
 		goto fail;
 	if (input_shape(m->spec, &m->in) < 0)
 		goto fail;
-	if (!(m->seq = sk_seq_build(m->spec, m->in, "")))
+	if (!(m->seq = sk_seq_declare(m->spec, m->in, "")))
+		goto fail;
+	if (sk_seq_value_count(m->seq) > SK_MAX_MODEL) {
+		sk_error("%s: the model has %zu parameter values, more than the limit %zu", m->spec->srcname,
+		         sk_seq_value_count(m->seq), SK_MAX_MODEL);
+		goto fail;
+	}
+	if (alloc && sk_seq_alloc(m->seq, 0) < 0)
 		goto fail;
 	m->nclasses = m->seq->out.n == 1 ? m->seq->out.d[0] : 0;
 	return m;
@@ -81,6 +88,10 @@ fail:
 	sk_model_free(m);
 	return NULL;
 }
+
+sk_model *sk_model_from_text(const char *text, const char *srcname) { return model_build(text, srcname, 1); }
+sk_model *sk_model_declare(const char *text, const char *srcname) { return model_build(text, srcname, 0); }
+int sk_model_for_training(sk_model *m) { return sk_seq_alloc(m->seq, 1); }
 
 int sk_model_init(sk_model *m, uint64_t seed) { return sk_seq_init(m->seq, seed); }
 

@@ -22,6 +22,11 @@
  *  - init_data(): optional, unsupervised initialisation from sample inputs.
  * Parameters live in memory owned by layer.c; a layer reads p->w and p->g
  * and never frees them.  Data-parallel replicas rebind p->w to shared values.
+ * create() only declares parameters (sk_layer_param); their memory comes
+ * later, from sk_seq_alloc(): values for every use, gradients only for
+ * training.  So a model's size is checked, and can be reported, before
+ * anything large is allocated.  p->w may be NULL in create(); p->g is NULL
+ * outside training (backward() is then never called).
  */
 #ifndef SK_LAYER_H
 #define SK_LAYER_H
@@ -36,7 +41,7 @@ typedef struct sk_shape {
 	int d[4];
 } sk_shape;
 
-size_t sk_shape_size(sk_shape s);   /* product of dims */
+size_t sk_shape_size(sk_shape s);   /* product of dims (SIZE_MAX on overflow or a negative dim) */
 sk_shape sk_shape1(int a);
 sk_shape sk_shape2(int a, int b);
 sk_shape sk_shape3(int c, int h, int w);
@@ -103,13 +108,22 @@ enum {
 	SK_P_NODECAY = 2,  /* excluded from weight decay (biases, norms) */
 };
 
+/* Caps checked when a model is built, before any allocation (simkit.7,
+ * LIMITS): elements of one parameter tensor, values per example of one
+ * layer's output, and parameter values (buffers included) of a whole model. */
+#define SK_MAX_PARAM ((size_t)1 << 28)
+#define SK_MAX_ACT ((size_t)1 << 28)
+#define SK_MAX_MODEL ((size_t)1 << 30)
+
 typedef struct sk_param {
 	char name[SK_NAME_MAX];   /* full name "<layer>.<short>", e.g. "conv2.w" */
 	int ndim;
 	int64_t shape[4];
 	size_t size;
-	float *w;                 /* values */
-	float *g;                 /* gradient (NULL for buffers) */
+	float *w;                 /* values (NULL until sk_seq_alloc) */
+	float *g;                 /* gradient (NULL for buffers and outside training) */
+	const float *fill;        /* values taken at allocation, repeated (NULL: zeros); */
+	size_t nfill;             /* owned by the layer, e.g. the input line's mean= */
 	int flags;
 	int init;                 /* enum sk_init */
 	float init_a;
@@ -163,7 +177,10 @@ struct sk_layer {
 };
 
 /* Declare a parameter in create(); returns its index or -1.  `shortname` is
- * "w", "b", "gamma"...; dims with ndim <= 4. */
+ * "w", "b", "gamma"...; dims with ndim <= 4, at most SK_MAX_PARAM elements.
+ * Allocates nothing: until sk_seq_alloc, p->w is NULL.  A layer whose
+ * parameter must hold given values before any init or load (a buffer read
+ * from the spec line) points p->fill at them. */
 int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *shape,
                    int init, float init_a, int fan_in, int fan_out, int flags);
 
@@ -183,8 +200,18 @@ struct sk_seq {
 	size_t maxact;    /* largest per-example size among in and outputs */
 };
 
-/* Build from a spec; names become "<prefix><type><index>" (prefix may be ""
- * or e.g. "blk3.a.").  Unknown options are errors. */
+/* Declare from a spec: layers, shapes and parameters, without parameter
+ * memory; names become "<prefix><type><index>" (prefix may be "" or e.g.
+ * "blk3.a.").  Unknown options are errors; so is a layer output of more than
+ * SK_MAX_ACT values per example.  Composite layers declare their children so. */
+sk_seq *sk_seq_declare(const sk_spec *s, sk_shape in, const char *prefix);
+/* Allocate what parameters lack (recursive): values (zero, or their fill),
+ * and with `grads` the gradients of trainable ones (zero).  Checks the
+ * model's total against SK_MAX_MODEL first.  Idempotent. */
+int sk_seq_alloc(sk_seq *q, int grads);
+/* Whether the trainable parameters have gradients (sk_seq_alloc(q, 1)). */
+int sk_seq_has_grads(sk_seq *q);
+/* sk_seq_declare, then sk_seq_alloc(q, 1): a sequence ready to train. */
 sk_seq *sk_seq_build(const sk_spec *s, sk_shape in, const char *prefix);
 void sk_seq_free(sk_seq *q);
 int sk_seq_setup(sk_seq *q, int max_batch);   /* recursive; allocates activations */
@@ -208,6 +235,8 @@ typedef int (*sk_layer_fn)(sk_layer *l, int depth, void *arg);
 int sk_seq_walk_layers(sk_seq *q, sk_layer_fn fn, void *arg);
 /* Totals: trainable scalars (buffers excluded) and forward FLOPs per example. */
 size_t sk_seq_param_count(sk_seq *q);
+/* All parameter values, buffers included (what sk_seq_alloc allocates). */
+size_t sk_seq_value_count(sk_seq *q);
 double sk_seq_flops(sk_seq *q);
 /* Find a layer by full name (recursive); NULL if none. */
 sk_layer *sk_seq_find(sk_seq *q, const char *name);

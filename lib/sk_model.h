@@ -25,8 +25,15 @@ typedef struct sk_model {
 	int nclasses;        /* per-example output size when it is 1-D */
 } sk_model;
 
-/* Build from spec text; parameters are zero until sk_model_init or a load. */
+/* Build from spec text; parameters are zero until sk_model_init or a load
+ * (except buffers the spec gives, such as the input's mean=).  Parameter
+ * values are allocated, gradients not (see sk_model_for_training). */
 sk_model *sk_model_from_text(const char *text, const char *srcname);
+/* The same without any parameter memory: shapes, parameter counts and FLOPs
+ * for reports (tns-info); such a model cannot run, load or be written. */
+sk_model *sk_model_declare(const char *text, const char *srcname);
+/* Allocate the gradients training needs (the trainer calls it). */
+int sk_model_for_training(sk_model *m);
 int sk_model_init(sk_model *m, uint64_t seed);
 void sk_model_free(sk_model *m);
 

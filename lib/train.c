@@ -71,7 +71,6 @@ typedef struct worker {
 	int id;
 	sk_seq *seq;          /* replica (worker 0: the master sequence) */
 	sk_param **ps;        /* its parameters in stream order */
-	float **own_w;        /* replicas: their original value buffers, restored before free */
 	float *x, *dl, *tmp, *onehot;
 	int32_t *y;
 	double loss;
@@ -261,12 +260,12 @@ void sk_team_free(sk_team *t)
 	for (int i = 0; i < t->T; i++) {
 		worker *w = &t->w[i];
 		if (i > 0 && w->seq) {
-			if (w->own_w)
+			/* a replica's values are the model's */
+			if (w->ps)
 				for (int k = 0; k < t->np; k++)
-					w->ps[k]->w = w->own_w[k];
+					w->ps[k]->w = NULL;
 			sk_seq_free(w->seq);
 		}
-		free(w->own_w);
 		free(w->ps);
 		sk_free(w->x);
 		sk_free(w->dl);
@@ -321,7 +320,7 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 		w->id = i;
 		if (i == 0)
 			w->seq = m->seq;
-		else if (!(w->seq = sk_seq_build(m->spec, m->in, "")))
+		else if (!(w->seq = sk_seq_declare(m->spec, m->in, "")))
 			goto fail;
 		int np = sk_seq_params(w->seq, &w->ps);
 		if (np < 0)
@@ -333,14 +332,12 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 			goto fail;
 		}
 		if (i > 0) {
-			if (!(w->own_w = calloc((size_t)np + 1, sizeof *w->own_w))) {
-				sk_error("out of memory");
-				goto fail;
-			}
-			for (int k = 0; k < np; k++) {
-				w->own_w[k] = w->ps[k]->w;
+			/* replicas share the values and, when the model trains, have
+			 * gradients of their own */
+			for (int k = 0; k < np; k++)
 				w->ps[k]->w = t->w[0].ps[k]->w;
-			}
+			if (sk_seq_has_grads(m->seq) && sk_seq_alloc(w->seq, 1) < 0)
+				goto fail;
 		}
 		if (sk_seq_setup(w->seq, t->share_max) < 0)
 			goto fail;
@@ -498,6 +495,8 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	}
 	t->steps_per_epoch = (train->n + c->batch - 1) / c->batch;
 	if (!(t->perm = sk_alloc_array((size_t)train->n, sizeof(int64_t))))
+		goto fail;
+	if (sk_model_for_training(m) < 0)
 		goto fail;
 	/* a batch larger than the data set needs no more room than the data set */
 	if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))

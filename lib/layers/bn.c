@@ -52,8 +52,9 @@ static int bn_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	    sk_layer_param(l, "var", 1, shape, SK_INIT_ONE, 0, 0, 0, SK_P_BUFFER) < 0)
 		return -1;
 	/* usable before any initialisation (a model is zero until init or load) */
-	for (int c = 0; c < b->nc; c++)
-		l->params[0].w[c] = l->params[3].w[c] = 1.0f;
+	static const float one = 1.0f;
+	l->params[0].fill = l->params[3].fill = &one;
+	l->params[0].nfill = l->params[3].nfill = 1;
 	if (!(b->mean = sk_alloc_array((size_t)b->nc * 2, sizeof(float))))
 		return -1;
 	b->istd = b->mean + b->nc;

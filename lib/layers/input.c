@@ -17,10 +17,13 @@ typedef struct input {
 	float scale;
 	int nc, inner;      /* channels (or features) and values per channel run */
 	int imean, istd;    /* parameter indices or -1 */
+	float *lists;       /* the mean= and std= values as given (the parameters' fill) */
 } input;
 
-/* Parse "a,b,c" into nc values (one value is repeated). */
-static int parse_list(const sk_spec *s, sk_specline *o, const char *key, const char *text, int nc, float *out)
+/* Parse "a,b,c": one value (for all nc) or nc values into out, which holds
+ * one more than the commas of text; the count in *k. */
+static int parse_list(const sk_spec *s, sk_specline *o, const char *key, const char *text, int nc, float *out,
+                      int *kout)
 {
 	int k = 0;
 	const char *p = text;
@@ -34,12 +37,32 @@ static int parse_list(const sk_spec *s, sk_specline *o, const char *key, const c
 		out[k++] = v;
 		p = *end ? end + 1 : end;
 	}
-	if (k == 1)
-		for (int i = 1; i < nc; i++)
-			out[i] = out[0];
-	else if (k != nc)
+	if (k != 1 && k != nc)
 		return sk_spec_error(s, o, "%s='%s' has %d values, need 1 or %d", key, text, k, nc);
+	*kout = k;
 	return 0;
+}
+
+static size_t list_len(const char *text)
+{
+	size_t n = 1;
+	for (; text && *text; text++)
+		n += *text == ',';
+	return n;
+}
+
+/* Declare buffer `name` filled with the values of list `text`, at out. */
+static int list_param(sk_layer *l, const sk_spec *s, sk_specline *o, const char *name, const char *text, float *out)
+{
+	input *in = l->priv;
+	int64_t shape[1] = {in->nc};
+	int k = 0, i;
+	if (parse_list(s, o, name, text, in->nc, out, &k) < 0 ||
+	    (i = sk_layer_param(l, name, 1, shape, SK_INIT_CUSTOM, 0, 0, 0, SK_P_BUFFER)) < 0)
+		return -1;
+	l->params[i].fill = out;
+	l->params[i].nfill = (size_t)k;
+	return i;
 }
 
 static int input_create(sk_layer *l, const sk_spec *s, sk_specline *o)
@@ -75,18 +98,16 @@ static int input_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	}
 	l->out = l->in;
 	l->flops = (mean || std || in->scale != 1.0f) ? 2.0 * (double)sk_shape_size(l->in) : 0;
-	int64_t shape[1] = {in->nc};
-	if (mean) {
-		if ((in->imean = sk_layer_param(l, "mean", 1, shape, SK_INIT_CUSTOM, 0, 0, 0, SK_P_BUFFER)) < 0 ||
-		    parse_list(s, o, "mean", mean, in->nc, l->params[in->imean].w) < 0)
-			return -1;
-	}
+	size_t nm = mean ? list_len(mean) : 0, ns = std ? list_len(std) : 0;
+	if ((mean || std) && !(in->lists = sk_alloc_array(nm + ns, sizeof(float))))
+		return -1;
+	if (mean && (in->imean = list_param(l, s, o, "mean", mean, in->lists)) < 0)
+		return -1;
 	if (std) {
-		if ((in->istd = sk_layer_param(l, "std", 1, shape, SK_INIT_CUSTOM, 0, 0, 0, SK_P_BUFFER)) < 0 ||
-		    parse_list(s, o, "std", std, in->nc, l->params[in->istd].w) < 0)
+		if ((in->istd = list_param(l, s, o, "std", std, in->lists + nm)) < 0)
 			return -1;
-		for (int i = 0; i < in->nc; i++)
-			if (!(l->params[in->istd].w[i] > 0))
+		for (size_t i = 0; i < l->params[in->istd].nfill; i++)
+			if (!(in->lists[nm + i] > 0))
 				return sk_spec_error(s, o, "std values must be positive");
 	}
 	return 0;
@@ -146,7 +167,13 @@ static int input_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x,
 	return 0;
 }
 
-static void input_destroy(sk_layer *l) { sk_free(l->priv); }
+static void input_destroy(sk_layer *l)
+{
+	input *in = l->priv;
+	if (in)
+		sk_free(in->lists);
+	sk_free(in);
+}
 
 const sk_layer_ops sk_layer_input = {
 	.type = "input",

@@ -27,7 +27,7 @@ sk_seq *sk_block_child(sk_layer *l, const char *text, sk_shape in, const char *s
 	snprintf(src, sizeof src, "<%s>", l->name);
 	if (!(s = sk_spec_parse(text, src)))
 		return NULL;
-	q = sk_seq_build(s, in, prefix);
+	q = sk_seq_declare(s, in, prefix);
 	sk_spec_free(s);
 	if (!q)
 		return NULL;

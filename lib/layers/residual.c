@@ -65,7 +65,7 @@ static int residual_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	if (!(l->child = calloc(2, sizeof *l->child)))
 		return sk_error("out of memory");
 	snprintf(prefix, sizeof prefix, "%s.", l->name);
-	if (!(body = sk_seq_build(o->body, l->in, prefix)))
+	if (!(body = sk_seq_declare(o->body, l->in, prefix)))
 		return -1;
 	l->child[l->nchild++] = body;
 	l->out = body->out;
@@ -96,7 +96,7 @@ static int residual_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	if (!sp)
 		return -1;
 	snprintf(prefix, sizeof prefix, "%s.sc.", l->name);
-	sk_seq *sc = sk_seq_build(sp, l->in, prefix);
+	sk_seq *sc = sk_seq_declare(sp, l->in, prefix);
 	sk_spec_free(sp);
 	if (!sc)
 		return -1;
