@@ -68,6 +68,28 @@ void *sk_alloc_array(size_t n, size_t elsize)
 
 void sk_free(void *p) { free(p); }
 
+int sk_window(int64_t n, int64_t k, int64_t stride, int64_t pad, const char *kname, const char *sname,
+              const char *pname, int *out)
+{
+	int64_t padded;
+	if (n < 1 || n > SK_MAX_WINDOW)
+		return sk_error("input extent %lld is out of range 1..%lld", (long long)n, (long long)SK_MAX_WINDOW);
+	if (k < 1)
+		return sk_error("%s=%lld must be at least 1", kname, (long long)k);
+	if (stride < 1)
+		return sk_error("%s=%lld must be at least 1", sname, (long long)stride);
+	if (pad < 0)
+		return sk_error("%s=%lld must not be negative", pname, (long long)pad);
+	if (pad > SK_MAX_WINDOW || (padded = n + 2 * pad) > SK_MAX_WINDOW)
+		return sk_error("%s=%lld is too large (the padded extent may be at most %lld)", pname, (long long)pad,
+		                (long long)SK_MAX_WINDOW);
+	if (k > padded)
+		return sk_error("%s=%lld does not fit the extent %lld%s%s%s", kname, (long long)k, (long long)padded,
+		                pad ? " (padded by " : "", pad ? pname : "", pad ? ")" : "");
+	*out = (int)((padded - k) / stride + 1);
+	return 0;
+}
+
 size_t sk_dtype_size(sk_dtype t)
 {
 	switch (t) {

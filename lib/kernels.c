@@ -35,21 +35,25 @@ void sk_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 
 int sk_conv_geom_init(sk_conv_geom *g, int c, int h, int w, int k, int stride, int pad)
 {
+	int oh, ow;
 	if (c < 1 || h < 1 || w < 1)
 		return sk_error("input %dx%dx%d is empty", c, h, w);
-	if (k < 1 || stride < 1 || pad < 0)
-		return sk_error("window k=%d stride=%d pad=%d is invalid (need k >= 1, stride >= 1, pad >= 0)", k, stride,
-		                pad);
-	if (h + 2 * pad < k || w + 2 * pad < k)
-		return sk_error("window k=%d does not fit the %dx%d input with pad=%d", k, h, w, pad);
+	if (sk_window(h, k, stride, pad, "k", "stride", "pad", &oh) < 0 ||
+	    sk_window(w, k, stride, pad, "k", "stride", "pad", &ow) < 0)
+		return -1;
+	/* the kernels index a padded image and the taps of a window in int */
+	if ((int64_t)c * k * k > SK_MAX_WINDOW_VALUES ||
+	    (int64_t)c * (h + 2 * (int64_t)pad) * (w + 2 * (int64_t)pad) > SK_MAX_WINDOW_VALUES ||
+	    (int64_t)oh * ow > SK_MAX_WINDOW_VALUES)
+		return sk_error("window k=%d with pad=%d over %d channels is too large", k, pad, c);
 	g->c = c;
 	g->h = h;
 	g->w = w;
 	g->k = k;
 	g->stride = stride;
 	g->pad = pad;
-	g->oh = (h + 2 * pad - k) / stride + 1;
-	g->ow = (w + 2 * pad - k) / stride + 1;
+	g->oh = oh;
+	g->ow = ow;
 	return 0;
 }
 

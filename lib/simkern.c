@@ -777,16 +777,11 @@ int sk_patchgeom_init(sk_patchgeom *g)
 {
 	if (g->C < 1 || g->H < 1 || g->W < 1)
 		return sk_error("input %dx%dx%d is empty", g->C, g->H, g->W);
-	if (g->cb < 1 || g->kh < 1 || g->kw < 1 || g->sc < 1 || g->sh < 1 || g->sw < 1 || g->pc < 0 || g->ph < 0 ||
-	    g->pw < 0)
-		return sk_error("block %dx%dx%d, stride %d,%d,%d or padding %d,%d,%d is invalid", g->cb, g->kh, g->kw,
-		                g->sc, g->sh, g->sw, g->pc, g->ph, g->pw);
-	if (g->cb > g->C + 2 * g->pc || g->kh > g->H + 2 * g->ph || g->kw > g->W + 2 * g->pw)
-		return sk_error("block %dx%dx%d exceeds the padded input %dx%dx%d", g->cb, g->kh, g->kw,
-		                g->C + 2 * g->pc, g->H + 2 * g->ph, g->W + 2 * g->pw);
-	g->Co = (g->C + 2 * g->pc - g->cb) / g->sc + 1;
-	g->Ho = (g->H + 2 * g->ph - g->kh) / g->sh + 1;
-	g->Wo = (g->W + 2 * g->pw - g->kw) / g->sw + 1;
+	/* the option names of the sim and mex layers */
+	if (sk_window(g->C, g->cb, g->sc, g->pc, "cb", "cs", "pad", &g->Co) < 0 ||
+	    sk_window(g->H, g->kh, g->sh, g->ph, "kh", "sh (stride)", "pad", &g->Ho) < 0 ||
+	    sk_window(g->W, g->kw, g->sw, g->pw, "kw", "sw (stride)", "pad", &g->Wo) < 0)
+		return -1;
 	if ((int64_t)g->cb * g->kh * g->kw > (1 << 24) || (int64_t)g->Co * g->Ho * g->Wo > (1 << 26))
 		return sk_error("block of %lld elements or %lld positions is too large",
 		                (long long)g->cb * g->kh * g->kw, (long long)g->Co * g->Ho * g->Wo);

@@ -34,6 +34,23 @@ void *sk_alloc(size_t nbytes);
 void *sk_alloc_array(size_t n, size_t elsize);
 void sk_free(void *p);
 
+/* ---- window geometry (convolution, pooling, patches) --------------------- */
+
+/* The largest padded extent a window slides over, and the largest number of
+ * values a window or a padded input may hold: kernel index arithmetic stays
+ * in int. */
+#define SK_MAX_WINDOW ((int64_t)1 << 24)
+#define SK_MAX_WINDOW_VALUES ((int64_t)1 << 30)
+
+/* One axis of a sliding window: k taps moved by `stride` over n inputs
+ * padded by `pad` on both sides fit (n + 2 pad - k) / stride + 1 times,
+ * computed in 64 bits into *out.  -1 with a message naming the option
+ * (kname, sname, pname: the spec's words, e.g. "k", "stride", "pad") unless
+ * 1 <= n, 1 <= k, 1 <= stride, 0 <= pad, n + 2 pad <= SK_MAX_WINDOW and
+ * k <= n + 2 pad.  Every layer's window geometry goes through here. */
+int sk_window(int64_t n, int64_t k, int64_t stride, int64_t pad, const char *kname, const char *sname,
+              const char *pname, int *out);
+
 /* ---- dtypes -------------------------------------------------------------- */
 
 typedef enum sk_dtype { SK_U8 = 0, SK_I32 = 1, SK_F32 = 2 } sk_dtype;

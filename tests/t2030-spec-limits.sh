@@ -1,5 +1,6 @@
 #!/bin/sh
-# Hostile specs: models too large to allocate are refused with one line when the model is built, before any
+# Hostile specs: window geometry that overflows int and models too large to
+# allocate are refused with one line when the model is built, before any
 # parameter is allocated (simkit.7, Limits); tns-info counts parameters from
 # the shapes without allocating them.
 . "$SK_SRCDIR/tests/lib.sh"
@@ -43,6 +44,19 @@ test_expect_success 'tns-info counts parameters from shapes alone' '
 	printf "input 8192\nlinear 16384\nlinear 10\n" >mid.spec &&
 	model_record mid.spec >mid.tns &&
 	tns-info mid.tns >info && grep -q "params=134397962" info
+'
+
+test_expect_success 'window geometry that overflows int is refused with one line' '
+	for line in "pool max k=2147483647 pad=1073741823" "pool avg k=2147483647 stride=2147483647" \
+		"conv 4 k=2147483647 pad=2147483646" "conv 65536 k=4096 pad=2047" \
+		"sim l1 4 k=3 pad=1073741823" "sim l2 4 kh=2147483647 kw=1 pad=1073741823" \
+		"mex 2 k=2 pad=1073741823" "mex 2 k=1 offsets=unshared periodc=2147483647" \
+		"nsm 4 k=3 stride=2147483647" "resblock 4 stride=2147483647"; do
+		printf "input 3 8 8\n%s\n" "$line" >g.spec &&
+		test_error 1 snet-infer -m g.spec data.tns 2>err && grep -q "g.spec:2:1: ${line%% *}: " err &&
+		model_record g.spec >g.tns && tns-info g.tns >/dev/null 2>err &&
+		grep -q "does not build: model:2:1: ${line%% *}: " err || return 1
+	done
 '
 
 test_done

@@ -80,6 +80,9 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return sk_spec_error(s, o, "algo=pixel needs stride=1");
 	if (sk_conv_geom_init(&c->g, l->in.d[0], l->in.d[1], l->in.d[2], k, stride, pad) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
+	if ((int64_t)out * c->g.c * k * k > (int64_t)SK_MAX_PARAM)
+		return sk_spec_error(s, o, "OUT=%d with k=%d over %d channels is too many weights (more than %zu)", out, k,
+		                     c->g.c, SK_MAX_PARAM);
 	c->o = out;
 	c->bias = c->bias != 0;
 	c->ckk = c->g.c * k * k;

@@ -37,7 +37,7 @@ typedef struct mex {
 
 static size_t padcols(size_t c) { return (c + SK_SIMKERN_QALIGN - 1) / SK_SIMKERN_QALIGN * SK_SIMKERN_QALIGN; }
 
-static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static int ceil_div(int a, int b) { return (int)(((int64_t)a + b - 1) / b); }
 
 static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
@@ -86,6 +86,9 @@ static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	if (sk_patchgeom_init(&X->g) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
 	const sk_patchgeom *g = &X->g;
+	if ((int64_t)X->M * g->Q > (int64_t)SK_MAX_ACT)
+		return sk_spec_error(s, o, "%d instances over %d positions is too large an output (more than %zu values)",
+		                     X->M, g->Q, SK_MAX_ACT);
 	/* regions */
 	int dc = 1, dh = 1, dw = 1;
 	if (X->offmode == OFF_SHARED) {
@@ -104,6 +107,10 @@ static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		X->R = dc * dh * dw;
 	} else
 		X->R = 1;
+	/* the offsets (or, without them, the per-region workspace) */
+	if ((int64_t)X->R * X->M * g->K > (int64_t)SK_MAX_PARAM)
+		return sk_spec_error(s, o, "%d regions x %d instances x %d block values is too large (more than %zu)", X->R,
+		                     X->M, g->K, SK_MAX_PARAM);
 	X->pos = sk_alloc_array((size_t)g->Q, sizeof(int));
 	X->roff = sk_alloc_array((size_t)X->R + 1, sizeof(int));
 	if (!X->pos || !X->roff)
@@ -146,11 +153,6 @@ static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		if ((X->ixi = sk_layer_param(l, "xi", 1, xs, SK_INIT_CUSTOM, 0, 1, 1, SK_P_NODECAY)) < 0)
 			return -1;
 	}
-	size_t mk = (size_t)X->M * g->K, rmk = mk * (size_t)X->R;
-	if (!(X->xv = sk_alloc_array((size_t)X->M, 4)) || !(X->dxv = sk_alloc_array((size_t)X->M, 4)) ||
-	    !(X->Bt = sk_alloc_array(rmk, 4)) || !(X->dBt = sk_alloc_array(rmk, 4)) ||
-	    !(X->work = sk_alloc_array((size_t)g->K * 16, 4)))
-		return -1;
 	l->flops = 4.0 * (double)X->M * g->K * g->Q;
 	return 0;
 }
@@ -202,6 +204,18 @@ static int mex_setup(sk_layer *l, int max_batch)
 	sk_free(X->CM);
 	sk_free(X->S);
 	sk_free(X->G);
+	sk_free(X->xv);
+	sk_free(X->dxv);
+	sk_free(X->Bt);
+	sk_free(X->dBt);
+	sk_free(X->work);
+	X->xv = X->dxv = X->Bt = X->dBt = X->work = NULL;
+	/* effective offsets and their gradient, with offsets only */
+	size_t rmk = X->ib >= 0 ? (size_t)X->R * X->M * X->g.K : 1;
+	if (!(X->xv = sk_alloc_array((size_t)X->M, 4)) || !(X->dxv = sk_alloc_array((size_t)X->M, 4)) ||
+	    !(X->Bt = sk_alloc_array(rmk, 4)) || !(X->dBt = sk_alloc_array(rmk, 4)) ||
+	    !(X->work = sk_alloc_array((size_t)X->g.K * 16, 4)))
+		return -1;
 	if (!(X->P = sk_alloc_array(a, 4)) || !(X->dP = sk_alloc_array(a, 4)) || !(X->Y = sk_alloc_array(b, 4)) ||
 	    !(X->CM = sk_alloc_array(b, 4)) || !(X->S = sk_alloc_array(b, 4)) || !(X->G = sk_alloc_array(b, 4)))
 		return -1;
@@ -275,7 +289,8 @@ static int mex_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	(void)y;
 	(void)x;
 	memset(X->dxv, 0, (size_t)M * sizeof(float));
-	memset(X->dBt, 0, rmk * sizeof(float));
+	if (X->ib >= 0)
+		memset(X->dBt, 0, rmk * sizeof(float));
 	if (dx)
 		memset(dx, 0, (size_t)n * g->C * g->H * g->W * sizeof(float));
 	for (int r = 0; r < X->R; r++) {

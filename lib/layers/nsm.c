@@ -56,6 +56,16 @@ static int nsm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		                     l->in.d[1] < l->in.d[2] ? l->in.d[1] : l->in.d[2]);
 	if (p->o.stride < 1 || p->o.stride > 64)
 		return sk_spec_error(s, o, "stride=%d must be in 1..64", p->o.stride);
+	int ho, wo;
+	if (sk_window(l->in.d[1], p->o.size, p->o.stride, 0, "k", "stride", "pad", &ho) < 0 ||
+	    sk_window(l->in.d[2], p->o.size, p->o.stride, 0, "k", "stride", "pad", &wo) < 0)
+		return sk_spec_error(s, o, "%s", sk_errmsg());
+	if ((int64_t)l->in.d[0] * p->o.size * p->o.size > (1 << 20))
+		return sk_spec_error(s, o, "k=%d over %d channels is too large a patch (more than %d values)", p->o.size,
+		                     l->in.d[0], 1 << 20);
+	if ((int64_t)K * l->in.d[0] * p->o.size * p->o.size > (int64_t)SK_MAX_PARAM)
+		return sk_spec_error(s, o, "K=%d filters of k=%d over %d channels are too many weights (more than %zu)", K,
+		                     p->o.size, l->in.d[0], SK_MAX_PARAM);
 	if (p->o.iters < 1 || p->o.iters > 100000)
 		return sk_spec_error(s, o, "iters=%d must be in 1..100000", p->o.iters);
 	if (!(p->o.eta > 0 && p->o.eta < 100))
@@ -66,7 +76,6 @@ static int nsm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	p->o.c = l->in.d[0];
 	p->o.h = l->in.d[1];
 	p->o.w = l->in.d[2];
-	int ho = (p->o.h - p->o.size) / p->o.stride + 1, wo = (p->o.w - p->o.size) / p->o.stride + 1;
 	double D = (double)p->o.c * p->o.size * p->o.size, P = (double)ho * wo;
 	l->out = sk_shape3(K, ho, wo);
 	l->flops = 2.0 * K * D * P + 2.0 * (p->o.iters - 1) * (double)K * K * P;

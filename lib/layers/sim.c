@@ -78,6 +78,9 @@ static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	                      .sc = cs, .sh = stride, .sw = stride, .pc = 0, .ph = pad, .pw = pad};
 	if (sk_patchgeom_init(&S->g) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
+	if ((int64_t)S->M * S->g.Q > (int64_t)SK_MAX_ACT)
+		return sk_spec_error(s, o, "%d templates over %d positions is too large an output (more than %zu values)",
+		                     S->M, S->g.Q, SK_MAX_ACT);
 	l->out = sk_shape3(S->M * S->g.Co, S->g.Ho, S->g.Wo);
 	int64_t shp[4] = {S->M, cb, kh, kw}, bs[1] = {S->M};
 	if ((S->iz = sk_layer_param(l, "z", 4, shp, SK_INIT_NORMAL, zstd, S->g.K, S->M, 0)) < 0 ||
