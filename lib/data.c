@@ -1,6 +1,7 @@
 /* data.c: data sets as streams: read whole (all chunks), split, write in
  * chunks, gather batches, and a bounded-memory chunk reader. */
 #include "sk_data.h"
+#include "sk_kernels.h"
 #include "sk_rng.h"
 
 #include <math.h>
@@ -241,9 +242,7 @@ void sk_dataset_gather(const sk_dataset *d, const int64_t *idx, int n, float *ou
 		int64_t j = idx[i];
 		float *o = out + (size_t)i * per;
 		if (d->dtype == SK_U8) {
-			const uint8_t *p = (const uint8_t *)d->images + (size_t)j * per;
-			for (size_t k = 0; k < per; k++)
-				o[k] = p[k];
+			sk_vcvt_u8(per, (const uint8_t *)d->images + (size_t)j * per, o);
 		} else {
 			memcpy(o, (const float *)d->images + (size_t)j * per, per * sizeof(float));
 		}
@@ -327,9 +326,7 @@ int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **la
 	} else {
 		if (grow(&c->raw, &c->rawcap, count + 1) < 0 || sk_reader_payload_into(c->r, &c->h, c->raw) < 0)
 			return -1;
-		const uint8_t *p = c->raw;
-		for (size_t i = 0; i < count; i++)
-			c->x[i] = p[i];
+		sk_vcvt_u8(count, c->raw, c->x);
 	}
 	c->n++;
 	c->seen += k;

@@ -144,6 +144,7 @@ struct vops {
 	void (*relu)(size_t, float, const float *, float *);
 	void (*relu_back)(size_t, float, const float *, const float *, float *);
 	void (*add_rows)(size_t, size_t, const float *, float *);
+	void (*cvt_u8)(size_t, const uint8_t *, float *);
 };
 
 static void add_c(size_t n, const float *a, float *y)
@@ -184,15 +185,26 @@ static float dot_c(size_t n, const float *a, const float *b)
 	return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* y = x unless x <= 0, then a*x (+0 when a = 0): a NaN stays NaN, so a
+ * diverging run reaches the loss check. */
 static void relu_c(size_t n, float a, const float *x, float *y)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] = x[i] > 0 ? x[i] : a * x[i];
+	if (a == 0.0f)
+		for (size_t i = 0; i < n; i++)
+			y[i] = !(x[i] <= 0.0f) ? x[i] : 0.0f;
+	else
+		for (size_t i = 0; i < n; i++)
+			y[i] = !(x[i] <= 0.0f) ? x[i] : a * x[i];
 }
 static void relu_back_c(size_t n, float a, const float *x, const float *dy, float *dx)
 {
 	for (size_t i = 0; i < n; i++)
 		dx[i] = x[i] > 0 ? dy[i] : a * dy[i];
+}
+static void cvt_u8_c(size_t n, const uint8_t *x, float *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i];
 }
 static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 {
@@ -203,7 +215,8 @@ static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 	}
 }
 
-static const struct vops vops_c = {"generic", add_c, axpy_c, scale_c, sum_c, dot_c, relu_c, relu_back_c, add_rows_c};
+static const struct vops vops_c = {"generic", add_c,       axpy_c,     scale_c, sum_c,
+                                   dot_c,     relu_c, relu_back_c, add_rows_c, cvt_u8_c};
 
 #ifdef SK_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -276,10 +289,16 @@ AVX2 static void relu_avx2(size_t n, float a, const float *x, float *y)
 {
 	size_t i = 0;
 	__m256 va = _mm256_set1_ps(a), z = _mm256_setzero_ps();
-	for (; i + 8 <= n; i += 8) {
-		__m256 v = _mm256_loadu_ps(x + i);
-		_mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(va, v), v, _mm256_cmp_ps(v, z, _CMP_GT_OQ)));
-	}
+	if (a == 0.0f)
+		for (; i + 8 <= n; i += 8) {
+			__m256 v = _mm256_loadu_ps(x + i);
+			_mm256_storeu_ps(y + i, _mm256_blendv_ps(v, z, _mm256_cmp_ps(v, z, _CMP_LE_OQ)));
+		}
+	else
+		for (; i + 8 <= n; i += 8) {
+			__m256 v = _mm256_loadu_ps(x + i);
+			_mm256_storeu_ps(y + i, _mm256_blendv_ps(v, _mm256_mul_ps(va, v), _mm256_cmp_ps(v, z, _CMP_LE_OQ)));
+		}
 	relu_c(n - i, a, x + i, y + i);
 }
 AVX2 static void relu_back_avx2(size_t n, float a, const float *x, const float *dy, float *dx)
@@ -305,8 +324,15 @@ AVX2 static void add_rows_avx2(size_t m, size_t n, const float *b, float *y)
 			r[j] += b[i];
 	}
 }
-static const struct vops vops_avx2 = {"avx2",    add_avx2,       axpy_avx2,    scale_avx2, sum_avx2, dot_avx2,
-                                      relu_avx2, relu_back_avx2, add_rows_avx2};
+AVX2 static void cvt_u8_avx2(size_t n, const uint8_t *x, float *y)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)))));
+	cvt_u8_c(n - i, x + i, y + i);
+}
+static const struct vops vops_avx2 = {"avx2",   add_avx2,  axpy_avx2,      scale_avx2,    sum_avx2,
+                                      dot_avx2, relu_avx2, relu_back_avx2, add_rows_avx2, cvt_u8_avx2};
 
 AVX512 static void add_avx512(size_t n, const float *a, float *y)
 {
@@ -377,11 +403,25 @@ AVX512 static void relu_avx512(size_t n, float a, const float *x, float *y)
 {
 	size_t i = 0;
 	__m512 va = _mm512_set1_ps(a), z = _mm512_setzero_ps();
+	if (a == 0.0f) {
+		/* two vectors per step: the loop is all loads and stores */
+		for (; i + 32 <= n; i += 32) {
+			__m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+			_mm512_storeu_ps(y + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v0, z, _CMP_LE_OQ), v0, z));
+			_mm512_storeu_ps(y + i + 16, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, z, _CMP_LE_OQ), v1, z));
+		}
+		for (; i < n; i += 16) {
+			__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+			__m512 v = _mm512_maskz_loadu_ps(k, x + i);
+			_mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, z, _CMP_LE_OQ), v, z));
+		}
+		return;
+	}
 	for (; i < n; i += 16) {
 		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
 		__m512 v = _mm512_maskz_loadu_ps(k, x + i);
-		__mmask16 pos = _mm512_cmp_ps_mask(v, z, _CMP_GT_OQ);
-		_mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(pos, _mm512_mul_ps(va, v), v));
+		__mmask16 le = _mm512_cmp_ps_mask(v, z, _CMP_LE_OQ);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(le, v, _mm512_mul_ps(va, v)));
 	}
 }
 AVX512 static void relu_back_avx512(size_t n, float a, const float *x, const float *dy, float *dx)
@@ -406,8 +446,15 @@ AVX512 static void add_rows_avx512(size_t m, size_t n, const float *b, float *y)
 		}
 	}
 }
-static const struct vops vops_avx512 = {"avx512",    add_avx512,       axpy_avx512,    scale_avx512, sum_avx512,
-                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512};
+AVX512 static void cvt_u8_avx512(size_t n, const uint8_t *x, float *y)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x + i)))));
+	cvt_u8_c(n - i, x + i, y + i);
+}
+static const struct vops vops_avx512 = {"avx512",   add_avx512,  axpy_avx512,      scale_avx512,    sum_avx512,
+                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512, cvt_u8_avx512};
 #endif
 
 static const struct vops *V = &vops_c;
@@ -456,6 +503,7 @@ void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float
 {
 	vops()->relu_back(n, slope, x, dy, dx);
 }
+void sk_vcvt_u8(size_t n, const uint8_t *x, float *y) { vops()->cvt_u8(n, x, y); }
 
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 {
@@ -636,20 +684,26 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 		int j0 = 0;
 		for (; j0 + 16 <= n; j0 += 16) {
 			__m512 r[16];
+#pragma GCC unroll 16
 			for (int i = 0; i < 16; i++)
 				r[i] = _mm512_loadu_ps(src + (size_t)(i0 + i) * lds + j0);
 			tr16x16(r);
+#pragma GCC unroll 16
 			for (int j = 0; j < 16; j++)
 				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 		if (j0 < n) {
 			__mmask16 k = (__mmask16)((1u << (n - j0)) - 1);
 			__m512 r[16];
+#pragma GCC unroll 16
 			for (int i = 0; i < 16; i++)
 				r[i] = _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0);
 			tr16x16(r);
-			for (int j = 0; j < n - j0; j++)
-				_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
+			/* constant indices into r (unrolled): r stays in registers */
+#pragma GCC unroll 16
+			for (int j = 0; j < 16; j++)
+				if (j < n - j0)
+					_mm512_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 	}
 	if (i0 < m && m - i0 <= 6) {
@@ -666,11 +720,14 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 			int nj = n - j0 < 16 ? n - j0 : 16;
 			__mmask16 k = (__mmask16)((1u << nj) - 1);
 			__m512 r[16];
+#pragma GCC unroll 16
 			for (int i = 0; i < 16; i++)
 				r[i] = i < mi ? _mm512_maskz_loadu_ps(k, src + (size_t)(i0 + i) * lds + j0) : _mm512_setzero_ps();
 			tr16x16(r);
-			for (int j = 0; j < nj; j++)
-				_mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, km, _mm512_add_ps(r[j], BIAS(j0 + j)));
+#pragma GCC unroll 16
+			for (int j = 0; j < 16; j++)
+				if (j < nj)
+					_mm512_mask_storeu_ps(dst + (size_t)(j0 + j) * ldd + i0, km, _mm512_add_ps(r[j], BIAS(j0 + j)));
 		}
 	}
 }

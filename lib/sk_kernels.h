@@ -51,9 +51,12 @@ float sk_vsum(size_t n, const float *x);                     /* sum (float accum
 float sk_vdot(size_t n, const float *a, const float *b);
 /* y[i*n + j] += b[i] for i < m, j < n (bias per row) */
 void sk_vadd_rows(size_t m, size_t n, const float *b, float *y);
-/* y = x > 0 ? x : slope*x; dx = x > 0 ? dy : slope*dy (y may be x, dx may be dy) */
+/* y = x unless x <= 0, then slope*x (+0 for slope 0; a NaN stays NaN);
+ * dx = x > 0 ? dy : slope*dy (y may be x, dx may be dy) */
 void sk_vrelu(size_t n, float slope, const float *x, float *y);
 void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
+/* y = (float)x, bytes to floats */
+void sk_vcvt_u8(size_t n, const uint8_t *x, float *y);
 /* y = a*(x - shift) + b; y = a*u + b*(v - shift) + c; y = a + b (outputs may
  * alias inputs; the shift keeps precision when x is far from zero) */
 void sk_vaffine(size_t n, float a, float shift, float b, const float *x, float *y);

@@ -1,4 +1,5 @@
 /* relu.c: rectified linear unit, y = max(x, 0); `leaky=A` gives y = A*x for x < 0. */
+#include "sk_kernels.h"
 #include "sk_layer.h"
 
 typedef struct relu {
@@ -24,14 +25,10 @@ static int relu_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, flo
 	size_t m = sk_shape_size(l->in) * (size_t)n;
 	float a = r->slope;
 	(void)c;
-	/* branchless forms the compiler vectorises (compare + blend); a NaN
-	 * input stays NaN, so a diverging run is caught by the loss check */
-	if (a == 0.0f)
-		for (size_t i = 0; i < m; i++)
-			y[i] = !(x[i] <= 0.0f) ? x[i] : 0.0f;
-	else
-		for (size_t i = 0; i < m; i++)
-			y[i] = !(x[i] <= 0.0f) ? x[i] : a * x[i];
+	/* the run-time dispatched kernel (explicit SIMD, so the speed does not
+	 * depend on the build's -O level); a NaN input stays NaN, so a
+	 * diverging run is caught by the loss check */
+	sk_vrelu(m, a, x, y);
 	return 0;
 }
 
@@ -44,10 +41,7 @@ static int relu_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 	(void)c;
 	(void)y;
 	if (dx)
-		for (size_t i = 0; i < m; i++) {
-			float k = x[i] > 0.0f ? 1.0f : a;
-			dx[i] = k * dy[i];
-		}
+		sk_vrelu_back(m, a, x, dy, dx);
 	return 0;
 }
 
