@@ -34,12 +34,38 @@ static uint64_t load_uint(const unsigned char *p, size_t n, int big)
 	return v;
 }
 
+static uint32_t bswap32(uint32_t v)
+{
+	return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+}
+
+/* n 4-byte words from big-endian to host (little-endian) order, in place. */
+static void swap32_inplace(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	for (size_t i = 0; i < n; i++, p += 4) {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		v = bswap32(v);
+		memcpy(p, &v, 4);
+	}
+}
+
 /* Convert n elements of type e (byte order `big`) into dtype t.  Integers
- * that do not fit an i32 are an error; floats become f32. */
-static int convert(const void *in, etype e, int big, size_t n, void *out, sk_dtype t, const char *name)
+ * that do not fit an i32 are an error; floats become f32.  Messages count
+ * elements from `base`. */
+static int convert_at(const void *in, etype e, int big, size_t n, void *out, sk_dtype t, const char *name,
+                      size_t base)
 {
 	const unsigned char *p = in;
 	size_t es = esize(e);
+	if ((e == E_F32 && t == SK_F32) || (e == E_I32 && t == SK_I32)) {
+		/* the same 4-byte values: a copy, or a byte swap */
+		memmove(out, in, 4 * n);
+		if (big)
+			swap32_inplace(out, n);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++, p += es) {
 		uint64_t u = es == 1 ? p[0] : load_uint(p, es, big);
 		double v;
@@ -65,24 +91,29 @@ static int convert(const void *in, etype e, int big, size_t n, void *out, sk_dty
 		switch (t) {
 		case SK_U8:
 			if (!e_is_int(e) || iv < 0 || iv > 255)
-				return sk_error("%s: value %g at element %zu does not fit u8", name, v, i);
+				return sk_error("%s: value %g at element %zu does not fit u8", name, v, base + i);
 			((uint8_t *)out)[i] = (uint8_t)iv;
 			break;
 		case SK_I32:
 			if (!e_is_int(e))
 				return sk_error("%s: floating-point values where integers were expected", name);
 			if (iv < INT32_MIN || iv > INT32_MAX)
-				return sk_error("%s: value %lld at element %zu does not fit i32", name, (long long)iv, i);
+				return sk_error("%s: value %lld at element %zu does not fit i32", name, (long long)iv, base + i);
 			((int32_t *)out)[i] = (int32_t)iv;
 			break;
 		case SK_F32:
 			((float *)out)[i] = (float)v;
 			if (isinf(((float *)out)[i]) && !isinf(v))   /* f8 beyond FLT_MAX */
-				return sk_error("%s: value %g at element %zu does not fit f32", name, v, i);
+				return sk_error("%s: value %g at element %zu does not fit f32", name, v, base + i);
 			break;
 		}
 	}
 	return 0;
+}
+
+static int convert(const void *in, etype e, int big, size_t n, void *out, sk_dtype t, const char *name)
+{
+	return convert_at(in, e, big, n, out, t, name, 0);
 }
 
 /* ---- idx ---- */
@@ -577,6 +608,10 @@ static const char *base_name(const char *p, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(n - b), p + b);
 	return buf;
 }
+
+/* Bytes read and converted per step when the stored form differs from the
+ * output's (a multiple of every element size). */
+#define PIECE ((size_t)256 << 10)
 
 static int scratch_need(sk_import *im, size_t n)
 {
@@ -1230,9 +1265,13 @@ sk_import *sk_import_open(const char *const *paths, int npaths, const sk_import_
 		sk_src_close(&arrs[i].src);
 	free(arrs);
 	if (!im->single_state) {
-		/* Chunk buffers: at most SK_IMPORT_MAX_CHUNK bytes of images. */
+		/* Chunk buffers: at most SK_IMPORT_MAX_CHUNK bytes of images, and
+		 * by default at most SK_IMPORT_CHUNK_BYTES, so that memory does not
+		 * grow with the size of the examples either. */
 		if ((size_t)im->chunk > SK_IMPORT_MAX_CHUNK / im->exbytes)
 			im->chunk = (int64_t)(SK_IMPORT_MAX_CHUNK / im->exbytes);
+		if (o->chunk <= 0 && (size_t)im->chunk > SK_IMPORT_CHUNK_BYTES / im->exbytes)
+			im->chunk = (int64_t)(SK_IMPORT_CHUNK_BYTES / im->exbytes);
 		if (im->chunk < 1)
 			im->chunk = 1;
 		im->img = malloc((size_t)im->chunk * im->exbytes);
@@ -1284,6 +1323,38 @@ static int png_place(sk_import *im, const part *p, const sk_tensor *t, uint8_t *
 	return 0;
 }
 
+/* Read `nb` stored bytes of elements of type e (byte order `big`) from s
+ * and convert them into `out` as dtype t, in bounded memory: straight into
+ * out when the stored values have the output's size (u8, f32, i32; swapped
+ * in place when big-endian), else through scratch PIECE bytes at a time.
+ * Returns the bytes read (short only at the end of the input), -1 on error. */
+static long long read_convert(sk_import *im, sk_src *s, etype e, int big, size_t nb, void *out, sk_dtype t)
+{
+	size_t es = esize(e), os = sk_dtype_size(t);
+	if ((e == E_U8 && t == SK_U8) || (e == E_F32 && t == SK_F32) || (e == E_I32 && t == SK_I32)) {
+		long long r = sk_src_read(s, out, nb);
+		if (r > 0 && big && es == 4)
+			swap32_inplace(out, (size_t)r / 4);
+		return r;
+	}
+	if (scratch_need(im, PIECE) < 0)
+		return -1;
+	size_t done = 0;
+	while (done < nb) {
+		size_t m = nb - done < PIECE ? nb - done : PIECE;
+		long long r = sk_src_read(s, im->scratch, m);
+		if (r < 0)
+			return -1;
+		size_t n = (size_t)r / es;
+		if (convert_at(im->scratch, e, big, n, (unsigned char *)out + done / es * os, t, s->name, done / es) < 0)
+			return -1;
+		done += (size_t)r;
+		if ((size_t)r < m)
+			break;
+	}
+	return (long long)done;
+}
+
 /* Read up to `want` examples of part p into img / lab; returns how many
  * (fewer only when the part is exhausted), -1 on error. */
 static long long part_read(sk_import *im, part *p, int64_t want, uint8_t *img, int32_t *lab)
@@ -1311,22 +1382,30 @@ static long long part_read(sk_import *im, part *p, int64_t want, uint8_t *img, i
 	if (p->fmt == SK_FMT_CIFAR10 || p->fmt == SK_FMT_CIFAR100) {
 		size_t rs = p->ex_in, off = p->fmt == SK_FMT_CIFAR100 ? 2 : 1;
 		int kind = p->fmt == SK_FMT_CIFAR100 ? 100 : 10;
-		if (scratch_need(im, (size_t)want * rs) < 0)
+		/* whole records through a scratch buffer of at most PIECE bytes */
+		int64_t per = (int64_t)(PIECE / rs), k = 0;
+		if (scratch_need(im, (size_t)per * rs) < 0)
 			return -1;
-		long long r = sk_src_read(&p->src, im->scratch, (size_t)want * rs);
-		if (r < 0)
-			return -1;
-		if ((size_t)r % rs)
-			return sk_error("%s: truncated record %lld (%zu of %zu bytes)", p->src.name,
-			                (long long)(p->done + (int64_t)((size_t)r / rs)), (size_t)r % rs, rs);
-		int64_t k = (int64_t)((size_t)r / rs);
-		for (int64_t i = 0; i < k; i++) {
-			const unsigned char *rec = im->scratch + (size_t)i * rs;
-			if (rec[off - 1] >= kind || (kind == 100 && rec[0] >= 20))
-				return sk_error("%s: record %lld: label %d out of range (0..%d)", p->src.name,
-				                (long long)(p->done + i), rec[off - 1], kind - 1);
-			memcpy(img + (size_t)i * 3072, rec + off, 3072);
-			lab[i] = rec[off - 1];
+		while (k < want) {
+			int64_t m = want - k < per ? want - k : per;
+			long long r = sk_src_read(&p->src, im->scratch, (size_t)m * rs);
+			if (r < 0)
+				return -1;
+			if ((size_t)r % rs)
+				return sk_error("%s: truncated record %lld (%zu of %zu bytes)", p->src.name,
+				                (long long)(p->done + k + (int64_t)((size_t)r / rs)), (size_t)r % rs, rs);
+			int64_t got = (int64_t)((size_t)r / rs);
+			for (int64_t i = 0; i < got; i++) {
+				const unsigned char *rec = im->scratch + (size_t)i * rs;
+				if (rec[off - 1] >= kind || (kind == 100 && rec[0] >= 20))
+					return sk_error("%s: record %lld: label %d out of range (0..%d)", p->src.name,
+					                (long long)(p->done + k + i), rec[off - 1], kind - 1);
+				memcpy(img + (size_t)(k + i) * 3072, rec + off, 3072);
+				lab[k + i] = rec[off - 1];
+			}
+			k += got;
+			if (got < m)
+				break;
 		}
 		p->done += k;
 		return k;
@@ -1335,36 +1414,21 @@ static long long part_read(sk_import *im, part *p, int64_t want, uint8_t *img, i
 	int64_t left = p->n - p->done;
 	int64_t k = want < left ? want : left;
 	size_t nb = (size_t)k * p->ex_in;
-	size_t per = p->ex_in / esize(p->e);
 	if (k > 0) {
-		unsigned char *dst = img;
-		if (p->e != E_U8) {
-			if (scratch_need(im, nb) < 0)
-				return -1;
-			dst = im->scratch;
-		}
-		long long r = sk_src_read(&p->src, dst, nb);
+		long long r = read_convert(im, &p->src, p->e, p->big, nb, img, im->dtype);
 		if (r < 0)
 			return -1;
 		if ((size_t)r < nb)
 			return sk_error("%s: truncated at example %lld of %lld", p->src.name,
 			                (long long)(p->done + (int64_t)((size_t)r / p->ex_in)), (long long)p->n);
-		if (p->e != E_U8) {
-			if (convert(im->scratch, p->e, p->big, (size_t)k * per, img, SK_F32, p->src.name) < 0)
-				return -1;
-		}
 		if (im->labelled) {
 			size_t lb = (size_t)k * esize(p->le);
-			if (scratch_need(im, lb) < 0)
-				return -1;
-			r = sk_src_read(&p->lsrc, im->scratch, lb);
+			r = read_convert(im, &p->lsrc, p->le, p->lbig, lb, lab, SK_I32);
 			if (r < 0)
 				return -1;
 			if ((size_t)r < lb)
 				return sk_error("%s: truncated at label %lld of %lld", p->lsrc.name,
 				                (long long)(p->done + (int64_t)((size_t)r / esize(p->le))), (long long)p->n);
-			if (convert(im->scratch, p->le, p->lbig, (size_t)k, lab, SK_I32, p->lsrc.name) < 0)
-				return -1;
 			for (int64_t i = 0; i < k; i++)
 				if (lab[i] < 0)
 					return sk_error("%s: negative label %d at example %lld", p->lsrc.name, lab[i],

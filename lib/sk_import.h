@@ -82,7 +82,7 @@ enum { SK_FIT_NONE = 0, SK_FIT_CROP, SK_FIT_PAD };
 
 typedef struct sk_import_opts {
 	sk_format format;     /* SK_FMT_AUTO: detect each input */
-	int64_t chunk;        /* examples per record; 0 = SK_CHUNK_DEFAULT */
+	int64_t chunk;        /* examples per record; 0 = SK_CHUNK_DEFAULT (at most SK_IMPORT_CHUNK_BYTES) */
 	int height, width;    /* PNG target size (0 = all images must agree) */
 	int fit;              /* SK_FIT_CROP or SK_FIT_PAD (centred) with a size */
 	const char *name;     /* one npy input as a single record of this name */
@@ -91,6 +91,9 @@ typedef struct sk_import_opts {
 
 #define SK_IMPORT_MAX_EXAMPLE ((size_t)64 << 20)   /* bytes per example */
 #define SK_IMPORT_MAX_CHUNK ((size_t)256 << 20)    /* bytes per images record */
+/* The default chunk: SK_CHUNK_DEFAULT examples, fewer when they would take
+ * more than this many bytes (an explicit chunk size is kept). */
+#define SK_IMPORT_CHUNK_BYTES ((size_t)8 << 20)
 
 typedef struct sk_import sk_import;
 
