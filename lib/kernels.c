@@ -145,6 +145,7 @@ struct vops {
 	void (*relu_back)(size_t, float, const float *, const float *, float *);
 	void (*add_rows)(size_t, size_t, const float *, float *);
 	void (*cvt_u8)(size_t, const uint8_t *, float *);
+	void (*sgd)(size_t, float, float, float, float *, const float *, float *);
 };
 
 static void add_c(size_t n, const float *a, float *y)
@@ -206,6 +207,16 @@ static void cvt_u8_c(size_t n, const uint8_t *x, float *y)
 	for (size_t i = 0; i < n; i++)
 		y[i] = x[i];
 }
+/* m = mu*m + (g + wd*w); w -= lr*m: separate multiplies and adds, in this
+ * order, in every path (bitwise the same results) */
+static void sgd_c(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m)
+{
+	for (size_t i = 0; i < n; i++) {
+		float mi = mu * m[i] + (g[i] + wd * w[i]);
+		m[i] = mi;
+		w[i] -= lr * mi;
+	}
+}
 static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 {
 	for (size_t i = 0; i < m; i++) {
@@ -216,7 +227,7 @@ static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 }
 
 static const struct vops vops_c = {"generic", add_c,       axpy_c,     scale_c, sum_c,
-                                   dot_c,     relu_c, relu_back_c, add_rows_c, cvt_u8_c};
+                                   dot_c,     relu_c, relu_back_c, add_rows_c, cvt_u8_c, sgd_c};
 
 #ifdef SK_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -331,8 +342,21 @@ AVX2 static void cvt_u8_avx2(size_t n, const uint8_t *x, float *y)
 		_mm256_storeu_ps(y + i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)))));
 	cvt_u8_c(n - i, x + i, y + i);
 }
+AVX2 static void sgd_avx2(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m)
+{
+	__m256 vl = _mm256_set1_ps(lr), vm = _mm256_set1_ps(mu), vw = _mm256_set1_ps(wd);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 wi = _mm256_loadu_ps(w + i);
+		__m256 t = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(vw, wi));
+		__m256 mi = _mm256_add_ps(_mm256_mul_ps(vm, _mm256_loadu_ps(m + i)), t);
+		_mm256_storeu_ps(m + i, mi);
+		_mm256_storeu_ps(w + i, _mm256_sub_ps(wi, _mm256_mul_ps(vl, mi)));
+	}
+	sgd_c(n - i, lr, mu, wd, w + i, g + i, m + i);
+}
 static const struct vops vops_avx2 = {"avx2",   add_avx2,  axpy_avx2,      scale_avx2,    sum_avx2,
-                                      dot_avx2, relu_avx2, relu_back_avx2, add_rows_avx2, cvt_u8_avx2};
+                                      dot_avx2, relu_avx2, relu_back_avx2, add_rows_avx2, cvt_u8_avx2, sgd_avx2};
 
 AVX512 static void add_avx512(size_t n, const float *a, float *y)
 {
@@ -453,8 +477,21 @@ AVX512 static void cvt_u8_avx512(size_t n, const uint8_t *x, float *y)
 		_mm512_storeu_ps(y + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x + i)))));
 	cvt_u8_c(n - i, x + i, y + i);
 }
+AVX512 static void sgd_avx512(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m)
+{
+	__m512 vl = _mm512_set1_ps(lr), vm = _mm512_set1_ps(mu), vw = _mm512_set1_ps(wd);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+		__m512 wi = _mm512_maskz_loadu_ps(k, w + i);
+		__m512 t = _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + i), _mm512_mul_ps(vw, wi));
+		__m512 mi = _mm512_add_ps(_mm512_mul_ps(vm, _mm512_maskz_loadu_ps(k, m + i)), t);
+		_mm512_mask_storeu_ps(m + i, k, mi);
+		_mm512_mask_storeu_ps(w + i, k, _mm512_sub_ps(wi, _mm512_mul_ps(vl, mi)));
+	}
+}
 static const struct vops vops_avx512 = {"avx512",   add_avx512,  axpy_avx512,      scale_avx512,    sum_avx512,
-                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512, cvt_u8_avx512};
+                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512, cvt_u8_avx512,
+                                        sgd_avx512};
 #endif
 
 static const struct vops *V = &vops_c;
@@ -504,6 +541,10 @@ void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float
 	vops()->relu_back(n, slope, x, dy, dx);
 }
 void sk_vcvt_u8(size_t n, const uint8_t *x, float *y) { vops()->cvt_u8(n, x, y); }
+void sk_vsgd(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m)
+{
+	vops()->sgd(n, lr, mu, wd, w, g, m);
+}
 
 void sk_vsum_rows(size_t m, size_t n, const float *y, float *s)
 {

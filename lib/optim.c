@@ -1,5 +1,6 @@
 /* optim.c: SGD (momentum, Nesterov), Adam, AdamW and learning-rate schedules. */
 #include "sk_optim.h"
+#include "sk_kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -123,11 +124,7 @@ static void step_sgd(const sk_optim *o, slot *s, float lr)
 	} else {
 		/* PyTorch starts the buffer at the first gradient: m = 0 then
 		 * m = mu*0 + g gives the same value. */
-		for (size_t i = 0; i < n; i++) {
-			float mi = mu * m[i] + (g[i] + wd * w[i]);
-			m[i] = mi;
-			w[i] -= lr * mi;
-		}
+		sk_vsgd(n, lr, mu, wd, w, g, m);   /* explicit SIMD, dispatched */
 	}
 }
 

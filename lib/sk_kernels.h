@@ -57,6 +57,9 @@ void sk_vrelu(size_t n, float slope, const float *x, float *y);
 void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
 /* y = (float)x, bytes to floats */
 void sk_vcvt_u8(size_t n, const uint8_t *x, float *y);
+/* SGD with momentum: m = mu*m + (g + wd*w), w -= lr*m (no fused
+ * multiply-add: bitwise the same in every path) */
+void sk_vsgd(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m);
 /* y = a*(x - shift) + b; y = a*u + b*(v - shift) + c; y = a + b (outputs may
  * alias inputs; the shift keeps precision when x is far from zero) */
 void sk_vaffine(size_t n, float a, float shift, float b, const float *x, float *y);
