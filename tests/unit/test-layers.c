@@ -540,6 +540,35 @@ static void kernels(void)
 	sk_vadd_rows(2, 19, bias2, rows);
 	rbad += rows[18] != 3 || rows[19] != 0 || rows[37] != 0;
 	tap_ok(rbad == 0, "relu, relu gradient and row bias kernels (%d wrong)", rbad);
+	{
+		/* the ReLU layer's semantics: +0 (not -0) for slope 0, NaN kept;
+		 * u8 to float; momentum SGD bitwise equal to the scalar formula */
+		float xr[37], yr[37], w[37], g[37], m[37], w2[37], m2[37];
+		uint8_t u[37];
+		int kbad = 0;
+		for (int i = 0; i < 37; i++) {
+			xr[i] = i % 7 == 3 ? NAN : (float)(i % 5) - 2.5f;
+			u[i] = (uint8_t)(i * 7);
+			w[i] = w2[i] = 0.1f * (float)i - 1.3f;
+			g[i] = 0.37f * (float)(i % 11) - 1.7f;
+			m[i] = m2[i] = 0.05f * (float)(i % 3);
+		}
+		sk_vrelu(37, 0.0f, xr, yr);
+		for (int i = 0; i < 37; i++)
+			kbad += isnan(xr[i]) ? !isnan(yr[i]) : xr[i] > 0 ? yr[i] != xr[i] : (yr[i] != 0 || signbit(yr[i]));
+		sk_vcvt_u8(37, u, yr);
+		for (int i = 0; i < 37; i++)
+			kbad += yr[i] != (float)u[i];
+		sk_vsgd(37, 0.05f, 0.9f, 5e-4f, w, g, m);
+		for (int i = 0; i < 37; i++) {
+			float mi = 0.9f * m2[i] + (g[i] + 5e-4f * w2[i]);
+			m2[i] = mi;
+			w2[i] -= 0.05f * mi;
+		}
+		kbad += memcmp(w, w2, sizeof w) != 0 || memcmp(m, m2, sizeof m) != 0;
+		tap_ok(kbad == 0, "relu (+0, NaN), u8 conversion and SGD kernels match the scalar forms (%s, %d wrong)",
+		       sk_kernels_isa(), kbad);
+	}
 	/* tanh and sigmoid against libm over a wide range, zero and the tails */
 	enum { NT = 2001 };
 	float *tx = malloc(NT * sizeof(float)), *ty = malloc(NT * sizeof(float)), *sy = malloc(NT * sizeof(float));
