@@ -96,6 +96,15 @@ test_expect_success '--init-unsupervised on a model without such layers warns an
 	grep -q "^snet-train: warning: --init-unsupervised: no layer of the model supports it" err && test -s u.tns
 '
 
+test_expect_success 'a 3x32x32 colour data set (CIFAR layout) trains and learns' '
+	synth_data -c 3 1500 >c.tns &&
+	tns-info c.tns | grep -q "^0 *images *u8 *1500x3x32x32 " &&
+	printf "input 3 32 32 scale=0.00392156862745098\nconv 16 k=3 stride=2\nrelu\nconv 16 k=3\nrelu\npool max k=2\nflatten\nlinear 10\n" >c.spec &&
+	tns-select -q --range 0:1200 c.tns | snet-train -q -m c.spec -o c-m.tns --epochs 3 --optimizer adam --lr 0.003 --threads 1 &&
+	tns-select -q --range 1200: c.tns | snet-infer -m c-m.tns --eval >metrics &&
+	cat metrics >&2 && awk "/^accuracy/ {exit !(\$2 > 0.6)}" metrics
+'
+
 if test_have_prereq fmnist; then
 	test_expect_success 'on a Fashion-MNIST slice zoo-cnn learns too (accuracy well above chance)' '
 		tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
