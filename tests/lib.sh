@@ -112,6 +112,7 @@ synth_data() {
 	done
 	sd_n=$1
 	shift
+	[ -x "$SK_SYNTH" ] || { echo "synth_data: $SK_SYNTH is not built (make check builds it)" >&2; return 1; }
 	sd_p=$(mktemp "$test_tmp/.synth.XXXXXX") &&
 	"$SK_SYNTH" -n "$sd_n" -s "$sd_s" -c "$sd_c" -o "$sd_p" || return 1
 	if [ "$sd_c" = 1 ]; then
