@@ -7,6 +7,11 @@
 #   test_cmp EXPECTED ACTUAL   diff on failure
 #   test_have_prereq python    true when the prerequisite is available
 #   skip_all 'reason'          skip the whole script
+#   synth_data [-c 3] [-s SEED] N [TNS-IMPORT OPTIONS]
+#                              a synthetic labelled data set of N examples
+#                              (1x28x28, or 3x32x32 with -c 3) on stdout:
+#                              ten learnable classes made by tests/synth, so
+#                              that no test needs a real data set
 #   test_done
 set -u
 : "${SK_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -19,8 +24,11 @@ test_tmp=$(mktemp -d "${TMPDIR:-/tmp}/sk-test.XXXXXX")
 trap 'rm -rf "$test_tmp"' EXIT
 cd "$test_tmp" || exit 1
 
-# Small fixtures from the real data, when present.
-FMNIST_DIR=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+# The real data sets, for the tests that use them when present (each skips
+# alone without them).  SK_FMNIST_DIR=/nonexistent runs the suite as on a
+# machine without the Debian package dataset-fashion-mnist.
+FMNIST_DIR=${SK_FMNIST_DIR:-${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}}
+SK_SYNTH=$SK_BUILDDIR/tests/synth
 MNIST_DIR=${MNIST_DIR:-$SK_SRCDIR/../shared/data/mnist}
 
 test_expect_success() {
@@ -90,6 +98,31 @@ test_have_prereq() {
 	mpi) command -v mpirun >/dev/null 2>&1 ;;
 	*) return 1 ;;
 	esac
+}
+
+synth_data() {
+	sd_c=1
+	sd_s=1
+	while :; do
+		case $1 in
+		-c) sd_c=$2; shift 2 ;;
+		-s) sd_s=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	sd_n=$1
+	shift
+	[ -x "$SK_SYNTH" ] || { echo "synth_data: $SK_SYNTH is not built (make check builds it)" >&2; return 1; }
+	sd_p=$(mktemp "$test_tmp/.synth.XXXXXX") &&
+	"$SK_SYNTH" -n "$sd_n" -s "$sd_s" -c "$sd_c" -o "$sd_p" || return 1
+	if [ "$sd_c" = 1 ]; then
+		tns-import -q "$@" "$sd_p-images-idx3-ubyte" "$sd_p-labels-idx1-ubyte"
+	else
+		tns-import -q -f cifar10 "$@" "$sd_p.bin"
+	fi
+	sd_st=$?
+	rm -f "$sd_p" "$sd_p-images-idx3-ubyte" "$sd_p-labels-idx1-ubyte" "$sd_p.bin"
+	return $sd_st
 }
 
 skip_all() {

@@ -5,14 +5,14 @@
 FX="$SK_SRCDIR/tests/fixtures/import"
 
 # 100 examples as idx.gz: a slice of Fashion-MNIST when it is installed,
-# otherwise made-up pixels (the importer does not care).
+# otherwise synthetic images (the importer does not care).
 be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
 if test_have_prereq fmnist; then
 	{ printf '\000\000\010\003'; be32 100; be32 28; be32 28; gzip -dc "$FMNIST_DIR/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 78400; } | gzip >fashion-images.gz
 	{ printf '\000\000\010\001'; be32 100; gzip -dc "$FMNIST_DIR/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 100; } | gzip >fashion-labels.gz
 else
-	{ printf '\000\000\010\003'; be32 100; be32 28; be32 28; head -c 78400 /dev/urandom; } | gzip >fashion-images.gz
-	{ printf '\000\000\010\001'; be32 100; i=0; while [ $i -lt 100 ]; do printf "\\$(printf %03o $((i % 10)))"; i=$((i + 1)); done; } | gzip >fashion-labels.gz
+	"$SK_SYNTH" -n 100 -o syn && gzip -c syn-images-idx3-ubyte >fashion-images.gz &&
+		gzip -c syn-labels-idx1-ubyte >fashion-labels.gz || exit 1
 fi
 gzip -dc fashion-labels.gz | tail -c +9 | od -An -v -tu1 | tr -s ' ' '\n' | sed '/^$/d' >labels.expect
 

@@ -3,10 +3,8 @@
 # and --resume: the final model is bitwise identical to an uninterrupted run;
 # mismatched checkpoints are refused with the difference named.
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
 M=$SK_SRCDIR/share/models
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-	tns-select -q --range 0:1500 >train.tns || exit 1
+synth_data 1500 >train.tns || exit 1
 tns-select -q --range 0:1000 train.tns >other.tns || exit 1
 # wait (up to 60 s) until training has written its first checkpoint
 wait_for() {

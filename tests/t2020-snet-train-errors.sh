@@ -3,10 +3,8 @@
 # naming the file, line and column), a non-finite loss (names the step, keeps
 # the last good checkpoint).
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
 M=$SK_SRCDIR/share/models
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-	tns-select -q --range 0:1000 >train.tns || exit 1
+synth_data 1000 >train.tns || exit 1
 
 test_expect_success '--help and --version' '
 	snet-train --help >out && grep -q "^Usage: snet-train -m MODEL -o OUT" out &&

@@ -3,10 +3,8 @@
 # optimizer trains (loss falls).  The exact update rules are unit-tested
 # against hand-computed values and PyTorch in tests/unit/test-optim.
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
 M=$SK_SRCDIR/share/models
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-	tns-select -q --range 0:640 >train.tns || exit 1
+synth_data 640 >train.tns || exit 1
 T="snet-train -q -m $M/zoo-cnn.spec -o m.tns --threads 1 --batch 64"
 
 lrs() { awk -F "\t" 'NR > 1 {printf "%s ", $5} END {print ""}' "$1"; }

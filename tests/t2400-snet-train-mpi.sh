@@ -4,9 +4,7 @@
 # counts, and a clear error when built without MPI.
 . "$SK_SRCDIR/tests/lib.sh"
 
-test_have_prereq fmnist || skip_all "dataset-fashion-mnist not installed"
-tns-import "$FMNIST_DIR/t10k-images-idx3-ubyte.gz" "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" 2>/dev/null |
-	tns-select --range 0:640 >data.tns || exit 1
+synth_data 640 >data.tns || exit 1
 spec=$SK_SRCDIR/share/models/zoo-cnn.spec
 
 if ! snet-train --help | grep -q -- --distributed; then

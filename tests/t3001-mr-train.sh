@@ -1,17 +1,16 @@
 #!/bin/sh
 # t3001: mr-build | snet-train in one pipeline; MaxMin specs train; the
-# trained models keep the blocks' parameter names.  Fashion-MNIST slices.
+# trained models keep the blocks' parameter names.  Synthetic data.
 . "${SK_SRCDIR:-$(dirname "$0")/..}/tests/lib.sh"
 
 command -v snet-train >/dev/null 2>&1 || skip_all 'snet-train is not built'
-test_have_prereq fmnist || skip_all "no Fashion-MNIST in $FMNIST_DIR"
 models=$SK_SRCDIR/share/models
 recipe=$(sed 's/#.*//' "$SK_SRCDIR/share/recipes/dmrnet.txt" | grep -v -e '^--epochs' -e '^--milestones')
 
 test_expect_success 'data slices' '
-	tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" >all.tns &&
+	synth_data 768 >all.tns &&
 	tns-select -q --range 0:512 all.tns >train.tns &&
-	tns-select -q --range 59744: all.tns >valid.tns
+	tns-select -q --range 512: all.tns >valid.tns
 '
 
 test_expect_success 'mr-build | snet-train: a DMRNet in one pipeline, with the recipe' '

@@ -3,9 +3,7 @@
 # --resume: the final model is bitwise identical to an uninterrupted run;
 # checkpoints of other options are refused with the difference named.
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
-tns-import -q --chunk 200 "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-	tns-select -q --range 0:500 >train.tns || exit 1
+synth_data 500 --chunk 200 >train.tns || exit 1
 ARGS="-k 6 --size 4 --iters 15 --batch 32 --epochs 2 --schedule cosine"
 
 for j in 1 2; do

@@ -2,9 +2,7 @@
 # nsm-pretrain: usage errors (exit 2), bad data (exit 1, one line naming the
 # problem), divergence (names the step, keeps the last good checkpoint).
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-	tns-select -q --range 0:300 >train.tns || exit 1
+synth_data 300 >train.tns || exit 1
 
 test_expect_success 'usage errors exit 2 with one line and no output' '
 	test_error 2 nsm-pretrain train.tns &&

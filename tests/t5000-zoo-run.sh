@@ -3,8 +3,7 @@
 # the seed, keep one member per checkpoint with metrics as attributes, are
 # reproducible, and a zoo rebuilt after losing a run is the same zoo.
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR (Debian package dataset-fashion-mnist)"
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" >all.tns || exit 1
+synth_data 800 >all.tns || exit 1
 tns-select -q --range 0:600 all.tns >train.tns && tns-select -q --range 600:800 all.tns >test.tns || exit 1
 rm -f all.tns
 

@@ -4,8 +4,7 @@
 # and rerun (--requeue) neither duplicates nor loses a model, and the merged
 # zoo equals one built by make-zoo in one go.
 . "$SK_SRCDIR/tests/lib.sh"
-test_have_prereq fmnist || skip_all "Fashion-MNIST not found in $FMNIST_DIR"
-tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" >all.tns || exit 1
+synth_data 400 >all.tns || exit 1
 tns-select -q --range 0:300 all.tns >train.tns && tns-select -q --range 300:400 all.tns >test.tns || exit 1
 rm -f all.tns
 export DATA=$PWD/train.tns TEST=$PWD/test.tns OUT=$PWD/arr.zoo TASKS=2 RUNS_PER_TASK=2 RUNARGS="-C 0,1"
