@@ -1,0 +1,523 @@
+/* winograd.c: Winograd F(2x2,3x3) and F(4x4,3x3) convolutions (see
+ * sk_winograd.h).
+ *
+ * Layout.  Inside a plan, images are channel-last with the channels padded
+ * to cp (a multiple of 16): the input of one image sits in xp,
+ * (th*m + 2) x (tw*m + 2) positions of cp floats, its interior at (pad, pad)
+ * and zeros around it, so every tile reads in bounds.  Transformed tiles go
+ * to V, one plane per transform point xi of G*T rows (T tiles per image) by
+ * cp; the products to M, planes of G*T rows by kp.  U holds the transformed
+ * filters, a C x K matrix per point.  The transforms work on vectors of 16
+ * channels: one body, written with GCC vector types, compiled for AVX-512,
+ * AVX2+FMA and plain C and chosen once at run time.  Without FMA
+ * contraction (ISO C mode) the three give the same bits.
+ */
+#include "sk_winograd.h"
+#include "sk_base.h"
+#include "sk_kernels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sk_wino {
+	int c, h, w, k, pad, m, a;   /* a = m + 2: input tile, transform points per side */
+	int oh, ow, th, tw, T;       /* output size, tiles per column and row, per image */
+	int cp, kp;                  /* channels rounded up to 16 */
+	int hp, wp;                  /* extent of xp: th*m + 2, tw*m + 2 */
+	int G;                       /* images per group */
+	size_t xs, ms;               /* floats per plane of V and M */
+	float *xp;                   /* hp x wp x cp: one input image */
+	float *dxp;                  /* hp x wp x cp: its gradient */
+	float *yc;                   /* th*m x tw*m x kp: output tiles of one image */
+	float *dyc;                  /* th*m x tw*m x kp: one output gradient (zeros outside) */
+	float *V, *M;                /* a*a planes */
+	float *U, *dU;               /* a*a x C x K */
+};
+
+/* ---- transform matrices (Lavin and Gray 2016) ----
+ * Forward, per tile d (a x a) and filter g (3 x 3):
+ *   Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T
+ * and its adjoint for the gradients. */
+static const float BT2[4 * 4] = {
+	1, 0, -1, 0,
+	0, 1, 1, 0,
+	0, -1, 1, 0,
+	0, 1, 0, -1,
+};
+static const float AT2[2 * 4] = {
+	1, 1, 1, 0,
+	0, 1, -1, -1,
+};
+static const double G2[4 * 3] = {
+	1, 0, 0,
+	0.5, 0.5, 0.5,
+	0.5, -0.5, 0.5,
+	0, 0, 1,
+};
+static const float BT4[6 * 6] = {
+	4, 0, -5, 0, 1, 0,
+	0, -4, -4, 1, 1, 0,
+	0, 4, -4, -1, 1, 0,
+	0, -2, -1, 2, 1, 0,
+	0, 2, -1, -2, 1, 0,
+	0, 4, 0, -5, 0, 1,
+};
+static const float AT4[4 * 6] = {
+	1, 1, 1, 1, 1, 0,
+	0, 1, -1, 2, -2, 0,
+	0, 1, 1, 4, 4, 0,
+	0, 1, -1, 8, -8, 1,
+};
+static const double G4[6 * 3] = {
+	1.0 / 4, 0, 0,
+	-1.0 / 6, -1.0 / 6, -1.0 / 6,
+	-1.0 / 6, 1.0 / 6, -1.0 / 6,
+	1.0 / 24, 1.0 / 12, 1.0 / 6,
+	1.0 / 24, -1.0 / 12, 1.0 / 6,
+	0, 0, 1,
+};
+
+/* ---- tile transforms on 16 channels ---- */
+
+typedef float v16 __attribute__((vector_size(64)));
+/* the same for memory: any alignment, may alias the floats it loads */
+typedef float v16m __attribute__((vector_size(64), aligned(4), may_alias));
+#define INL static inline __attribute__((always_inline))
+#define ld(p) (*(const v16m *)(const void *)(p))
+#define st(p, v) (*(v16m *)(void *)(p) = (v))
+
+/* Y (p x p) = L X L^T with X q x q and L(i, j) = L[i*si + j*sj] (so that a
+ * matrix and its transpose share one table).  Zero coefficients are skipped
+ * and ones not multiplied: with constant arguments the compiler unrolls it
+ * into the plain sums. */
+INL void tf(const float *L, int p, int q, int si, int sj, const v16 *X, v16 *Y)
+{
+	v16 t[6 * 6];
+#pragma GCC unroll 6
+	for (int i = 0; i < p; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < q; j++) {
+			v16 s = {0};
+			int first = 1;
+#pragma GCC unroll 6
+			for (int r = 0; r < q; r++) {
+				float c = L[i * si + r * sj];
+				if (c == 0)
+					continue;
+				v16 v = c == 1 ? X[r * q + j] : c == -1 ? -X[r * q + j] : c * X[r * q + j];
+				s = first ? v : s + v;
+				first = 0;
+			}
+			t[i * q + j] = s;
+		}
+#pragma GCC unroll 6
+	for (int i = 0; i < p; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < p; j++) {
+			v16 s = {0};
+			int first = 1;
+#pragma GCC unroll 6
+			for (int r = 0; r < q; r++) {
+				float c = L[j * si + r * sj];
+				if (c == 0)
+					continue;
+				v16 v = c == 1 ? t[i * q + r] : c == -1 ? -t[i * q + r] : c * t[i * q + r];
+				s = first ? v : s + v;
+				first = 0;
+			}
+			Y[i * p + j] = s;
+		}
+}
+
+/* V planes, rows t0..: BT d BT^T for every tile of the image in xp. */
+INL void in_tf_body(const sk_wino *P, const float *xp, float *V, int t0, const int m)
+{
+	const int a = m + 2;
+	const float *BT = m == 2 ? BT2 : BT4;
+	v16 d[6 * 6], y[6 * 6];
+	for (int ty = 0; ty < P->th; ty++)
+		for (int tx = 0; tx < P->tw; tx++) {
+			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->cp;
+			for (int cb = 0; cb < P->cp; cb += 16) {
+				const float *s = xp + ((size_t)ty * m * P->wp + (size_t)tx * m) * P->cp + cb;
+				for (int i = 0; i < a; i++)
+					for (int j = 0; j < a; j++)
+						d[i * a + j] = ld(s + ((size_t)i * P->wp + j) * P->cp);
+				tf(BT, a, a, a, 1, d, y);
+				for (int xi = 0; xi < a * a; xi++)
+					st(V + xi * P->xs + row + cb, y[xi]);
+			}
+		}
+}
+
+/* AT M AT^T for every tile of the image whose rows start at t0, into yc. */
+INL void out_tf_body(const sk_wino *P, const float *M, int t0, float *yc, const int m)
+{
+	const int a = m + 2;
+	const float *AT = m == 2 ? AT2 : AT4;
+	const size_t ldy = (size_t)P->tw * m;
+	v16 d[6 * 6], y[4 * 4];
+	for (int ty = 0; ty < P->th; ty++)
+		for (int tx = 0; tx < P->tw; tx++) {
+			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->kp;
+			for (int kb = 0; kb < P->kp; kb += 16) {
+				for (int xi = 0; xi < a * a; xi++)
+					d[xi] = ld(M + xi * P->ms + row + kb);
+				tf(AT, m, a, a, 1, d, y);
+				float *o = yc + ((size_t)ty * m * ldy + (size_t)tx * m) * P->kp + kb;
+				for (int i = 0; i < m; i++)
+					for (int j = 0; j < m; j++)
+						st(o + ((size_t)i * ldy + j) * P->kp, y[i * m + j]);
+			}
+		}
+}
+
+/* The adjoint of out_tf: AT^T dY AT for every tile of dyc, into M. */
+INL void dy_tf_body(const sk_wino *P, const float *dyc, float *M, int t0, const int m)
+{
+	const int a = m + 2;
+	const float *AT = m == 2 ? AT2 : AT4;
+	const size_t ldy = (size_t)P->tw * m;
+	v16 d[4 * 4], y[6 * 6];
+	for (int ty = 0; ty < P->th; ty++)
+		for (int tx = 0; tx < P->tw; tx++) {
+			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->kp;
+			for (int kb = 0; kb < P->kp; kb += 16) {
+				const float *s = dyc + ((size_t)ty * m * ldy + (size_t)tx * m) * P->kp + kb;
+				for (int i = 0; i < m; i++)
+					for (int j = 0; j < m; j++)
+						d[i * m + j] = ld(s + ((size_t)i * ldy + j) * P->kp);
+				tf(AT, a, m, 1, a, d, y);
+				for (int xi = 0; xi < a * a; xi++)
+					st(M + xi * P->ms + row + kb, y[xi]);
+			}
+		}
+}
+
+/* The adjoint of in_tf: dxp += BT^T dV BT over every tile, in tile order. */
+INL void dx_tf_body(const sk_wino *P, const float *V, int t0, float *dxp, const int m)
+{
+	const int a = m + 2;
+	const float *BT = m == 2 ? BT2 : BT4;
+	v16 d[6 * 6], y[6 * 6];
+	for (int ty = 0; ty < P->th; ty++)
+		for (int tx = 0; tx < P->tw; tx++) {
+			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->cp;
+			for (int cb = 0; cb < P->cp; cb += 16) {
+				for (int xi = 0; xi < a * a; xi++)
+					d[xi] = ld(V + xi * P->xs + row + cb);
+				tf(BT, a, a, 1, a, d, y);
+				float *o = dxp + ((size_t)ty * m * P->wp + (size_t)tx * m) * P->cp + cb;
+				for (int i = 0; i < a; i++)
+					for (int j = 0; j < a; j++) {
+						float *q = o + ((size_t)i * P->wp + j) * P->cp;
+						st(q, ld(q) + y[i * a + j]);
+					}
+			}
+		}
+}
+
+struct wk {
+	const char *name;
+	void (*in_tf)(const sk_wino *, const float *, float *, int);
+	void (*out_tf)(const sk_wino *, const float *, int, float *);
+	void (*dy_tf)(const sk_wino *, const float *, float *, int);
+	void (*dx_tf)(const sk_wino *, const float *, int, float *);
+};
+
+#define KERNELS(SUF, ATTR)                                                                                   \
+	ATTR static void in_tf_##SUF(const sk_wino *P, const float *xp, float *V, int t0)                        \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			in_tf_body(P, xp, V, t0, 2);                                                                     \
+		else                                                                                                 \
+			in_tf_body(P, xp, V, t0, 4);                                                                     \
+	}                                                                                                        \
+	ATTR static void out_tf_##SUF(const sk_wino *P, const float *M, int t0, float *yc)                       \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			out_tf_body(P, M, t0, yc, 2);                                                                    \
+		else                                                                                                 \
+			out_tf_body(P, M, t0, yc, 4);                                                                    \
+	}                                                                                                        \
+	ATTR static void dy_tf_##SUF(const sk_wino *P, const float *dyc, float *M, int t0)                       \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			dy_tf_body(P, dyc, M, t0, 2);                                                                    \
+		else                                                                                                 \
+			dy_tf_body(P, dyc, M, t0, 4);                                                                    \
+	}                                                                                                        \
+	ATTR static void dx_tf_##SUF(const sk_wino *P, const float *V, int t0, float *dxp)                       \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			dx_tf_body(P, V, t0, dxp, 2);                                                                    \
+		else                                                                                                 \
+			dx_tf_body(P, V, t0, dxp, 4);                                                                    \
+	}                                                                                                        \
+	static const struct wk wk_##SUF = {#SUF, in_tf_##SUF, out_tf_##SUF, dy_tf_##SUF, dx_tf_##SUF};
+
+KERNELS(generic, )
+#if defined(__x86_64__) || defined(__i386__)
+KERNELS(avx2, __attribute__((target("avx2,fma"))))
+KERNELS(avx512, __attribute__((target("avx512f"))))
+#endif
+
+static const struct wk *K_ = &wk_generic;
+static pthread_once_t konce = PTHREAD_ONCE_INIT;
+
+/* Follow the vector helpers' choice (SK_KERNELS forces one). */
+static void kchoose(void)
+{
+	const char *isa = sk_kernels_isa();
+	K_ = &wk_generic;
+#if defined(__x86_64__) || defined(__i386__)
+	if (!strcmp(isa, "avx512"))
+		K_ = &wk_avx512;
+	else if (!strcmp(isa, "avx2"))
+		K_ = &wk_avx2;
+#else
+	(void)isa;
+#endif
+}
+
+static const struct wk *kern(void)
+{
+	pthread_once(&konce, kchoose);
+	return K_;
+}
+
+const char *sk_wino_isa(void) { return kern()->name; }
+
+/* ---- the rule ---- */
+
+int sk_wino_choose(int c, int h, int w, int k, int pad, int force, int tile)
+{
+	int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
+	const char *e = getenv("SK_WINOGRAD");
+	if (pad < 0 || pad > 2 || oh < 1 || ow < 1)
+		return 0;
+	if (tile == 2 || tile == 4)
+		return force || (c >= 16 && k >= 16) ? tile : 0;
+	if (!force && e && *e && strcmp(e, "auto")) {
+		if (!strcmp(e, "2") || !strcmp(e, "4"))
+			return e[0] - '0';
+		return 0;
+	}
+	if (force && e && (!strcmp(e, "2") || !strcmp(e, "4")))
+		return e[0] - '0';
+	/* Below 16 channels the 16-channel transforms and the short products
+	 * waste most of their work.  Tiles of 4 need an output of at least 4. */
+	if (!force && (c < 16 || k < 16 || oh < 4 || ow < 4))
+		return 0;
+	return oh >= 4 && ow >= 4 ? 4 : 2;
+}
+
+/* ---- plans ---- */
+
+void sk_wino_free(sk_wino *p)
+{
+	if (!p)
+		return;
+	sk_free(p->xp);
+	sk_free(p->dxp);
+	sk_free(p->yc);
+	sk_free(p->dyc);
+	sk_free(p->V);
+	sk_free(p->M);
+	sk_free(p->U);
+	sk_free(p->dU);
+	sk_free(p);
+}
+
+sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
+{
+	sk_wino *p;
+	size_t img, vm, big;
+	if (c < 1 || h < 1 || w < 1 || k < 1 || c > 65536 || k > 65536 || pad < 0 || pad > 2 ||
+	    h + 2 * pad < 3 || w + 2 * pad < 3 || (m != 2 && m != 4) || max_batch < 1) {
+		sk_error("winograd: bad plan %dx%dx%d to %d channels, pad %d, tile %d, batch %d", c, h, w, k, pad, m,
+		         max_batch);
+		return NULL;
+	}
+	if (!(p = sk_alloc(sizeof *p)))
+		return NULL;
+	p->c = c;
+	p->h = h;
+	p->w = w;
+	p->k = k;
+	p->pad = pad;
+	p->m = m;
+	p->a = m + 2;
+	p->oh = h + 2 * pad - 2;
+	p->ow = w + 2 * pad - 2;
+	p->th = (p->oh + m - 1) / m;
+	p->tw = (p->ow + m - 1) / m;
+	p->cp = (c + 15) / 16 * 16;
+	p->kp = (k + 15) / 16 * 16;
+	p->hp = p->th * m + 2;
+	p->wp = p->tw * m + 2;
+	if ((double)p->th * p->tw > 1e8 || (double)p->hp * p->wp * (p->cp > p->kp ? p->cp : p->kp) > 1e9) {
+		sk_error("winograd: %dx%dx%d is too large", c, h, w);
+		sk_free(p);
+		return NULL;
+	}
+	p->T = p->th * p->tw;
+	/* Images per group: the planes of V and M within about 2 MiB (the
+	 * products stream through them once), at least one image.
+	 * SK_WINO_KB overrides the budget (benchmarks). */
+	const char *e = getenv("SK_WINO_KB");
+	double budget = (e && atoi(e) > 0 ? atoi(e) : 2048) * 1024.0 / sizeof(float);
+	double per = (double)p->a * p->a * p->T * (p->cp + p->kp);
+	p->G = per * max_batch <= budget ? max_batch : (int)(budget / per);
+	if (p->G < 1)
+		p->G = 1;
+	if ((double)p->G * per > 2e9) {
+		sk_error("winograd: %dx%dx%d is too large", c, h, w);
+		sk_free(p);
+		return NULL;
+	}
+	p->xs = (size_t)p->G * p->T * p->cp;
+	p->ms = (size_t)p->G * p->T * p->kp;
+	img = (size_t)p->hp * p->wp * p->cp;
+	vm = (size_t)p->th * m * p->tw * m * p->kp;
+	big = (size_t)p->a * p->a;
+	if (!(p->xp = sk_alloc_array(img, sizeof(float))) || !(p->dxp = sk_alloc_array(img, sizeof(float))) ||
+	    !(p->yc = sk_alloc_array(vm, sizeof(float))) || !(p->dyc = sk_alloc_array(vm, sizeof(float))) ||
+	    !(p->V = sk_alloc_array(big * p->xs, sizeof(float))) || !(p->M = sk_alloc_array(big * p->ms, sizeof(float))) ||
+	    !(p->U = sk_alloc_array(big * c * k, sizeof(float))) || !(p->dU = sk_alloc_array(big * c * k, sizeof(float)))) {
+		sk_wino_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* U[xi][c][k] = (G g G^T)[xi] for g = w[k][c] (in double, rounded once). */
+static void filter_tf(sk_wino *p, const float *w)
+{
+	const int a = p->a, C = p->c, K = p->k;
+	const double *G = p->m == 2 ? G2 : G4;
+	for (int k = 0; k < K; k++)
+		for (int c = 0; c < C; c++) {
+			const float *g = w + ((size_t)k * C + c) * 9;
+			double t[6 * 3];
+			for (int i = 0; i < a; i++)
+				for (int j = 0; j < 3; j++)
+					t[i * 3 + j] = G[i * 3] * g[j] + G[i * 3 + 1] * g[3 + j] + G[i * 3 + 2] * g[6 + j];
+			for (int i = 0; i < a; i++)
+				for (int j = 0; j < a; j++)
+					p->U[((size_t)(i * a + j) * C + c) * K + k] =
+						(float)(t[i * 3] * G[j * 3] + t[i * 3 + 1] * G[j * 3 + 1] + t[i * 3 + 2] * G[j * 3 + 2]);
+		}
+}
+
+/* dw[k][c] += G^T dU[k][c] G (the adjoint of filter_tf). */
+static void filter_tf_back(const sk_wino *p, float *dw)
+{
+	const int a = p->a, C = p->c, K = p->k;
+	const double *G = p->m == 2 ? G2 : G4;
+	for (int k = 0; k < K; k++)
+		for (int c = 0; c < C; c++) {
+			double t[3 * 6];
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < a; j++) {
+					double s = 0;
+					for (int u = 0; u < a; u++)
+						s += G[u * 3 + i] * p->dU[((size_t)(u * a + j) * C + c) * K + k];
+					t[i * a + j] = s;
+				}
+			float *g = dw + ((size_t)k * C + c) * 9;
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++) {
+					double s = 0;
+					for (int v = 0; v < a; v++)
+						s += t[i * a + v] * G[v * 3 + j];
+					g[i * 3 + j] += (float)s;
+				}
+		}
+}
+
+/* Image x (C x H x W) into the interior of xp (the border stays zero). */
+static void to_xp(const sk_wino *p, const float *x, float *xp)
+{
+	size_t hw = (size_t)p->h * p->w;
+	for (int r = 0; r < p->h; r++)
+		sk_transpose(p->c, p->w, x + (size_t)r * p->w, hw, xp + ((size_t)(r + p->pad) * p->wp + p->pad) * p->cp,
+		             (size_t)p->cp);
+}
+
+/* Transform the group's images x[0..gn) into V. */
+static void group_in(sk_wino *p, const struct wk *K, int gn, const float *x)
+{
+	size_t in = (size_t)p->c * p->h * p->w;
+	for (int gi = 0; gi < gn; gi++) {
+		to_xp(p, x + gi * in, p->xp);
+		K->in_tf(p, p->xp, p->V, gi * p->T);
+	}
+}
+
+void sk_wino_forward(sk_wino *p, int n, const float *x, const float *w, const float *bias, float *y)
+{
+	const struct wk *K = kern();
+	const int a2 = p->a * p->a;
+	size_t in = (size_t)p->c * p->h * p->w, P = (size_t)p->oh * p->ow, out = (size_t)p->k * P;
+	size_t ldy = (size_t)p->tw * p->m * p->kp;
+	filter_tf(p, w);
+	for (int i0 = 0; i0 < n; i0 += p->G) {
+		int gn = n - i0 < p->G ? n - i0 : p->G, rows = gn * p->T;
+		group_in(p, K, gn, x + (size_t)i0 * in);
+		for (int xi = 0; xi < a2; xi++)
+			sk_gemm(0, 0, rows, p->k, p->c, 1.0f, p->V + xi * p->xs, p->cp, p->U + (size_t)xi * p->c * p->k, p->k,
+			        0.0f, p->M + xi * p->ms, p->kp);
+		for (int gi = 0; gi < gn; gi++) {
+			float *yi = y + (size_t)(i0 + gi) * out;
+			K->out_tf(p, p->M, gi * p->T, p->yc);
+			if (p->ow == p->tw * p->m)
+				sk_transpose_bias((int)P, p->k, p->yc, p->kp, yi, P, bias);
+			else
+				for (int r = 0; r < p->oh; r++)
+					sk_transpose_bias(p->ow, p->k, p->yc + r * ldy, p->kp, yi + (size_t)r * p->ow, P, bias);
+		}
+	}
+}
+
+void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const float *dy, float *dw, float *dx)
+{
+	const struct wk *K = kern();
+	const int a2 = p->a * p->a;
+	size_t in = (size_t)p->c * p->h * p->w, hw = (size_t)p->h * p->w, P = (size_t)p->oh * p->ow,
+	       out = (size_t)p->k * P;
+	size_t ldy = (size_t)p->tw * p->m * p->kp;
+	if (dx)
+		filter_tf(p, w);
+	memset(p->dU, 0, sizeof(float) * a2 * p->c * p->k);
+	for (int i0 = 0; i0 < n; i0 += p->G) {
+		int gn = n - i0 < p->G ? n - i0 : p->G, rows = gn * p->T;
+		group_in(p, K, gn, x + (size_t)i0 * in);
+		for (int gi = 0; gi < gn; gi++) {
+			const float *dyi = dy + (size_t)(i0 + gi) * out;
+			for (int r = 0; r < p->oh; r++)
+				sk_transpose(p->k, p->ow, dyi + (size_t)r * p->ow, P, p->dyc + r * ldy, p->kp);
+			K->dy_tf(p, p->dyc, p->M, gi * p->T);
+		}
+		for (int xi = 0; xi < a2; xi++) {
+			float *Vx = p->V + xi * p->xs, *Mx = p->M + xi * p->ms, *Ux = p->U + (size_t)xi * p->c * p->k;
+			/* dU += V^T dM; then V becomes dV = dM U^T */
+			sk_gemm(1, 0, p->c, p->k, rows, 1.0f, Vx, p->cp, Mx, p->kp, 1.0f, p->dU + (size_t)xi * p->c * p->k,
+			        p->k);
+			if (dx)
+				sk_gemm(0, 1, rows, p->c, p->k, 1.0f, Mx, p->kp, Ux, p->k, 0.0f, Vx, p->cp);
+		}
+		if (!dx)
+			continue;
+		for (int gi = 0; gi < gn; gi++) {
+			float *dxi = dx + (size_t)(i0 + gi) * in;
+			memset(p->dxp, 0, sizeof(float) * (size_t)p->hp * p->wp * p->cp);
+			K->dx_tf(p, p->V, gi * p->T, p->dxp);
+			for (int r = 0; r < p->h; r++)
+				sk_transpose(p->w, p->c, p->dxp + ((size_t)(r + p->pad) * p->wp + p->pad) * p->cp, p->cp,
+				             dxi + (size_t)r * p->w, hw);
+		}
+	}
+	filter_tf_back(p, dw);
+}
