@@ -32,7 +32,10 @@ struct sk_wino {
 	float *yc;                   /* th*m x tw*m x kp: output tiles of one image */
 	float *dyc;                  /* th*m x tw*m x kp: one output gradient (zeros outside) */
 	float *V, *M;                /* a*a planes */
-	float *U, *dU;               /* a*a x C x K */
+	float *U;                    /* a*a x C x kp */
+	float *Ut;                   /* a*a x K x cp (the AVX-512 products) */
+	float *dU;                   /* a*a x cp x kp */
+	int own;                     /* products by our AVX-512 kernel, not sgemm */
 };
 
 /* ---- transform matrices (Lavin and Gray 2016) ----
@@ -263,6 +266,75 @@ KERNELS(avx2, __attribute__((target("avx2,fma"))))
 KERNELS(avx512, __attribute__((target("avx512f"))))
 #endif
 
+/* ---- the products, AVX-512 ----
+ * O (rows x 16*nb) = A (rows x kred) B (kred x 16*nb), or O += A^T B for
+ * the filter gradient; A(i, r) = A[i*si + r*sr].  OpenBLAS would spend as
+ * much on zeroing and packing these short products (kred = C or K, 16 to
+ * 64) as on the multiply-adds; here the blocks of B are one to four
+ * vectors, R rows of A are broadcast against them, and R x nb accumulators
+ * stay in registers over the whole reduction. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AVX512_INL __attribute__((target("avx512f"), always_inline)) static inline
+
+AVX512_INL void prod_blk(const float *A, size_t si, size_t sr, int kred, const float *B, size_t ldb, float *O,
+                         size_t ldo, int acc, const int R, const int NB)
+{
+	__m512 c[16][4];
+#pragma GCC unroll 16
+	for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NB; j++)
+			c[i][j] = _mm512_setzero_ps();
+	for (int r = 0; r < kred; r++) {
+		__m512 b[4];
+		const float *a = A + r * sr;
+#pragma GCC unroll 4
+		for (int j = 0; j < NB; j++)
+			b[j] = _mm512_loadu_ps(B + r * ldb + 16 * j);
+#pragma GCC unroll 16
+		for (int i = 0; i < R; i++) {
+			__m512 v = _mm512_set1_ps(a[i * si]);
+#pragma GCC unroll 4
+			for (int j = 0; j < NB; j++)
+				c[i][j] = _mm512_fmadd_ps(v, b[j], c[i][j]);
+		}
+	}
+#pragma GCC unroll 16
+	for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NB; j++) {
+			float *o = O + i * ldo + 16 * j;
+			_mm512_storeu_ps(o, acc ? _mm512_add_ps(_mm512_loadu_ps(o), c[i][j]) : c[i][j]);
+		}
+}
+
+/* rows must be a multiple of 16 (R = 16 rows for one vector, 8 for two or
+ * three, 4 for four: 16 to 24 accumulators).  With acc (the filter
+ * gradient, long sums over tiles), chunks of 128 terms are summed apart and
+ * then added: rounding grows with 128 + kred/128 terms, not kred. */
+#define PROD_ROWS(R, NB)                                                                                   \
+	for (int i = 0; i < rows; i += R)                                                                      \
+		for (int r0 = 0; r0 < kred; r0 += chunk)                                                           \
+			prod_blk(A + i * si + r0 * sr, si, sr, kred - r0 < chunk ? kred - r0 : chunk, B + r0 * ldb + 16 * j0, \
+			         ldb, O + i * ldo + 16 * j0, ldo, acc || r0, R, NB);
+
+__attribute__((target("avx512f"))) static void prod_avx512(int rows, int kred, const float *A, size_t si, size_t sr,
+                                                          const float *B, size_t ldb, int nb, float *O, size_t ldo,
+                                                          int acc)
+{
+	const int chunk = acc ? 128 : kred > 0 ? kred : 1;
+	for (int j0 = 0; j0 < nb; j0 += 4) {
+		switch (nb - j0 < 4 ? nb - j0 : 4) {
+		case 1: PROD_ROWS(16, 1) break;
+		case 2: PROD_ROWS(8, 2) break;
+		case 3: PROD_ROWS(8, 3) break;
+		default: PROD_ROWS(4, 4) break;
+		}
+	}
+}
+#endif
+
 static const struct wk *K_ = &wk_generic;
 static pthread_once_t konce = PTHREAD_ONCE_INIT;
 
@@ -326,6 +398,7 @@ void sk_wino_free(sk_wino *p)
 	sk_free(p->V);
 	sk_free(p->M);
 	sk_free(p->U);
+	sk_free(p->Ut);
 	sk_free(p->dU);
 	sk_free(p);
 }
@@ -377,15 +450,19 @@ sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
 		sk_free(p);
 		return NULL;
 	}
-	p->xs = (size_t)p->G * p->T * p->cp;
-	p->ms = (size_t)p->G * p->T * p->kp;
+	/* rows rounded up to 16 for the product kernel's blocks */
+	p->xs = (size_t)(p->G * p->T + 15) / 16 * 16 * p->cp;
+	p->ms = (size_t)(p->G * p->T + 15) / 16 * 16 * p->kp;
+	p->own = !strcmp(kern()->name, "avx512") && !getenv("SK_WINO_SGEMM");
 	img = (size_t)p->hp * p->wp * p->cp;
 	vm = (size_t)p->th * m * p->tw * m * p->kp;
 	big = (size_t)p->a * p->a;
 	if (!(p->xp = sk_alloc_array(img, sizeof(float))) || !(p->dxp = sk_alloc_array(img, sizeof(float))) ||
 	    !(p->yc = sk_alloc_array(vm, sizeof(float))) || !(p->dyc = sk_alloc_array(vm, sizeof(float))) ||
 	    !(p->V = sk_alloc_array(big * p->xs, sizeof(float))) || !(p->M = sk_alloc_array(big * p->ms, sizeof(float))) ||
-	    !(p->U = sk_alloc_array(big * c * k, sizeof(float))) || !(p->dU = sk_alloc_array(big * c * k, sizeof(float)))) {
+	    !(p->U = sk_alloc_array(big * c * p->kp, sizeof(float))) ||
+	    (p->own && !(p->Ut = sk_alloc_array(big * k * p->cp, sizeof(float)))) ||
+	    !(p->dU = sk_alloc_array(big * p->cp * p->kp, sizeof(float)))) {
 		sk_wino_free(p);
 		return NULL;
 	}
@@ -405,9 +482,12 @@ static void filter_tf(sk_wino *p, const float *w)
 				for (int j = 0; j < 3; j++)
 					t[i * 3 + j] = G[i * 3] * g[j] + G[i * 3 + 1] * g[3 + j] + G[i * 3 + 2] * g[6 + j];
 			for (int i = 0; i < a; i++)
-				for (int j = 0; j < a; j++)
-					p->U[((size_t)(i * a + j) * C + c) * K + k] =
-						(float)(t[i * 3] * G[j * 3] + t[i * 3 + 1] * G[j * 3 + 1] + t[i * 3 + 2] * G[j * 3 + 2]);
+				for (int j = 0; j < a; j++) {
+					float u = (float)(t[i * 3] * G[j * 3] + t[i * 3 + 1] * G[j * 3 + 1] + t[i * 3 + 2] * G[j * 3 + 2]);
+					p->U[((size_t)(i * a + j) * C + c) * p->kp + k] = u;
+					if (p->own)
+						p->Ut[((size_t)(i * a + j) * K + k) * p->cp + c] = u;
+				}
 		}
 }
 
@@ -423,7 +503,7 @@ static void filter_tf_back(const sk_wino *p, float *dw)
 				for (int j = 0; j < a; j++) {
 					double s = 0;
 					for (int u = 0; u < a; u++)
-						s += G[u * 3 + i] * p->dU[((size_t)(u * a + j) * C + c) * K + k];
+						s += G[u * 3 + i] * p->dU[((size_t)(u * a + j) * p->cp + c) * p->kp + k];
 					t[i * a + j] = s;
 				}
 			float *g = dw + ((size_t)k * C + c) * 9;
@@ -435,6 +515,35 @@ static void filter_tf_back(const sk_wino *p, float *dw)
 					g[i * 3 + j] += (float)s;
 				}
 		}
+}
+
+/* O (rows x n) = A (rows x kred, row stride lda) times B (kred x n, or
+ * with t, B^T with B n x kred), n = K (t = 0) or C (t = 1): with our kernel
+ * on AVX-512 (B then already transposed as Ut, n padded to 16), else
+ * OpenBLAS. */
+static void product(const sk_wino *p, int t, int rows, int kred, const float *A, size_t lda, const float *B,
+                    size_t ldb, size_t ldo, float *O)
+{
+	int n = t ? p->c : p->k;
+#if defined(__x86_64__) || defined(__i386__)
+	if (p->own) {
+		prod_avx512((rows + 15) / 16 * 16, kred, A, lda, 1, B, ldb, (n + 15) / 16, O, ldo, 0);
+		return;
+	}
+#endif
+	sk_gemm(0, t, rows, n, kred, 1.0f, A, (int)lda, B, (int)ldb, 0.0f, O, (int)ldo);
+}
+
+/* dU (C x K) += V^T (C x rows) dM (rows x K). */
+static void product_tn(const sk_wino *p, int rows, const float *V, const float *dM, float *dU)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (p->own) {
+		prod_avx512(p->cp, rows, V, 1, p->cp, dM, p->kp, p->kp / 16, dU, p->kp, 1);
+		return;
+	}
+#endif
+	sk_gemm(1, 0, p->c, p->k, rows, 1.0f, V, p->cp, dM, p->kp, 1.0f, dU, p->kp);
 }
 
 /* Image x (C x H x W) into the interior of xp (the border stays zero). */
@@ -467,8 +576,8 @@ void sk_wino_forward(sk_wino *p, int n, const float *x, const float *w, const fl
 		int gn = n - i0 < p->G ? n - i0 : p->G, rows = gn * p->T;
 		group_in(p, K, gn, x + (size_t)i0 * in);
 		for (int xi = 0; xi < a2; xi++)
-			sk_gemm(0, 0, rows, p->k, p->c, 1.0f, p->V + xi * p->xs, p->cp, p->U + (size_t)xi * p->c * p->k, p->k,
-			        0.0f, p->M + xi * p->ms, p->kp);
+			product(p, 0, rows, p->c, p->V + xi * p->xs, p->cp, p->U + (size_t)xi * p->c * p->kp, p->kp, p->kp,
+			        p->M + xi * p->ms);
 		for (int gi = 0; gi < gn; gi++) {
 			float *yi = y + (size_t)(i0 + gi) * out;
 			K->out_tf(p, p->M, gi * p->T, p->yc);
@@ -490,7 +599,7 @@ void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const f
 	size_t ldy = (size_t)p->tw * p->m * p->kp;
 	if (dx)
 		filter_tf(p, w);
-	memset(p->dU, 0, sizeof(float) * a2 * p->c * p->k);
+	memset(p->dU, 0, sizeof(float) * a2 * p->cp * p->kp);
 	for (int i0 = 0; i0 < n; i0 += p->G) {
 		int gn = n - i0 < p->G ? n - i0 : p->G, rows = gn * p->T;
 		group_in(p, K, gn, x + (size_t)i0 * in);
@@ -501,12 +610,12 @@ void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const f
 			K->dy_tf(p, p->dyc, p->M, gi * p->T);
 		}
 		for (int xi = 0; xi < a2; xi++) {
-			float *Vx = p->V + xi * p->xs, *Mx = p->M + xi * p->ms, *Ux = p->U + (size_t)xi * p->c * p->k;
+			float *Vx = p->V + xi * p->xs, *Mx = p->M + xi * p->ms, *dUx = p->dU + (size_t)xi * p->cp * p->kp;
 			/* dU += V^T dM; then V becomes dV = dM U^T */
-			sk_gemm(1, 0, p->c, p->k, rows, 1.0f, Vx, p->cp, Mx, p->kp, 1.0f, p->dU + (size_t)xi * p->c * p->k,
-			        p->k);
+			product_tn(p, rows, Vx, Mx, dUx);
 			if (dx)
-				sk_gemm(0, 1, rows, p->c, p->k, 1.0f, Mx, p->kp, Ux, p->k, 0.0f, Vx, p->cp);
+				product(p, 1, rows, p->k, Mx, p->kp, p->own ? p->Ut + (size_t)xi * p->k * p->cp :
+				        p->U + (size_t)xi * p->c * p->kp, p->own ? p->cp : p->kp, p->cp, Vx);
 		}
 		if (!dx)
 			continue;
