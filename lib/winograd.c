@@ -36,6 +36,8 @@ struct sk_wino {
 	float *Ut;                   /* a*a x K x cp (the AVX-512 products) */
 	float *dU;                   /* a*a x cp x kp */
 	int own;                     /* products by our AVX-512 kernel, not sgemm */
+	float *wt;                   /* C x 9 x kp: the filters (or their gradient) transposed */
+	float *wtmp;                 /* K x C x 9: the filter gradient */
 };
 
 /* ---- transform matrices (Lavin and Gray 2016) ----
@@ -52,7 +54,7 @@ static const float AT2[2 * 4] = {
 	1, 1, 1, 0,
 	0, 1, -1, -1,
 };
-static const double G2[4 * 3] = {
+static const float G2[4 * 3] = {
 	1, 0, 0,
 	0.5, 0.5, 0.5,
 	0.5, -0.5, 0.5,
@@ -72,12 +74,12 @@ static const float AT4[4 * 6] = {
 	0, 1, 1, 4, 4, 0,
 	0, 1, -1, 8, -8, 1,
 };
-static const double G4[6 * 3] = {
-	1.0 / 4, 0, 0,
-	-1.0 / 6, -1.0 / 6, -1.0 / 6,
-	-1.0 / 6, 1.0 / 6, -1.0 / 6,
-	1.0 / 24, 1.0 / 12, 1.0 / 6,
-	1.0 / 24, -1.0 / 12, 1.0 / 6,
+static const float G4[6 * 3] = {
+	1.0f / 4, 0, 0,
+	-1.0f / 6, -1.0f / 6, -1.0f / 6,
+	-1.0f / 6, 1.0f / 6, -1.0f / 6,
+	1.0f / 24, 1.0f / 12, 1.0f / 6,
+	1.0f / 24, -1.0f / 12, 1.0f / 6,
 	0, 0, 1,
 };
 
@@ -221,12 +223,47 @@ INL void dx_tf_body(const sk_wino *P, const float *V, int t0, float *dxp, const 
 		}
 }
 
+/* U[xi][c][k] = (G g G^T)[xi] for the filters g[c][0..9)[k] of wt (the
+ * weights transposed: C x 9 x kp), 16 filters at a time. */
+INL void ftf_body(const sk_wino *P, const float *wt, float *U, const int m)
+{
+	const int a = m + 2;
+	const float *G = m == 2 ? G2 : G4;
+	v16 d[3 * 3], y[6 * 6];
+	for (int c = 0; c < P->c; c++)
+		for (int kb = 0; kb < P->kp; kb += 16) {
+			for (int t = 0; t < 9; t++)
+				d[t] = ld(wt + ((size_t)c * 9 + t) * P->kp + kb);
+			tf(G, a, 3, 3, 1, d, y);
+			for (int xi = 0; xi < a * a; xi++)
+				st(U + ((size_t)xi * P->c + c) * P->kp + kb, y[xi]);
+		}
+}
+
+/* The adjoint: dwt[c][0..9)[k] = (G^T dU G) from dU[xi][c][k]. */
+INL void fbk_body(const sk_wino *P, const float *dU, float *dwt, const int m)
+{
+	const int a = m + 2;
+	const float *G = m == 2 ? G2 : G4;
+	v16 d[6 * 6], y[3 * 3];
+	for (int c = 0; c < P->c; c++)
+		for (int kb = 0; kb < P->kp; kb += 16) {
+			for (int xi = 0; xi < a * a; xi++)
+				d[xi] = ld(dU + ((size_t)xi * P->cp + c) * P->kp + kb);
+			tf(G, 3, a, 1, 3, d, y);
+			for (int t = 0; t < 9; t++)
+				st(dwt + ((size_t)c * 9 + t) * P->kp + kb, y[t]);
+		}
+}
+
 struct wk {
 	const char *name;
 	void (*in_tf)(const sk_wino *, const float *, float *, int);
 	void (*out_tf)(const sk_wino *, const float *, int, float *);
 	void (*dy_tf)(const sk_wino *, const float *, float *, int);
 	void (*dx_tf)(const sk_wino *, const float *, int, float *);
+	void (*ftf)(const sk_wino *, const float *, float *);
+	void (*fbk)(const sk_wino *, const float *, float *);
 };
 
 #define KERNELS(SUF, ATTR)                                                                                   \
@@ -258,7 +295,22 @@ struct wk {
 		else                                                                                                 \
 			dx_tf_body(P, V, t0, dxp, 4);                                                                    \
 	}                                                                                                        \
-	static const struct wk wk_##SUF = {#SUF, in_tf_##SUF, out_tf_##SUF, dy_tf_##SUF, dx_tf_##SUF};
+	ATTR static void ftf_##SUF(const sk_wino *P, const float *wt, float *U)                                  \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			ftf_body(P, wt, U, 2);                                                                           \
+		else                                                                                                 \
+			ftf_body(P, wt, U, 4);                                                                           \
+	}                                                                                                        \
+	ATTR static void fbk_##SUF(const sk_wino *P, const float *dU, float *dwt)                                \
+	{                                                                                                        \
+		if (P->m == 2)                                                                                       \
+			fbk_body(P, dU, dwt, 2);                                                                         \
+		else                                                                                                 \
+			fbk_body(P, dU, dwt, 4);                                                                         \
+	}                                                                                                        \
+	static const struct wk wk_##SUF = {#SUF,         in_tf_##SUF, out_tf_##SUF, dy_tf_##SUF,                 \
+	                                   dx_tf_##SUF,  ftf_##SUF,   fbk_##SUF};
 
 KERNELS(generic, )
 #if defined(__x86_64__) || defined(__i386__)
@@ -400,6 +452,8 @@ void sk_wino_free(sk_wino *p)
 	sk_free(p->U);
 	sk_free(p->Ut);
 	sk_free(p->dU);
+	sk_free(p->wt);
+	sk_free(p->wtmp);
 	sk_free(p);
 }
 
@@ -462,59 +516,35 @@ sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
 	    !(p->V = sk_alloc_array(big * p->xs, sizeof(float))) || !(p->M = sk_alloc_array(big * p->ms, sizeof(float))) ||
 	    !(p->U = sk_alloc_array(big * c * p->kp, sizeof(float))) ||
 	    (p->own && !(p->Ut = sk_alloc_array(big * k * p->cp, sizeof(float)))) ||
-	    !(p->dU = sk_alloc_array(big * p->cp * p->kp, sizeof(float)))) {
+	    !(p->dU = sk_alloc_array(big * p->cp * p->kp, sizeof(float))) ||
+	    !(p->wt = sk_alloc_array((size_t)c * 9 * p->kp, sizeof(float))) ||
+	    !(p->wtmp = sk_alloc_array((size_t)c * 9 * k, sizeof(float)))) {
 		sk_wino_free(p);
 		return NULL;
 	}
 	return p;
 }
 
-/* U[xi][c][k] = (G g G^T)[xi] for g = w[k][c] (in double, rounded once). */
+/* U from the filters w (K x C x 3 x 3): transposed to C x 9 x kp first,
+ * then transformed 16 filters at a time; Ut = U transposed per point. */
 static void filter_tf(sk_wino *p, const float *w)
 {
-	const int a = p->a, C = p->c, K = p->k;
-	const double *G = p->m == 2 ? G2 : G4;
-	for (int k = 0; k < K; k++)
-		for (int c = 0; c < C; c++) {
-			const float *g = w + ((size_t)k * C + c) * 9;
-			double t[6 * 3];
-			for (int i = 0; i < a; i++)
-				for (int j = 0; j < 3; j++)
-					t[i * 3 + j] = G[i * 3] * g[j] + G[i * 3 + 1] * g[3 + j] + G[i * 3 + 2] * g[6 + j];
-			for (int i = 0; i < a; i++)
-				for (int j = 0; j < a; j++) {
-					float u = (float)(t[i * 3] * G[j * 3] + t[i * 3 + 1] * G[j * 3 + 1] + t[i * 3 + 2] * G[j * 3 + 2]);
-					p->U[((size_t)(i * a + j) * C + c) * p->kp + k] = u;
-					if (p->own)
-						p->Ut[((size_t)(i * a + j) * K + k) * p->cp + c] = u;
-				}
-		}
+	const int a2 = p->a * p->a;
+	sk_transpose(p->k, p->c * 9, w, (size_t)p->c * 9, p->wt, p->kp);
+	kern()->ftf(p, p->wt, p->U);
+	if (p->own)
+		for (int xi = 0; xi < a2; xi++)
+			sk_transpose(p->c, p->k, p->U + (size_t)xi * p->c * p->kp, p->kp, p->Ut + (size_t)xi * p->k * p->cp,
+			             p->cp);
 }
 
-/* dw[k][c] += G^T dU[k][c] G (the adjoint of filter_tf). */
+/* dw += G^T dU G, through C x 9 x kp and back to K x C x 3 x 3. */
 static void filter_tf_back(const sk_wino *p, float *dw)
 {
-	const int a = p->a, C = p->c, K = p->k;
-	const double *G = p->m == 2 ? G2 : G4;
-	for (int k = 0; k < K; k++)
-		for (int c = 0; c < C; c++) {
-			double t[3 * 6];
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < a; j++) {
-					double s = 0;
-					for (int u = 0; u < a; u++)
-						s += G[u * 3 + i] * p->dU[((size_t)(u * a + j) * p->cp + c) * p->kp + k];
-					t[i * a + j] = s;
-				}
-			float *g = dw + ((size_t)k * C + c) * 9;
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++) {
-					double s = 0;
-					for (int v = 0; v < a; v++)
-						s += t[i * a + v] * G[v * 3 + j];
-					g[i * 3 + j] += (float)s;
-				}
-		}
+	size_t n = (size_t)p->k * p->c * 9;
+	kern()->fbk(p, p->dU, p->wt);
+	sk_transpose(p->c * 9, p->k, p->wt, p->kp, p->wtmp, (size_t)p->c * 9);
+	sk_vadd(n, p->wtmp, dw);
 }
 
 /* O (rows x n) = A (rows x kred, row stride lda) times B (kred x n, or
