@@ -135,6 +135,61 @@ INL void tf(const float *L, int p, int q, int si, int sj, const v16 *X, v16 *Y)
 		}
 }
 
+/* F(4x4,3x3) in one dimension, factored (Lavin and Gray's forms, about
+ * 20 operations instead of the 28 of the plain sums): BT4 x, its adjoint
+ * BT4^T y, AT4 y and its adjoint AT4^T g.  x[i*sx] in, y[i*sy] out. */
+INL void bt4(const v16 *x, int sx, v16 *y, int sy)
+{
+	v16 x0 = x[0], x1 = x[sx], x2 = x[2 * sx], x3 = x[3 * sx], x4 = x[4 * sx], x5 = x[5 * sx];
+	v16 s12 = x1 + x2, d12 = x1 - x2, s34 = x3 + x4, d43 = x4 - x3, e = x4 - x2, f = x3 - x1;
+	y[0] = 4.0f * x0 - 5.0f * x2 + x4;
+	y[sy] = s34 - 4.0f * s12;
+	y[2 * sy] = d43 + 4.0f * d12;
+	y[3 * sy] = e + 2.0f * f;
+	y[4 * sy] = e - 2.0f * f;
+	y[5 * sy] = 4.0f * x1 - 5.0f * x3 + x5;
+}
+INL void b4(const v16 *x, int sx, v16 *y, int sy)
+{
+	v16 y0 = x[0], y1 = x[sx], y2 = x[2 * sx], y3 = x[3 * sx], y4 = x[4 * sx], y5 = x[5 * sx];
+	v16 s12 = y1 + y2, d12 = y1 - y2, s34 = y3 + y4, d34 = y3 - y4;
+	y[0] = 4.0f * y0;
+	y[sy] = 4.0f * (y5 - d12) - 2.0f * d34;
+	y[2 * sy] = -5.0f * y0 - 4.0f * s12 - s34;
+	y[3 * sy] = d12 + 2.0f * d34 - 5.0f * y5;
+	y[4 * sy] = y0 + s12 + s34;
+	y[5 * sy] = y5;
+}
+INL void at4(const v16 *x, int sx, v16 *y, int sy)
+{
+	v16 y0 = x[0], y1 = x[sx], y2 = x[2 * sx], y3 = x[3 * sx], y4 = x[4 * sx], y5 = x[5 * sx];
+	v16 s12 = y1 + y2, d12 = y1 - y2, s34 = y3 + y4, d34 = y3 - y4;
+	y[0] = y0 + s12 + s34;
+	y[sy] = d12 + 2.0f * d34;
+	y[2 * sy] = s12 + 4.0f * s34;
+	y[3 * sy] = d12 + 8.0f * d34 + y5;
+}
+INL void a4(const v16 *x, int sx, v16 *y, int sy)
+{
+	v16 g0 = x[0], g1 = x[sx], g2 = x[2 * sx], g3 = x[3 * sx];
+	v16 e = g0 + g2, o = g1 + g3, e2 = g0 + 4.0f * g2, o2 = 2.0f * g1 + 8.0f * g3;
+	y[0] = g0;
+	y[sy] = e + o;
+	y[2 * sy] = e - o;
+	y[3 * sy] = e2 + o2;
+	y[4 * sy] = e2 - o2;
+	y[5 * sy] = g3;
+}
+/* Y (p x p) = F applied to the columns of X (q x q), then to the rows. */
+#define TF2(F, p, q, X, Y)                                                                                   \
+	do {                                                                                                     \
+		v16 t_[6 * 6];                                                                                       \
+		for (int j_ = 0; j_ < (q); j_++)                                                                     \
+			F((X) + j_, (q), t_ + j_, (q));                                                                  \
+		for (int i_ = 0; i_ < (p); i_++)                                                                     \
+			F(t_ + i_ * (q), 1, (Y) + i_ * (p), 1);                                                          \
+	} while (0)
+
 /* V planes, rows t0..: BT d BT^T for every tile of the image in xp. */
 INL void in_tf_body(const sk_wino *P, const float *xp, float *V, int t0, const int m)
 {
@@ -149,7 +204,10 @@ INL void in_tf_body(const sk_wino *P, const float *xp, float *V, int t0, const i
 				for (int i = 0; i < a; i++)
 					for (int j = 0; j < a; j++)
 						d[i * a + j] = ld(s + ((size_t)i * P->wp + j) * P->cp);
-				tf(BT, a, a, a, 1, d, y);
+				if (m == 4)
+					TF2(bt4, 6, 6, d, y);
+				else
+					tf(BT, a, a, a, 1, d, y);
 				for (int xi = 0; xi < a * a; xi++)
 					st(V + xi * P->xs + row + cb, y[xi]);
 			}
@@ -169,7 +227,10 @@ INL void out_tf_body(const sk_wino *P, const float *M, int t0, float *yc, const 
 			for (int kb = 0; kb < P->kp; kb += 16) {
 				for (int xi = 0; xi < a * a; xi++)
 					d[xi] = ld(M + xi * P->ms + row + kb);
-				tf(AT, m, a, a, 1, d, y);
+				if (m == 4)
+					TF2(at4, 4, 6, d, y);
+				else
+					tf(AT, m, a, a, 1, d, y);
 				float *o = yc + ((size_t)ty * m * ldy + (size_t)tx * m) * P->kp + kb;
 				for (int i = 0; i < m; i++)
 					for (int j = 0; j < m; j++)
@@ -193,7 +254,10 @@ INL void dy_tf_body(const sk_wino *P, const float *dyc, float *M, int t0, const 
 				for (int i = 0; i < m; i++)
 					for (int j = 0; j < m; j++)
 						d[i * m + j] = ld(s + ((size_t)i * ldy + j) * P->kp);
-				tf(AT, a, m, 1, a, d, y);
+				if (m == 4)
+					TF2(a4, 6, 4, d, y);
+				else
+					tf(AT, a, m, 1, a, d, y);
 				for (int xi = 0; xi < a * a; xi++)
 					st(M + xi * P->ms + row + kb, y[xi]);
 			}
@@ -212,7 +276,10 @@ INL void dx_tf_body(const sk_wino *P, const float *V, int t0, float *dxp, const 
 			for (int cb = 0; cb < P->cp; cb += 16) {
 				for (int xi = 0; xi < a * a; xi++)
 					d[xi] = ld(V + xi * P->xs + row + cb);
-				tf(BT, a, a, 1, a, d, y);
+				if (m == 4)
+					TF2(b4, 6, 6, d, y);
+				else
+					tf(BT, a, a, 1, a, d, y);
 				float *o = dxp + ((size_t)ty * m * P->wp + (size_t)tx * m) * P->cp + cb;
 				for (int i = 0; i < a; i++)
 					for (int j = 0; j < a; j++) {
