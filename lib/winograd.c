@@ -557,11 +557,11 @@ sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
 		return NULL;
 	}
 	p->T = p->th * p->tw;
-	/* Images per group: the planes of V and M within about 2 MiB (the
+	/* Images per group: the planes of V and M within about 512 KiB (in L2; the
 	 * products stream through them once), at least one image.
 	 * SK_WINO_KB overrides the budget (benchmarks). */
 	const char *e = getenv("SK_WINO_KB");
-	double budget = (e && atoi(e) > 0 ? atoi(e) : 2048) * 1024.0 / sizeof(float);
+	double budget = (e && atoi(e) > 0 ? atoi(e) : 512) * 1024.0 / sizeof(float);
 	double per = (double)p->a * p->a * p->T * (p->cp + p->kp);
 	p->G = per * max_batch <= budget ? max_batch : (int)(budget / per);
 	if (p->G < 1)
