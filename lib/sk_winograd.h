@@ -4,16 +4,16 @@
  * The image is cut into m x m output tiles (m = 2 or 4) over (m+2) x (m+2)
  * input tiles; each tile and each 3x3 filter is transformed into
  * (m+2)^2 points, where the convolution becomes (m+2)^2 independent
- * products of a tiles x C matrix by a C x K one, run as OpenBLAS sgemm over
- * a group of images at a time; an inverse transform gives the m x m outputs.
- * The backward pass is the adjoint: the output gradient is transformed once,
- * one sgemm per point gives the weight gradient in the transformed domain,
- * another the input gradient, which the transposed input transform folds
- * back into the image.  Tiles are transformed on 16 channels at a time
- * (AVX-512, AVX2 or portable code, chosen with sk_kernels_isa()); the
- * transformed products are the same bits on every instruction set for the
- * transforms, OpenBLAS decides its own.  Everything runs in a fixed order:
- * the same inputs give the same bits on the same path.
+ * products of a tiles x C matrix by a C x K one over a group of images at a
+ * time (our own kernel on AVX-512, OpenBLAS sgemm otherwise); an inverse
+ * transform gives the m x m outputs.  The backward pass is the adjoint: the
+ * output gradient is transformed once, one product per point gives the
+ * filter gradient in the transformed domain, another the input gradient,
+ * which the transposed input transform folds back into the image.  Tiles
+ * are transformed on 16 channels at a time (AVX-512, AVX2 or portable code,
+ * following sk_kernels_isa(); the three give the same bits).  Everything
+ * runs in a fixed order: the same inputs give the same bits on the same
+ * path (instruction set, tile, batch size).
  *
  * Arithmetic: a fraction (m+2)^2 / (9 m^2) of the direct form's
  * multiply-adds (0.44 for m = 2, 0.25 for m = 4) plus the transforms.
