@@ -10,11 +10,15 @@
  * instead: 16 output channels per vector for k <= 5 (sk_dconv_*), or 16
  * output pixels per vector for stride 1 and at most 8 outputs (sk_pconv_*):
  * measured 1.3-4x faster than im2col + sgemm on the zoo, LeNet and ResNet-20
- * shapes at batch 64 (scripts/bench-conv).  FLOPs count 2 per multiply-add (bias
+ * shapes at batch 64 (scripts/bench-conv).  3x3 stride-1 convolutions with at
+ * least 16 channels each way go through Winograd's F(4x4,3x3) instead
+ * (lib/winograd.c; sk_wino_choose() holds the rule, algo=winograd and
+ * SK_WINOGRAD force it either way).  FLOPs count 2 per multiply-add (bias
  * additions are not counted, the convention of the papers' budgets).
  */
 #include "sk_kernels.h"
 #include "sk_layer.h"
+#include "sk_winograd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,9 @@ typedef struct conv {
 	float *col;            /* ckk x group*p (columns, then their gradient) */
 	float *ybuf;           /* o x group*p */
 	/* direct path (AVX-512, 16 channels per vector) */
-	int algo;              /* 0 auto, 1 gemm, 2 direct, 3 pixel */
+	int algo;              /* 0 auto, 1 gemm, 2 direct, 3 pixel, 4 winograd */
+	int wtile;             /* Winograd tile: 0 by the rule, 2 or 4 */
+	sk_wino *wino;         /* the Winograd plan, when it runs */
 	int pv;                /* pixel-vector kernels (stride 1, few outputs) */
 	int dc;                /* use it */
 	int dxgemm;            /* few input channels: input gradient by sgemm + col2im */
@@ -47,7 +53,7 @@ typedef struct conv {
 	float *wflip;          /* c x o x k x k */
 } conv;
 
-static const char *const algo_names[] = {"auto", "gemm", "direct", "pixel", NULL};
+static const char *const algo_names[] = {"auto", "gemm", "direct", "pixel", "winograd", NULL};
 static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
 static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
 static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
@@ -64,7 +70,8 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	    sk_opt_int(s, o, "stride", 1, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0 ||
 	    sk_opt_int(s, o, "bias", 1, &c->bias) < 0 || sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
 	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
-	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0 || sk_opt_choice(s, o, "algo", algo_names, 0, &c->algo) < 0)
+	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0 || sk_opt_choice(s, o, "algo", algo_names, 0, &c->algo) < 0 ||
+	    sk_opt_int(s, o, "wtile", 0, &c->wtile) < 0)
 		return -1;
 	if (o->npos > 1)
 		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
@@ -78,6 +85,10 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return sk_spec_error(s, o, "pad=%d must be smaller than k=%d", pad, k);
 	if (c->algo == 3 && stride != 1)
 		return sk_spec_error(s, o, "algo=pixel needs stride=1");
+	if (c->algo == 4 && (k != 3 || stride != 1))
+		return sk_spec_error(s, o, "algo=winograd needs k=3 and stride=1");
+	if (c->wtile != 0 && c->wtile != 2 && c->wtile != 4)
+		return sk_spec_error(s, o, "wtile=%d must be 2 or 4 (or 0: chosen per layer)", c->wtile);
 	if (sk_conv_geom_init(&c->g, l->in.d[0], l->in.d[1], l->in.d[2], k, stride, pad) < 0)
 		return sk_spec_error(s, o, "%s", sk_errmsg());
 	if ((int64_t)out * c->g.c * k * k > (int64_t)SK_MAX_PARAM)
@@ -122,6 +133,8 @@ static void free_work(conv *c)
 	             c->dwt, c->dxt, c->dyp, c->wflip};
 	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
 		sk_free(p[i]);
+	sk_wino_free(c->wino);
+	c->wino = NULL;
 	c->col = c->ybuf = c->xp = c->wt = c->wd = c->tile = c->dwt = c->dxt = c->dyp = c->wflip = NULL;
 	c->pdx = 0;
 	c->toff = c->poff = c->pofft = c->dyoff = c->koff = NULL;
@@ -256,6 +269,11 @@ static int conv_setup(sk_layer *l, int max_batch)
 	size_t n;
 	free_work(c);
 	c->dc = c->pv = 0;
+	if (c->g.k == 3 && c->g.stride == 1 && (c->algo == 0 || c->algo == 4)) {
+		int m = sk_wino_choose(c->g.c, c->g.h, c->g.w, c->o, c->g.pad, c->algo == 4, c->wtile);
+		if (m)
+			return (c->wino = sk_wino_new(c->g.c, c->g.h, c->g.w, c->o, c->g.pad, m, max_batch)) ? 0 : -1;
+	}
 	if (c->algo == 3 || (c->algo == 0 && c->g.stride == 1 && c->o <= 8 && sk_dconv_ok()))
 		return setup_pixel(c);
 	/* below 9 output channels most of the 16 lanes would idle: sgemm wins */
@@ -433,6 +451,10 @@ static int backward_pixel(sk_layer *l, int n, const float *x, const float *dy, f
 static int conv_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, float *y)
 {
 	conv *c = l->priv;
+	if (c->wino) {
+		sk_wino_forward(c->wino, n, x, l->params[0].w, c->bias ? l->params[1].w : NULL, y);
+		return 0;
+	}
 	if (c->pv)
 		return forward_pixel(l, n, x, y);
 	if (c->dc)
@@ -486,6 +508,13 @@ static int conv_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 	size_t in = sk_shape_size(l->in), out = (size_t)c->o * c->p, P = (size_t)c->p;
 	(void)ctx;
 	(void)y;
+	if (c->wino) {
+		sk_wino_backward(c->wino, n, x, w, dy, gw, dx);
+		if (gb)
+			for (int i = 0; i < n; i++)
+				sk_vsum_rows((size_t)c->o, P, dy + (size_t)i * out, gb);
+		return 0;
+	}
 	if (c->pv)
 		return backward_pixel(l, n, x, dy, dx);
 	if (c->dc)
@@ -551,7 +580,7 @@ static void conv_destroy(sk_layer *l)
 const sk_layer_ops sk_layer_conv = {
 	.type = "conv",
 	.synopsis = "conv OUT k=K [stride=S] [pad=P] [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V] "
-	            "[algo=auto|gemm|direct|pixel]",
+	            "[algo=auto|gemm|direct|pixel|winograd] [wtile=2|4]",
 	.create = conv_create,
 	.setup = conv_setup,
 	.forward = conv_forward,

@@ -4,6 +4,8 @@
  *   bench-conv [-n] SPEC-TEXT C H W [BATCH [SECONDS]]   one layer line (or several)
  *   bench-conv -f MODEL.spec [BATCH [SECONDS]]          a model file (shape from its input line)
  *
+ *   bench-conv -s M N K [SECONDS]                        OpenBLAS sgemm alone
+ *
  * -n: no input gradient (a model's first layer); models never compute it.
  * -i: inference: forward only, in evaluation mode.
  * Prints "ms_per_batch images_per_s gflops" on stdout, the best of three
@@ -46,6 +48,42 @@ int main(int argc, char **argv)
 	int a = 1, batch = 64, nodx = 0, infer = 0;
 	double secs = 1.0;
 	sk_spec *s;
+	if (argc >= 5 && !strcmp(argv[1], "-s")) {
+		/* sgemm C (M x N) = A (M x K) B (K x N), the ceiling of the GEMM forms */
+		int m = atoi(argv[2]), n = atoi(argv[3]), k = atoi(argv[4]);
+		double best = 1e30, t;
+		secs = argc > 5 ? atof(argv[5]) : 1.0;
+		if (m < 1 || n < 1 || k < 1 || (double)m * n + (double)m * k + (double)k * n > 1e8) {
+			fprintf(stderr, "bench-conv: bad sgemm size %s x %s x %s\n", argv[2], argv[3], argv[4]);
+			return 2;
+		}
+		float *A = calloc((size_t)m * k, sizeof(float)), *B = calloc((size_t)k * n, sizeof(float)),
+		      *C = calloc((size_t)m * n, sizeof(float));
+		if (!A || !B || !C)
+			return 1;
+		for (size_t i = 0; i < (size_t)m * k; i++)
+			A[i] = sk_rng_normal(1, 1, i);
+		for (size_t i = 0; i < (size_t)k * n; i++)
+			B[i] = sk_rng_normal(1, 2, i);
+		sk_blas_threads(1);
+		sk_gemm(0, 0, m, n, k, 1.0f, A, k, B, n, 0.0f, C, n);
+		for (int run = 0; run < 3; run++) {
+			int reps = 0;
+			double t0 = now();
+			do {
+				sk_gemm(0, 0, m, n, k, 1.0f, A, k, B, n, 0.0f, C, n);
+				reps++;
+				t = now() - t0;
+			} while (t < secs / 3);
+			if (t / reps < best)
+				best = t / reps;
+		}
+		printf("%.4f %.2f\n", 1e3 * best, 2.0 * m * n * k / best / 1e9);
+		free(A);
+		free(B);
+		free(C);
+		return 0;
+	}
 	while (argc >= 2 && (!strcmp(argv[1], "-n") || !strcmp(argv[1], "-i"))) {
 		if (argv[1][1] == 'n')
 			nodx = 1;
