@@ -13,7 +13,10 @@
 
 static void test_gradients(void)
 {
-	gc_opts o = {3, 5, 1e-3, 2e-2, 60, 0};
+	gc_opts o = {0};
+	o.n = 3;
+	o.seed = 5;
+	o.samples = 60;
 	gc_check("layernorm\n", sk_shape2(5, 6), &o);
 	gc_check("layernorm\n", sk_shape1(7), &o);
 	gc_check("mha heads=2\n", sk_shape2(5, 8), &o);
