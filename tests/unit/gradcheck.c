@@ -22,6 +22,7 @@ struct gc {
 	float *x, *r;         /* mb examples; rows n.. hold P_XTAIL */
 	size_t nin, nout;     /* n examples */
 	size_t in1, out1;     /* one example */
+	double sall;          /* largest analytic gradient of all (input and parameters) */
 };
 
 static void fill_bits(float *p, size_t n, uint32_t u)
@@ -108,42 +109,58 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Compare analytic a[] with central differences of *v; returns failures.
- * The float32 forward pass makes the numeric derivative noisy (the noise
- * grows as the step shrinks): the spread between steps h and h/2 measures
- * it, and three times its median over the sample joins the tolerance. */
+ *
+ * The float32 forward pass makes a central difference noisy, more so as
+ * the step shrinks, and the noise varies between coordinates.  So each
+ * coordinate takes the mean of central differences at six steps from h down
+ * to h/2; twice their standard deviation, plus the median of that over the
+ * sample, measure its noise and join the tolerance.  A gradient that is zero
+ * in exact arithmetic (a key bias under softmax, a bias before batch norm)
+ * is rounding noise in both: 1e-5 of the largest gradient of all is the
+ * floor.  At a kink within the steps (the one-sided slopes at h disagree
+ * beyond the tolerance) the analytic value must match one of the one-sided
+ * slopes: the derivative on the side without the kink; when it matches
+ * neither and they differ by over 10%, kinks lie on both sides: skipped. */
+#define NSTEP 6
 static int check_tensor(struct gc *g, const char *what, float *v, const float *a, size_t size, const gc_opts *o)
 {
-	int fails = 0, kinks = 0, checked = 0;
+	int fails = 0, kinks = 0, checked = 0, skipped = 0;
 	double worst = 0, S = 0, noise = 0;
 	sk_rng rng = sk_rng_make(o->seed, sk_rng_hash(what));
 	int ns = (size_t)o->samples < size ? o->samples : (int)size;
 	size_t *idx = malloc(sizeof *idx * (size_t)(ns ? ns : 1));
 	double *num = malloc(sizeof *num * (size_t)(ns ? ns : 1) * 5), *sp = num + ns, *sm = sp + ns,
-	       *spread = sm + ns, *med = spread + ns;
+	       *dev = sm + ns, *med = dev + ns;
 	double f0 = loss(g);
 	for (size_t i = 0; i < size; i++)
 		S = fmax(S, fabs(a[i]));
+	int m = 0;   /* samples kept: missing inputs (GC_NANS) are left out */
 	for (int s = 0; s < ns; s++) {
 		size_t i = (size_t)ns == size ? (size_t)s : (size_t)sk_rng_next_below(&rng, size);
+		double d[NSTEP], mean = 0, var = 0;
+		if (isnan(v[i]))
+			continue;
 		double h = o->eps * fmax(1.0, fabs(v[i]));
-		idx[s] = i;
-		num[s] = central(g, &v[i], h, f0, &sp[s], &sm[s]);
-		spread[s] = med[s] = fabs(num[s] - central(g, &v[i], h / 2, f0, NULL, NULL));
-		S = fmax(S, fabs(num[s]));
-		if (getenv("GC_DEBUG") && strstr(what, getenv("GC_DEBUG"))) {
-			printf("# %s[%zu] a=%.7g", what, i, (double)a[i]);
-			for (double hh = 1e-1; hh > 1e-6; hh /= 3)
-				printf(" %.1e:%.6g", hh, central(g, &v[i], hh, f0, NULL, NULL));
-			printf("\n");
+		for (int j = 0; j < NSTEP; j++) {
+			d[j] = central(g, &v[i], h * (1 - 0.5 * j / (NSTEP - 1)), f0, j ? NULL : &sp[m], &sm[m]);
+			mean += d[j] / NSTEP;
 		}
+		for (int j = 0; j < NSTEP; j++)
+			var += (d[j] - mean) * (d[j] - mean) / (NSTEP - 1);
+		idx[m] = i;
+		num[m] = mean;
+		dev[m] = med[m] = sqrt(var);
+		S = fmax(S, fabs(mean));
+		m++;
 	}
+	ns = m;
 	if (ns) {
 		qsort(med, (size_t)ns, sizeof *med, cmp_double);
-		noise = 3 * med[ns / 2];
+		noise = med[ns / 2];
 	}
 	for (int s = 0; s < ns; s++) {
 		double ai = a[idx[s]];
-		double abs_tol = o->atol * S + noise;
+		double abs_tol = o->atol * S + noise + 2 * dev[s] + 1e-5 * g->sall;
 		double tol = abs_tol + o->rtol * fmax(fabs(ai), fabs(num[s]));
 		double err = fabs(ai - num[s]);
 		if (err <= tol) {
@@ -152,25 +169,30 @@ static int check_tensor(struct gc *g, const char *what, float *v, const float *a
 				worst = err / tol;
 			continue;
 		}
-		/* a kink between x - h and x + h: the slope on its other side */
 		if (fabs(sp[s] - sm[s]) > tol &&
 		    (fabs(ai - sp[s]) <= abs_tol + o->rtol * fmax(fabs(ai), fabs(sp[s])) ||
 		     fabs(ai - sm[s]) <= abs_tol + o->rtol * fmax(fabs(ai), fabs(sm[s])))) {
 			kinks++;
 			continue;
 		}
+		/* kinks on both sides (the slope jumps by over 10%): no verdict */
+		if (fabs(sp[s] - sm[s]) > 0.1 * fmax(fabs(sp[s]), fabs(sm[s]))) {
+			skipped++;
+			continue;
+		}
 		if (fails < 3)
-			tap_diag("%s[%zu]: analytic %.7g numeric %.7g (one-sided %.7g %.7g, spread %.2g; tolerance %.2g)",
-			         what, idx[s], ai, num[s], sp[s], sm[s], spread[s], tol);
+			tap_diag("%s[%zu]: analytic %.7g numeric %.7g (one-sided %.7g %.7g, deviation %.2g; tolerance %.2g)",
+			         what, idx[s], ai, num[s], sp[s], sm[s], dev[s], tol);
 		fails++;
 	}
-	/* the check must mostly compare central differences */
-	tap_ok(fails == 0 && (size == 0 || checked > 2 * kinks) && isfinite(f0),
-	       "gradient %s (%d checked, %d at kinks, worst error/tolerance %.2g, noise %.2g of %.2g)", what,
-	       checked, kinks, worst, noise, S);
+	/* most coordinates must have been compared */
+	int vacuous = size && (checked + kinks == 0 || checked + kinks < skipped);
+	tap_ok(fails == 0 && !vacuous && isfinite(f0),
+	       "gradient %s (%d checked, %d at kinks, %d skipped, worst error/tolerance %.2g, noise %.2g of %.2g)",
+	       what, checked, kinks, skipped, worst, noise, S);
 	free(idx);
 	free(num);
-	return fails || (size && checked <= 2 * kinks) ? 1 : 0;
+	return fails || vacuous ? 1 : 0;
 }
 
 struct pctx {
@@ -178,7 +200,6 @@ struct pctx {
 	const gc_opts *o;
 	int fails, k;
 	float **g1;           /* per trainable parameter: the first pass's gradient */
-	double sall;          /* largest magnitude among all those gradients */
 	const char *desc;
 	char bad[400];
 };
@@ -213,7 +234,7 @@ static int save_grad(sk_param *p, sk_layer *l, void *arg)
 	memcpy(a, p->g, p->size * sizeof(float));
 	c->g1[c->k++] = a;
 	for (size_t i = 0; i < p->size; i++)
-		c->sall = fmax(c->sall, fabs(a[i]));
+		c->g->sall = fmax(c->g->sall, fabs(a[i]));
 	size_t i = find_nonfinite(a, p->size);
 	if (i < p->size && !c->bad[0])
 		snprintf(c->bad, sizeof c->bad, "%s[%zu] is %g after one backward", p->name, i, (double)a[i]);
@@ -230,7 +251,7 @@ static void compare_grad(struct pctx *c, const sk_param *p, int times, const cha
 	for (size_t i = 0; i < p->size; i++)
 		S = fmax(S, fabs(a[i]));
 	for (size_t i = 0; i < p->size && !c->bad[0]; i++)
-		if (!(fabs(p->g[i] - times * (double)a[i]) <= 1e-4 * S + 1e-6 * c->sall + 1e-5 * fabs(a[i])))
+		if (!(fabs(p->g[i] - times * (double)a[i]) <= 1e-4 * S + 1e-6 * c->g->sall + 1e-5 * fabs(a[i])))
 			snprintf(c->bad, sizeof c->bad, "%s[%zu] is %.7g after %s, %.7g after one backward pass", p->name,
 			         i, (double)p->g[i], after, (double)a[i]);
 }
@@ -317,6 +338,8 @@ int gc_check(const char *spec_text, sk_shape in, const gc_opts *oin)
 		if (!o.extra) o.extra = 3;
 		else if (o.extra < 0) o.extra = 0;
 	}
+	if (getenv("GC_SEED"))
+		o.seed += (uint64_t)strtoull(getenv("GC_SEED"), NULL, 10);
 	snprintf(desc, sizeof desc, "[%.*s]", (int)strcspn(spec_text, "\n"), spec_text);
 	memset(&g, 0, sizeof g);
 	memset(&pc, 0, sizeof pc);
@@ -358,6 +381,8 @@ int gc_check(const char *spec_text, sk_shape in, const gc_opts *oin)
 			g.x[i] = (float)sk_rng_next_below(&rng, 4);
 		else
 			g.x[i] = sk_rng_next_normal(&rng);
+		if ((o.flags & GC_NANS) && sk_rng_next_below(&rng, 6) == 0)
+			g.x[i] = NAN;
 	}
 	for (size_t i = 0; i < g.nout; i++)
 		g.r[i] = sk_rng_next_normal(&rng);
@@ -377,8 +402,11 @@ int gc_check(const char *spec_text, sk_shape in, const gc_opts *oin)
 	tap_ok(!bad[0], "%s writes exactly %d of %d examples, every value it owns%s%s", desc, o.n, g.mb,
 	       bad[0] ? ": " : "", bad);
 	fails += bad[0] != 0;
-	if (dx)
+	if (dx) {
 		memcpy(dx1, dx, g.nin * sizeof(float));
+		for (size_t i = 0; i < g.nin; i++)
+			g.sall = fmax(g.sall, fabs(dx1[i]));
+	}
 	pc.k = 0;
 	sk_seq_walk_params(g.q, save_grad, &pc);
 
@@ -430,7 +458,13 @@ int gc_check(const char *spec_text, sk_shape in, const gc_opts *oin)
 	}
 
 	/* finite differences against the first pass */
-	if (dx) {
+	if (dx && (o.flags & GC_ZERO_INPUT)) {
+		size_t i = 0;
+		while (i < g.nin && dx1[i] == 0)
+			i++;
+		tap_ok(i == g.nin, "%s input gradient is zero", desc);
+		fails += i < g.nin;
+	} else if (dx) {
 		char what[300];
 		snprintf(what, sizeof what, "%s input", desc);
 		fails += check_tensor(&g, what, g.x, dx1, g.nin, &o);
