@@ -215,11 +215,16 @@ static int zero_grad(sk_param *p, sk_layer *l, void *arg)
 	return 0;
 }
 
+/* Counts trainable parameters; one without a gradient makes the count -1
+ * (the check would pass it by looking at nothing). */
 static int count_param(sk_param *p, sk_layer *l, void *arg)
 {
+	int *np = arg;
 	(void)l;
-	if (trainable(p))
-		(*(int *)arg)++;
+	if (!(p->flags & SK_P_BUFFER) && !p->g)
+		*np = -1;
+	else if (trainable(p) && *np >= 0)
+		(*np)++;
 	return 0;
 }
 
@@ -387,6 +392,12 @@ int gc_check(const char *spec_text, sk_shape in, const gc_opts *oin)
 	for (size_t i = 0; i < g.nout; i++)
 		g.r[i] = sk_rng_next_normal(&rng);
 	sk_seq_walk_params(g.q, count_param, &np);
+	if (np < 0) {
+		tap_ok(0, "%s: a trainable parameter has no gradient buffer", desc);
+		fails = 1;
+		np = 0;
+		goto out;
+	}
 	pc.g = &g;
 	pc.o = &o;
 	pc.desc = desc;
