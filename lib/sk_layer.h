@@ -14,9 +14,17 @@
  *    Called once before the first forward; never allocate in forward or
  *    backward.
  *  - forward(): y = f(x) for n <= max_batch examples, x is n*in, y is n*out.
- *  - backward(): given x, y and dy, ACCUMULATE (+=) parameter gradients into
- *    params[i].g and WRITE (=) dx when dx != NULL (dx == NULL: the input
- *    gradient is not needed, e.g. first layer).
+ *    y holds garbage on entry: WRITE (=) all n*out values of y.  Read only
+ *    the n examples of x and write nothing beyond the n of y (buffers are
+ *    sized for max_batch; the last batch of an epoch is smaller).
+ *  - backward(): after a forward of the same batch (same n, x and ctx; y is
+ *    its output), given dy (n*out, read-only): ACCUMULATE (+=) parameter
+ *    gradients into params[i].g (the caller zeroes them before a step, see
+ *    lib/train.c; never assume they start at zero), and
+ *    WRITE (=) all n*in values of dx when dx != NULL (dx holds garbage on
+ *    entry and never aliases x, y or dy; dx == NULL: the input gradient is
+ *    not needed, e.g. first layer).  Again only the n examples.
+ *    tests/unit/gradcheck.c checks all of this for every layer.
  *  - init(): optional, after the generic initialisation of parameters.
  *  - project(): optional, after every optimiser step (e.g. clip u >= 0).
  *  - init_data(): optional, unsupervised initialisation from sample inputs.

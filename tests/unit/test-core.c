@@ -4,6 +4,7 @@
 #include "tap.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void test_shapes(void)
@@ -86,6 +87,91 @@ static void test_spec(void)
 	sk_spec_free(s);
 }
 
+/* ---- the gradient check must fail on broken layers ----
+ * A `linear` layer whose ops are wrapped to break one rule of the layer
+ * contract (sk_layer.h) at a time; gc_check() must report each. */
+
+enum {
+	M_NONE, M_DW_SCALE, M_DX_SCALE, M_DB_MISSING, M_DW_OVERWRITE, M_DX_ACCUMULATE, M_DX_PARTIAL, M_FWD_MAXBATCH,
+	M_BWD_MAXBATCH, M_NODX, M_COUNT
+};
+static const char *const mutation_names[] = {
+	"unchanged", "dW scaled by 1.01", "dx scaled by 1.01", "db missing the last example",
+	"dW overwritten instead of accumulated", "dx accumulated instead of overwritten", "dx with one value unwritten",
+	"forward over max_batch examples", "backward over max_batch examples",
+	"db missing the last example when dx is NULL",
+};
+static int mutation;
+static const sk_layer_ops *orig_ops;
+static sk_layer_ops broken_ops;
+
+static int broken_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
+{
+	return orig_ops->forward(l, c, mutation == M_FWD_MAXBATCH ? l->max_batch : n, x, y);
+}
+
+static int broken_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
+                           float *dx)
+{
+	sk_param *w = &l->params[0], *b = &l->params[1];
+	size_t nin = sk_shape_size(l->in) * (size_t)n, nout = sk_shape_size(l->out);
+	float *g0 = malloc(w->size * sizeof(float)), *tmp = malloc(nin * sizeof(float));
+	int rc;
+	memcpy(g0, w->g, w->size * sizeof(float));
+	if (mutation == M_DW_OVERWRITE)
+		memset(w->g, 0, w->size * sizeof(float));
+	if (mutation == M_DX_ACCUMULATE || mutation == M_DX_PARTIAL)
+		rc = orig_ops->backward(l, c, n, x, y, dy, dx ? tmp : NULL);
+	else
+		rc = orig_ops->backward(l, c, mutation == M_BWD_MAXBATCH ? l->max_batch : n, x, y, dy, dx);
+	if (mutation == M_DW_SCALE)
+		for (size_t i = 0; i < w->size; i++)
+			w->g[i] = g0[i] + 1.01f * (w->g[i] - g0[i]);
+	if (mutation == M_DX_SCALE && dx)
+		for (size_t i = 0; i < nin; i++)
+			dx[i] *= 1.01f;
+	if (mutation == M_DB_MISSING || (mutation == M_NODX && !dx))
+		for (size_t j = 0; j < nout; j++)
+			b->g[j] -= dy[(size_t)(n - 1) * nout + j];
+	if (mutation == M_DX_ACCUMULATE && dx)
+		for (size_t i = 0; i < nin; i++)
+			dx[i] += tmp[i];
+	if (mutation == M_DX_PARTIAL && dx)
+		memcpy(dx, tmp, (nin - 1) * sizeof(float));
+	free(g0);
+	free(tmp);
+	return rc;
+}
+
+static void break_linear(sk_seq *q)
+{
+	for (int i = 0; i < q->n; i++)
+		if (!strcmp(q->layers[i]->ops->type, "linear")) {
+			orig_ops = q->layers[i]->ops;
+			broken_ops = *orig_ops;
+			broken_ops.forward = broken_forward;
+			broken_ops.backward = broken_backward;
+			q->layers[i]->ops = &broken_ops;
+		}
+}
+
+static void test_gradcheck_fails(void)
+{
+	gc_opts o = {0};
+	o.n = 3;
+	o.tweak = break_linear;
+	for (mutation = 0; mutation < M_COUNT; mutation++) {
+		if (mutation)
+			tap_quiet(1);
+		int fails = gc_check("linear 5\ntanh", sk_shape1(6), &o);
+		tap_quiet(0);
+		if (mutation)
+			tap_ok(fails > 0, "the gradient check fails a linear layer with %s", mutation_names[mutation]);
+		else
+			tap_ok(fails == 0, "the gradient check passes a linear layer through the wrapper");
+	}
+}
+
 int main(void)
 {
 	test_shapes();
@@ -95,5 +181,6 @@ int main(void)
 	gc_opts o = {0};
 	o.n = 3;
 	gc_check("relu leaky=0.2\nrelu", sk_shape1(10), &o);
+	test_gradcheck_fails();
 	return tap_done();
 }

@@ -125,6 +125,82 @@ static void gradients(void)
 	gc_check("residual shortcut=conv {\nconv 3 k=3 stride=2 pad=1\ntanh\n}", sk_shape3(2, 4, 4), &o);
 	gc_check("residual shortcut=convbn {\nconv 3 k=3 stride=2 pad=1\nbn\n}", sk_shape3(2, 4, 4), &o);
 	gc_check("residual {\nlinear 4\ntanh\n}", sk_shape1(4), &o);
+	o.flags = 0;
+	gc_check("residual {\nlinear 4\ntanh\n}", sk_shape1(4), &o);
+	gc_check("residual shortcut=convbn {\nconv 3 k=3 stride=2 pad=1\nbn\n}", sk_shape3(2, 4, 4), &o);
+}
+
+/* Every layer with more shapes, batch sizes and spare room in the buffers
+ * (max_batch - n): partial conv groups, the 2x2 max-pool kernel on odd
+ * sizes, sets (T x D) and vectors where a layer takes them. */
+static void contract(void)
+{
+	gc_opts o = {0};
+	static const char *const algos[] = {"gemm", "direct", "pixel"};
+	static const int ns[] = {1, 4, 5}, extras[] = {-1, 1, 6};
+	for (int a = 0; a < 3; a++)
+		for (int i = 0; i < 3; i++) {
+			char spec[128];
+			o.n = ns[i];
+			o.extra = extras[i];
+			snprintf(spec, sizeof spec, "conv 4 k=3 pad=1 algo=%s", algos[a]);
+			gc_check(spec, sk_shape3(2, 4, 4), &o);
+			snprintf(spec, sizeof spec, "conv 16 k=3 pad=1 algo=%s", algos[a]);
+			gc_check(spec, sk_shape3(3, 3, 4), &o);
+			if (a == 2)
+				continue;
+			snprintf(spec, sizeof spec, "conv 17 k=2 stride=2 pad=1 bias=0 algo=%s", algos[a]);
+			gc_check(spec, sk_shape3(9, 5, 5), &o);
+		}
+	o.n = 3;
+	o.extra = 2;
+	gc_check("conv 5 k=3 pad=1", sk_shape3(2, 5, 5), &o);   /* algo=auto */
+	gc_check("conv 12 k=3 stride=2", sk_shape3(3, 7, 7), &o);
+	gc_check("pool max k=2", sk_shape3(2, 5, 5), &o);
+	gc_check("pool max k=2", sk_shape3(3, 3, 7), &o);
+	gc_check("pool max k=2 stride=1", sk_shape3(2, 4, 5), &o);
+	gc_check("pool avg k=3 stride=1 pad=1", sk_shape3(2, 4, 5), &o);
+	gc_check("gap", sk_shape3(2, 1, 1), &o);
+	gc_check("flatten", sk_shape3(2, 3, 3), &o);
+	gc_check("flatten", sk_shape2(3, 4), &o);
+	gc_check("input 3 4", sk_shape2(3, 4), &o);
+	gc_check("input 3 4 scale=2 mean=1,0,-1,2 std=1,2,3,4", sk_shape2(3, 4), &o);
+	gc_check("input 2 2 3 scale=0.5", sk_shape3(2, 2, 3), &o);
+	gc_check("relu", sk_shape2(3, 4), &o);
+	gc_check("relu leaky=0.1", sk_shape3(2, 3, 3), &o);
+	gc_check("linear 3", sk_shape2(3, 4), &o);
+	gc_check("linear 3 init=uniform bias_init=0.5", sk_shape1(5), &o);
+	static const char *const acts[] = {"tanh", "sigmoid", "gelu", "selu", "elu", "elu alpha=2", "softplus",
+	                                   "identity"};
+	for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+		gc_check(acts[i], sk_shape3(2, 3, 3), &o);
+		gc_check(acts[i], sk_shape2(3, 4), &o);
+	}
+	/* batch norm: train and eval, every input shape, one example */
+	for (int t = 0; t < 2; t++) {
+		o.flags = t ? GC_TRAIN : 0;
+		gc_check("bn", sk_shape3(3, 2, 3), &o);
+		gc_check("bn momentum=0.5", sk_shape2(4, 3), &o);
+		gc_check("bn eps=0.1", sk_shape1(5), &o);
+		gc_check("conv 3 k=1\nbn", sk_shape3(2, 3, 3), &o);
+	}
+	o.flags = GC_TRAIN;
+	o.n = 1;
+	gc_check("bn", sk_shape3(3, 2, 3), &o);
+	gc_check("bn", sk_shape2(4, 3), &o);
+	o.n = 3;
+	/* dropout with its fixed mask per step: vectors, images, sets, inside a block */
+	gc_check("dropout p=0.5", sk_shape3(2, 3, 3), &o);
+	gc_check("dropout p=0.2", sk_shape2(3, 5), &o);
+	gc_check("dropout p=0", sk_shape1(7), &o);
+	gc_check("residual {\nlinear 6\ndropout p=0.4\nlinear 6\n}", sk_shape1(6), &o);
+	gc_check("residual shortcut=pad {\nconv 4 k=3 stride=2 pad=1\nbn\n}\ndropout p=0.3", sk_shape3(2, 5, 5), &o);
+	o.flags = 0;
+	gc_check("residual shortcut=identity {\nrelu\nconv 2 k=3 pad=1\n}", sk_shape3(2, 4, 4), &o);
+	gc_check("residual shortcut=conv {\nconv 3 k=1\n}", sk_shape3(2, 3, 3), &o);
+	/* a first layer without parameters: backward skips it without dx */
+	gc_check("relu\nlinear 4", sk_shape1(5), &o);
+	gc_check("input 5 mean=1 std=2\ntanh\nlinear 2", sk_shape1(5), &o);
 }
 
 /* Naive convolution for reference. */
@@ -605,6 +681,7 @@ int main(void)
 	sk_blas_threads(1);
 	kernels();
 	gradients();
+	contract();
 	forwards();
 	errors();
 	models();

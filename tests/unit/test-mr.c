@@ -73,11 +73,10 @@ static void test_maxmin(void)
 	sk_spec_free(s);
 }
 
-/* Gradient checks.  Central differences across a ReLU kink are wrong, and
- * the harness only skips kinks whose one-sided slopes differ by > 20%: with
- * a dozen ReLUs in a block, some draws hit one (plain conv-bn-relu-conv-bn
- * sequences fail about 1 draw in 5 alike), so each check uses a seed whose
- * draw avoids kinks.  test_resblock_equivalence() compares exactly. */
+/* Gradient checks.  Central differences across a ReLU kink are wrong; the
+ * harness matches the slope on the kink's other side instead (and skips
+ * coordinates with kinks on both sides), which passes these blocks over
+ * many seeds (GC_SEED).  test_resblock_equivalence() compares exactly. */
 static void gc(const char *spec, sk_shape in, int train, uint64_t seed)
 {
 	gc_opts o = {0};
@@ -106,6 +105,18 @@ static void test_blocks_grad(void)
 	   "gap\nlinear 3\n",
 	   sk_shape3(1, 6, 6), 1, 2);
 	gc("resblock 2\nresblock 4 stride=2\nresblock 4 stride=2 shortcut=a\ngap\nlinear 3\n", sk_shape3(2, 8, 8), 1, 2);
+	/* evaluation mode, the other shortcut, momentum; one example in
+	 * buffers with room for more */
+	gc("resblock 5 stride=2 shortcut=a\n", sk_shape3(3, 5, 5), 0, 1);
+	gc("resblock 4 shortcut=b momentum=0.5\n", sk_shape3(4, 4, 4), 1, 1);
+	gc("mrblock 3 in=single momentum=0.3\n", sk_shape3(3, 4, 4), 0, 1);
+	gc("mrblock 4 out=merged\n", sk_shape3(8, 4, 4), 0, 1);
+	gc_opts o = {0};
+	o.n = 1;
+	o.extra = 5;
+	o.flags = GC_TRAIN;
+	gc_check("resblock 3 stride=2\n", sk_shape3(2, 5, 5), &o);
+	gc_check("mrblock 3 in=single out=merged\n", sk_shape3(3, 4, 4), &o);
 }
 
 static sk_param *plist[2][64];

@@ -436,11 +436,17 @@ static void test_gradient(void)
 	gc_opts o = {0};
 	o.n = 2;
 	o.samples = 40;
-	o.tol = 3e-2;
+	o.rtol = 3e-2;
 	o.eps = 2e-4;
 	tap_ok(gc_check("nsm 4 k=3 iters=300\n", sk_shape3(2, 6, 6), &o) == 0, "nsm gradient check (stride 1)");
 	tap_ok(gc_check("nsm 3 k=2 stride=2 iters=300 eta=0.8\nrelu\nnsm 5 k=2 iters=300\n", sk_shape3(1, 7, 7), &o) == 0,
 	       "nsm gradient check (two stacked layers)");
+	/* backprop=0: dx is written as zeros, the parameters still get theirs */
+	o.n = 3;
+	o.extra = 2;
+	o.flags = GC_ZERO_INPUT;
+	tap_ok(gc_check("nsm 3 k=3 iters=300 backprop=0\n", sk_shape3(2, 5, 5), &o) == 0,
+	       "nsm gradient check (backprop=0)");
 }
 
 int main(void)

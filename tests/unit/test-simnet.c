@@ -310,6 +310,34 @@ static void test_gradients(void)
 		gc_check("mex 3 cb=0 xi=1 xistd=0.3 xiper=channel offsets=shared", sk_shape3(4, 3, 3), &p);
 		gc_check("mex 3 cb=0 xi=-1 xistd=0.3 xiper=channel offsets=shared", sk_shape3(4, 3, 3), &p);
 	}
+	/* more options, batch sizes and spare room (max_batch - n); the
+	 * per-example sim path (64 positions) with n = 1 and 3 */
+	gc_opts q = o;
+	q.n = 3;
+	q.extra = 2;
+	gc_check("sim l2 3 k=2 kh=3 kw=2 stride=2 pad=1 bias=1", sk_shape3(2, 6, 7), &q);
+	gc_check("sim l2n 2 k=2 cb=1 cs=1 eps=0.1 param=exp", sk_shape3(2, 5, 5), &q);
+	gc_check("sim linear 4 k=1 bias=1 param=exp", sk_shape3(3, 4, 4), &q);
+	gc_check("sim l2 3 k=3 pad=1 bias=1", sk_shape3(2, 8, 8), &q);
+	q.n = 1;
+	gc_check("sim l2 3 k=3 pad=1 param=exp", sk_shape3(2, 8, 8), &q);
+	q.n = 3;
+	gc_check("mex 3 kh=2 kw=3 sh=1 sw=2 cb=2 cs=1 offsets=shared binit=normal", sk_shape3(3, 4, 5), &q);
+	gc_check("mex 2 k=2 stride=2 pad=1 mode=softmax xi=2 xiper=channel xistd=0.5", sk_shape3(2, 5, 5), &q);
+	gc_check("mex 3 cb=0 offsets=unshared region=2 regionc=1 binit=zero", sk_shape3(3, 4, 4), &q);
+	q.n = 1;
+	q.extra = 4;
+	gc_check("mex 3 cb=0 mode=softmax offsets=shared norm=1", sk_shape3(3, 4, 4), &q);
+	/* nan=skip: missing inputs are left out of the sums, their gradient is 0 */
+	static const char *const nans[] = {
+		"sim linear 3 k=2 nan=skip bias=1", "sim l1 3 k=2 nan=skip", "sim l2 3 k=2 pad=1 nan=skip",
+		"sim l2n 3 k=2 nan=skip param=exp", "sim l2 3 k=3 pad=1 nan=skip",
+	};
+	q.n = 2;
+	q.extra = 2;
+	q.flags = GC_NANS;
+	for (size_t i = 0; i < sizeof nans / sizeof *nans; i++)
+		gc_check(nans[i], sk_shape3(2, i == 4 ? 8 : 5, i == 4 ? 8 : 5), &q);
 }
 
 /* ---- MEX limits and stability ---- */

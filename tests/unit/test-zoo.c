@@ -13,7 +13,10 @@
 
 static void test_gradients(void)
 {
-	gc_opts o = {3, 5, 1e-3, 2e-2, 60, 0};
+	gc_opts o = {0};
+	o.n = 3;
+	o.seed = 5;
+	o.samples = 60;
 	gc_check("layernorm\n", sk_shape2(5, 6), &o);
 	gc_check("layernorm\n", sk_shape1(7), &o);
 	gc_check("mha heads=2\n", sk_shape2(5, 8), &o);
@@ -25,6 +28,17 @@ static void test_gradients(void)
 	gc_check("pma k=1 heads=2\n", sk_shape2(5, 6), &o);
 	gc_check("pma k=2 d=8 heads=4 ln=1\n", sk_shape2(5, 6), &o);
 	gc_check("sab 8 heads=2\nsab 8 heads=2\npma k=1 heads=2\n", sk_shape2(6, 4), &o);
+	/* one set, and a batch in buffers with room for more */
+	o.n = 1;
+	o.extra = 4;
+	gc_check("mha heads=1 d=4\n", sk_shape2(3, 5), &o);
+	gc_check("isab 4 m=2 heads=2\n", sk_shape2(5, 3), &o);
+	gc_check("pma k=3 heads=1\n", sk_shape2(4, 4), &o);
+	o.n = 4;
+	o.extra = 1;
+	gc_check("layernorm\n", sk_shape3(2, 3, 4), &o);
+	gc_check("sab 6 heads=3 ln=1\nlayernorm\n", sk_shape2(3, 4), &o);
+	gc_check("linear 6\nlayernorm\n", sk_shape1(5), &o);
 }
 
 /* Permutation invariance of PMA and equivariance of SAB, ISAB. */
