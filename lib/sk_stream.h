@@ -106,10 +106,15 @@ int sk_write_record_raw(FILE *f, const char *name, sk_dtype dtype, int ndim, con
 
 /* ---- atomic output files ----
  * sk_ofile_open("-") is stdout (refused when stdout is a terminal unless
- * force).  A regular-file path is written to "<dir>/.<base>.XXXXXX" then
- * renamed by sk_ofile_commit; devices and FIFOs are written directly.  On
+ * force).  A regular-file path is written to an unnamed O_TMPFILE file in
+ * its directory, linked into place by sk_ofile_commit (nothing to leave
+ * behind, even on SIGKILL); where O_TMPFILE is missing (or SK_NO_TMPFILE is
+ * set), to "<dir>/.<base>.XXXXXX", created at the first write and renamed by
+ * sk_ofile_commit.  Devices and FIFOs are written directly.  On
  * sk_ofile_abort, or on SIGINT/SIGTERM/SIGHUP (after sk_ofile_install_signals),
- * every uncommitted temporary is removed. */
+ * every uncommitted temporary is removed.  New files get mode 0666 less the
+ * umask (the umask is never changed).  Outputs may be opened, written and
+ * committed from several threads at once, one thread per sk_ofile. */
 typedef struct sk_ofile sk_ofile;
 sk_ofile *sk_ofile_open(const char *path, int force_tty);
 FILE *sk_ofile_fp(sk_ofile *o);
