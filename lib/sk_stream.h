@@ -68,6 +68,13 @@ int sk_reader_next(sk_reader *r, sk_header *h);
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out);
 /* Read the current payload into caller memory of exactly h->rawbytes bytes. */
 int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf);
+/* Append the current payload to a malloc'd buffer: *buf holds *cap bytes of
+ * which *len are used.  The buffer grows (realloc) geometrically as the
+ * bytes arrive, never by what the header claims, so that a header claiming
+ * more than the stream holds reserves no memory and ends in the "truncated
+ * payload" error.  On success *len grows by h->rawbytes; on failure *len is
+ * unchanged (*buf and *cap may have changed: the caller frees *buf). */
+int sk_reader_payload_append(sk_reader *r, const sk_header *h, void **buf, size_t *cap, size_t *len);
 /* Skip the current payload without decoding (still checks the length and
  * the padding; seeks in a regular file). */
 int sk_reader_skip(sk_reader *r, const sk_header *h);

@@ -504,6 +504,7 @@ struct sk_reader {
 	int in_payload;      /* header read, payload not finished */
 	char rname[SK_NAME_MAX];
 	sk_encoding enc;
+	uint64_t length;     /* stored payload bytes the header claims */
 	uint64_t stored_left, raw_left, pad;
 	uint32_t want_crc, crc;
 	int z_active, z_end;
@@ -615,6 +616,16 @@ static int short_read(sk_reader *r, const char *what)
 	if (ferror(r->f))
 		return rfail(r, "read error in %s: %s", what, strerror(errno ? errno : EIO));
 	return rfail(r, "truncated %s (stream ends early)", what);
+}
+
+/* A short read of the payload, `left` stored bytes before the read that
+ * delivered `got`: say how much of it arrived. */
+static int short_payload(sk_reader *r, uint64_t left, size_t got)
+{
+	if (ferror(r->f))
+		return rfail(r, "read error in payload: %s", strerror(errno ? errno : EIO));
+	return rfail(r, "truncated payload (the stream ends after %llu of its %llu bytes)",
+	             (unsigned long long)(r->length - left + got), (unsigned long long)r->length);
 }
 
 /* Strict unsigned decimal: digits only, no sign, no leading zeros (except
@@ -921,6 +932,7 @@ int sk_reader_next(sk_reader *r, sk_header *h)
 	}
 	r->in_payload = 1;
 	r->enc = h->encoding;
+	r->length = h->length;
 	r->stored_left = h->length;
 	r->raw_left = h->rawbytes;
 	r->pad = (SK_ALIGN - h->length % SK_ALIGN) % SK_ALIGN;
@@ -956,7 +968,7 @@ static int finish_payload(sk_reader *r)
 					size_t want = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
 					size_t got = rread(r, r->iobuf, want);
 					if (got != want)
-						return short_read(r, "payload");
+						return short_payload(r, r->stored_left, got);
 					r->stored_left -= got;
 					r->z.next_in = r->iobuf;
 					r->z.avail_in = (uInt)got;
@@ -1001,7 +1013,7 @@ long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap)
 	if (r->enc == SK_RAW) {
 		size_t got = rread(r, buf, want);
 		if (got != want)
-			return short_read(r, "payload");
+			return short_payload(r, r->stored_left, got);
 		r->stored_left -= got;
 	} else {
 		if (!r->z_active) {
@@ -1021,7 +1033,7 @@ long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap)
 				size_t w = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
 				size_t got = rread(r, r->iobuf, w);
 				if (got != w)
-					return short_read(r, "payload");
+					return short_payload(r, r->stored_left, got);
 				r->stored_left -= got;
 				r->z.next_in = r->iobuf;
 				r->z.avail_in = (uInt)got;
@@ -1053,6 +1065,44 @@ int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf)
 			break;
 		p += n;
 	}
+	return 0;
+}
+
+/* The smallest buffer sk_reader_payload_append allocates. */
+#define SK_APPEND_MIN ((size_t)64 << 10)
+
+int sk_reader_payload_append(sk_reader *r, const sk_header *h, void **buf, size_t *cap, size_t *len)
+{
+	if (!r->in_payload || r->raw_left != h->rawbytes)
+		return rfail(r, "payload already read or skipped");
+	if (*len > *cap)
+		return rfail(r, "append: %zu bytes used of a buffer of %zu", *len, *cap);
+	if (h->rawbytes > SIZE_MAX / 4 - *len)
+		return rfail(r, "payload of %llu bytes after %zu bytes does not fit in memory",
+		             (unsigned long long)h->rawbytes, *len);
+	size_t have = *len, end = *len + (size_t)h->rawbytes;
+	while (have < end) {
+		if (have >= *cap) {
+			/* the buffer is full of bytes that did arrive: double it
+			 * (at least 1.5 times), up to the record's end when that is
+			 * further */
+			size_t n = *cap ? 2 * *cap : SK_APPEND_MIN;
+			if (n > end)
+				n = end > *cap + *cap / 2 ? end : *cap + *cap / 2;
+			void *q = realloc(*buf, n);
+			if (!q)
+				return rfail(r, "out of memory (%zu bytes, %zu of them read)", n, have);
+			*buf = q;
+			*cap = n;
+		}
+		long got = sk_reader_read(r, h, (char *)*buf + have, *cap - have);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return rfail(r, "payload ended early");
+		have += (size_t)got;
+	}
+	*len = end;
 	return 0;
 }
 
@@ -1130,15 +1180,16 @@ int sk_reader_skip(sk_reader *r, const sk_header *h)
 	if (r->regular && left > SK_IOBUF) {
 		off_t pos = ftello(r->f);
 		if (pos < 0 || (uint64_t)pos > (uint64_t)r->size || left > (uint64_t)r->size - (uint64_t)pos)
-			return rfail(r, "truncated payload (stream ends early)");
+			return short_payload(r, left, pos < 0 || (uint64_t)pos > (uint64_t)r->size
+			                                      ? 0 : (size_t)((uint64_t)r->size - (uint64_t)pos));
 		if (fseeko(r->f, (off_t)left, SEEK_CUR) != 0)
 			return rfail(r, "seek error: %s", strerror(errno));
 		left = 0;
 	}
 	while (left > 0) {
-		size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF;
-		if (rread(r, r->iobuf, w) != w)
-			return short_read(r, "payload");
+		size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF, got = rread(r, r->iobuf, w);
+		if (got != w)
+			return short_payload(r, left, got);
 		left -= w;
 	}
 	r->stored_left = 0;
@@ -1197,9 +1248,9 @@ int sk_reader_copy(sk_reader *r, const sk_header *h, FILE *out)
 		uint64_t raw = 0, left = h->length;
 		int ret = Z_OK, rc = 0;
 		while (left > 0 && rc == 0) {
-			size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF;
-			if (rread(r, in, w) != w) {
-				rc = short_read(r, "payload");
+			size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF, got = rread(r, in, w);
+			if (got != w) {
+				rc = short_payload(r, left, got);
 				break;
 			}
 			left -= w;
