@@ -1110,7 +1110,7 @@ int sk_reader_payload_append(sk_reader *r, const sk_header *h, void **buf, size_
  * a deflate stream that may expand up to 1000 times) is read into a buffer
  * that grows as the data actually arrives, so a lying header cannot make us
  * allocate gigabytes up front. */
-#define SK_GROW_START ((size_t)16 << 20)
+#define SK_GROW_START ((size_t)1 << 20)
 
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out)
 {
