@@ -488,6 +488,16 @@ static void kmeans_step(run *r, int n, const float *x)
 	}
 }
 
+/* A training step failed: say which, and name the last good checkpoint when
+ * there is one. */
+static void step_failed(const run *r) __attribute__((noreturn));
+static void step_failed(const run *r)
+{
+	int have = access(r->ckpt, F_OK) == 0;
+	sk_die("step %lld (epoch %d): %s%s%s", (long long)r->gstep + 1, r->epoch + 1, sk_errmsg(),
+	       have ? "; the last good checkpoint is " : "", have ? r->ckpt : "");
+}
+
 /* ---- --transform: features of a model as a data set ---- */
 
 /* Run `m` over the data stream in batches and write its outputs as `images`
@@ -909,10 +919,10 @@ int main(int argc, char **argv)
 					memset(&ss, 0, sizeof ss);
 					if (r.algo)
 						kmeans_step(&r, fill, bx);
-					else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0)
-						sk_die("step %lld (epoch %d): %s%s%s", (long long)r.gstep + 1, r.epoch + 1, sk_errmsg(),
-						       access(r.ckpt, F_OK) == 0 ? "; the last good checkpoint is " : "",
-						       access(r.ckpt, F_OK) == 0 ? r.ckpt : "");
+					else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0) {
+						sk_free(perm);
+						step_failed(&r);
+					}
 					fill = 0;
 					r.estep++;
 					r.gstep++;
@@ -944,10 +954,10 @@ int main(int argc, char **argv)
 			memset(&ss, 0, sizeof ss);
 			if (r.algo)
 				kmeans_step(&r, fill, bx);
-			else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0)
-				sk_die("step %lld (epoch %d): %s%s%s", (long long)r.gstep + 1, r.epoch + 1, sk_errmsg(),
-				       access(r.ckpt, F_OK) == 0 ? "; the last good checkpoint is " : "",
-				       access(r.ckpt, F_OK) == 0 ? r.ckpt : "");
+			else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0) {
+				sk_free(perm);
+				step_failed(&r);
+			}
 			r.estep++;
 			r.gstep++;
 			nst++;
