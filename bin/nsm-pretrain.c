@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXIT_STOPPED 3
 
@@ -90,12 +91,14 @@ typedef struct run {
 	int64_t gstep;        /* global steps done */
 	int64_t epoch_images; /* images per epoch once known (0 = unknown) */
 	int64_t steps_per_epoch; /* once known */
-	double *kcount;       /* kmeans: assignments per centroid */
+	int64_t *kcount;      /* kmeans: assignments per centroid */
 	float *kpatch;
 	/* resume state read from the checkpoint */
 	int have_state;
 	float *wz_state;
 	size_t wz_size;
+	int64_t *kcount_state; /* kmeans: the counts, K of them */
+	size_t kcount_size;
 	sk_attrs state;
 } run;
 
@@ -204,11 +207,30 @@ static void fingerprint(const run *r, char *buf, size_t len)
 	         (long long)r->max_images, r->algo ? "kmeans" : "nsm");
 }
 
+/* The k-means counts as i32 K x 2: the low and the high 32 bits of each
+ * (a count can pass 2^31 in a long run). */
+static int write_kcount(const run *r, FILE *f)
+{
+	int k = r->no.k;
+	int64_t shp[2] = {k, 2};
+	int32_t *v = malloc(sizeof *v * 2 * (size_t)k);
+	if (!v)
+		return sk_error("out of memory");
+	for (int i = 0; i < k; i++) {
+		uint64_t c = (uint64_t)r->kcount[i];
+		v[2 * i] = (int32_t)(uint32_t)(c & 0xffffffffu);
+		v[2 * i + 1] = (int32_t)(uint32_t)(c >> 32);
+	}
+	int rc = sk_write_record_raw(f, "state.kmeans.count", SK_I32, 2, shp, v, NULL, 0);
+	free(v);
+	return rc;
+}
+
 static int write_model_file(run *r, const char *path, int conv, int with_state)
 {
 	sk_model *m = build_model(r, conv);
 	sk_ofile *of;
-	int nextra = with_state ? 1 + (r->s->Wz != NULL) : 0;
+	int nextra = with_state ? 1 + (r->s->Wz != NULL) + (r->kcount != NULL) : 0;
 	if (!m)
 		return -1;
 	if (!(of = sk_ofile_open(path, r->force || with_state))) {
@@ -240,6 +262,8 @@ static int write_model_file(run *r, const char *path, int conv, int with_state)
 			if (sk_write_record_raw(sk_ofile_fp(of), "state.nsm.wz", SK_F32, 2, shp, r->s->Wz, NULL, 0) < 0)
 				goto fail;
 		}
+		if (r->kcount && write_kcount(r, sk_ofile_fp(of)) < 0)
+			goto fail;
 	}
 	sk_model_free(m);
 	return sk_ofile_commit(of);
@@ -268,6 +292,33 @@ static int read_state(sk_reader *rd, const sk_header *h, void *arg)
 		if (!(r->wz_state = malloc(h->rawbytes ? h->rawbytes : 1)))
 			return sk_error("out of memory");
 		return sk_reader_payload_into(rd, h, r->wz_state);
+	}
+	if (!strcmp(h->name, "state.kmeans.count")) {
+		if (h->dtype != SK_I32 || h->ndim != 2 || h->shape[1] != 2 || h->shape[0] > 4096)
+			return sk_error("%s: state.kmeans.count must be i32 K x 2 (K up to 4096)", sk_reader_name(rd));
+		int32_t *v = malloc(h->rawbytes);
+		if (!v)
+			return sk_error("out of memory");
+		if (sk_reader_payload_into(rd, h, v) < 0) {
+			free(v);
+			return -1;
+		}
+		free(r->kcount_state);
+		r->kcount_size = (size_t)h->shape[0];
+		if (!(r->kcount_state = malloc(sizeof *r->kcount_state * r->kcount_size))) {
+			free(v);
+			return sk_error("out of memory");
+		}
+		for (size_t i = 0; i < r->kcount_size; i++) {
+			uint64_t c = (uint64_t)(uint32_t)v[2 * i] | (uint64_t)(uint32_t)v[2 * i + 1] << 32;
+			if (c > (uint64_t)INT64_MAX) {
+				free(v);
+				return sk_error("%s: state.kmeans.count: count %zu is out of range", sk_reader_name(rd), i);
+			}
+			r->kcount_state[i] = (int64_t)c;
+		}
+		free(v);
+		return 0;
 	}
 	return sk_reader_skip(rd, h);
 }
@@ -316,6 +367,12 @@ static void do_resume(run *r)
 		if (!r->wz_state || r->wz_size != (size_t)r->no.k * (size_t)r->no.classes)
 			RESUME_DIE("%s: the checkpoint lacks the label encoder (state.nsm.wz)", r->resume);
 		memcpy(r->s->Wz, r->wz_state, r->wz_size * sizeof(float));
+	}
+	if (r->kcount) {
+		if (!r->kcount_state || r->kcount_size != (size_t)r->no.k)
+			RESUME_DIE("%s: the checkpoint lacks the k-means counts (state.kmeans.count; made by an older "
+			           "nsm-pretrain?)", r->resume);
+		memcpy(r->kcount, r->kcount_state, r->kcount_size * sizeof *r->kcount);
 	}
 	/* the model records the command that started the run */
 	if (sk_attrs_get(&r->state, "command")) {
@@ -417,7 +474,7 @@ static void kmeans_step(run *r, int n, const float *x)
 				}
 			}
 			r->kcount[best] += 1;
-			float a = (float)(1.0 / r->kcount[best]);
+			float a = (float)(1.0 / (double)r->kcount[best]);
 			for (d = 0; d < D; d++)
 				W[(size_t)best * D + d] += a * (pt[d] * inv - W[(size_t)best * D + d]);
 		}
@@ -429,6 +486,16 @@ static void kmeans_step(run *r, int n, const float *x)
 			for (int d = 0; d < D; d++)
 				W[(size_t)k * D + d] = (float)(W[(size_t)k * D + d] / sqrt(n2));
 	}
+}
+
+/* A training step failed: say which, and name the last good checkpoint when
+ * there is one. */
+static void step_failed(const run *r) __attribute__((noreturn));
+static void step_failed(const run *r)
+{
+	int have = access(r->ckpt, F_OK) == 0;
+	sk_die("step %lld (epoch %d): %s%s%s", (long long)r->gstep + 1, r->epoch + 1, sk_errmsg(),
+	       have ? "; the last good checkpoint is " : "", have ? r->ckpt : "");
 }
 
 /* ---- --transform: features of a model as a data set ---- */
@@ -735,12 +802,25 @@ int main(int argc, char **argv)
 	if (r.no.supervised) {
 		if (!lab)
 			sk_die("%s: --supervised needs labels, but the first chunk has none", r.data);
+		/* labels are class indices: 0 .. classes - 1 (in 64 bits: a
+		 * label may be INT32_MAX) */
+		int64_t top = -1;
+		for (int64_t i = 0; i < n; i++) {
+			if (lab[i] < 0)
+				sk_die("%s: label %d of example %lld is negative (labels are class indices 0, 1, ...)", r.data,
+				       (int)lab[i], (long long)i);
+			if (lab[i] > top)
+				top = lab[i];
+		}
+		if (classes && top >= classes)
+			sk_die("%s: label %lld of the first chunk is not below --classes %d", r.data, (long long)top, classes);
 		if (!classes) {
-			for (int64_t i = 0; i < n; i++)
-				if (lab[i] + 1 > classes)
-					classes = lab[i] + 1;
-			if (classes < 2)
-				sk_die("%s: found labels up to %d; give --classes N", r.data, classes - 1);
+			if (top + 1 > 100000)
+				sk_die("%s: labels up to %lld would make %lld classes (at most 100000; labels are class indices "
+				       "0, 1, ...)", r.data, (long long)top, (long long)top + 1);
+			if (top + 1 < 2)
+				sk_die("%s: found labels up to %lld; give --classes N", r.data, (long long)top);
+			classes = (int)(top + 1);
 		}
 		r.no.classes = classes;
 	}
@@ -839,9 +919,10 @@ int main(int argc, char **argv)
 					memset(&ss, 0, sizeof ss);
 					if (r.algo)
 						kmeans_step(&r, fill, bx);
-					else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0)
-						sk_die("step %lld (epoch %d): %s; the last good checkpoint is %s", (long long)r.gstep + 1,
-						       r.epoch + 1, sk_errmsg(), r.ckpt);
+					else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)lr, &ss) < 0) {
+						sk_free(perm);
+						step_failed(&r);
+					}
 					fill = 0;
 					r.estep++;
 					r.gstep++;
@@ -873,9 +954,10 @@ int main(int argc, char **argv)
 			memset(&ss, 0, sizeof ss);
 			if (r.algo)
 				kmeans_step(&r, fill, bx);
-			else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0)
-				sk_die("step %lld (epoch %d): %s; the last good checkpoint is %s", (long long)r.gstep + 1,
-				       r.epoch + 1, sk_errmsg(), r.ckpt);
+			else if (sk_nsm_step(r.s, fill, bx, r.no.supervised ? bl : NULL, (float)rate(&r), &ss) < 0) {
+				sk_free(perm);
+				step_failed(&r);
+			}
 			r.estep++;
 			r.gstep++;
 			nst++;
@@ -939,6 +1021,7 @@ int main(int argc, char **argv)
 	free(ckpt_buf);
 	free(r.cmd);
 	free(r.wz_state);
+	free(r.kcount_state);
 	sk_free(r.kcount);
 	sk_free(r.kpatch);
 	sk_attrs_free(&r.state);

@@ -93,21 +93,11 @@ static int col_add(sk_reader *r, const sk_header *h, col *c, int fresh)
 	if (h->rawbytes > SK_MAX_BYTES - c->bytes)
 		return sk_error("%s: '%s' records larger than %llu bytes together", sk_reader_name(r), h->name,
 		                (unsigned long long)SK_MAX_BYTES);
-	size_t need = c->bytes + (size_t)h->rawbytes;
-	if (need > c->cap) {
-		size_t n = c->cap ? c->cap : 4096;
-		while (n < need)
-			n *= 2;
-		char *p = realloc(c->data, n);
-		if (!p)
-			return sk_error("out of memory (%zu bytes)", n);
-		c->data = p;
-		c->cap = n;
-	}
-	if (sk_reader_payload_into(r, h, c->data + c->bytes) < 0)
-		return -1;
-	c->bytes = need;
-	return 0;
+	/* the buffer grows as the data arrive, not by the header */
+	void *p = c->data;
+	int rc = sk_reader_payload_append(r, h, &p, &c->cap, &c->bytes);
+	c->data = p;
+	return rc;
 }
 
 static int64_t per_example(const col *c)

@@ -72,7 +72,7 @@ int sk_dataset_read(const char *path, sk_dataset *d)
 {
 	sk_reader *r;
 	sk_header h;
-	size_t icap = 0, lcap = 0;
+	size_t icap = 0, lcap = 0, ilen = 0, llen = 0;
 	int64_t nl = 0;
 	int s, have = 0;
 	memset(d, 0, sizeof *d);
@@ -107,8 +107,8 @@ int sk_dataset_read(const char *path, sk_dataset *d)
 				         (unsigned long long)SK_MAX_BYTES);
 				goto fail;
 			}
-			if (grow(&d->images, &icap, off + h.rawbytes) < 0 ||
-			    sk_reader_payload_into(r, &h, (char *)d->images + off) < 0)
+			/* the buffer grows as the data arrive, not by the header */
+			if (sk_reader_payload_append(r, &h, &d->images, &icap, &ilen) < 0)
 				goto fail;
 			if (h.dtype == SK_F32 && check_finite(r, (const float *)((char *)d->images + off), h.shape[0],
 			                                      exb / sizeof(float), d->n) < 0)
@@ -126,10 +126,9 @@ int sk_dataset_read(const char *path, sk_dataset *d)
 				goto fail;
 			}
 			void *lp = d->labels;
-			if (grow(&lp, &lcap, off + h.rawbytes) < 0)
-				goto fail;
+			int rc = sk_reader_payload_append(r, &h, &lp, &lcap, &llen);
 			d->labels = lp;
-			if (sk_reader_payload_into(r, &h, (char *)d->labels + off) < 0)
+			if (rc < 0)
 				goto fail;
 			nl += h.shape[0];
 		} else if (sk_reader_skip(r, &h) < 0) {
@@ -149,6 +148,17 @@ int sk_dataset_read(const char *path, sk_dataset *d)
 	if (!nl) {
 		free(d->labels);
 		d->labels = NULL;
+	}
+	/* give back what the geometric growth left unused */
+	if (icap > ilen) {
+		void *p = realloc(d->images, ilen);
+		if (p)
+			d->images = p;
+	}
+	if (d->labels && lcap > llen) {
+		void *p = realloc(d->labels, llen);
+		if (p)
+			d->labels = p;
 	}
 	sk_header_free(&h);
 	sk_reader_close(r);
@@ -314,18 +324,21 @@ int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **la
 	c->ndim = ndim;
 	memcpy(c->shape, shape, sizeof shape);
 	int64_t k = c->h.shape[0];
-	size_t count = (size_t)(c->h.rawbytes / sk_dtype_size(c->h.dtype));
-	void *xp = c->x;
-	if (grow(&xp, &c->xcap, count * sizeof(float) + 1) < 0)
-		return -1;
-	c->x = xp;
+	size_t count = (size_t)(c->h.rawbytes / sk_dtype_size(c->h.dtype)), len = 0;
+	/* the buffers grow as the data arrive, not by the header */
 	if (c->h.dtype == SK_F32) {
-		if (sk_reader_payload_into(c->r, &c->h, c->x) < 0 ||
-		    check_finite(c->r, c->x, k, exb / sizeof(float), c->seen) < 0)
+		void *xp = c->x;
+		int rc = sk_reader_payload_append(c->r, &c->h, &xp, &c->xcap, &len);
+		c->x = xp;
+		if (rc < 0 || check_finite(c->r, c->x, k, exb / sizeof(float), c->seen) < 0)
 			return -1;
 	} else {
-		if (grow(&c->raw, &c->rawcap, count + 1) < 0 || sk_reader_payload_into(c->r, &c->h, c->raw) < 0)
+		if (sk_reader_payload_append(c->r, &c->h, &c->raw, &c->rawcap, &len) < 0)
 			return -1;
+		void *xp = c->x;
+		if (grow(&xp, &c->xcap, count * sizeof(float)) < 0)
+			return -1;
+		c->x = xp;
 		sk_vcvt_u8(count, c->raw, c->x);
 	}
 	c->n++;
@@ -341,10 +354,10 @@ int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **la
 			return sk_error("%s: record %ld: labels do not match the %lld images before them",
 			                sk_reader_name(c->r), sk_reader_index(c->r), (long long)k);
 		void *yp = c->y;
-		if (grow(&yp, &c->ycap, (size_t)k * sizeof(int32_t) + 1) < 0)
-			return -1;
+		size_t ylen = 0;
+		int rc = sk_reader_payload_append(c->r, &c->h, &yp, &c->ycap, &ylen);
 		c->y = yp;
-		if (sk_reader_payload_into(c->r, &c->h, c->y) < 0)
+		if (rc < 0)
 			return -1;
 		*labels = c->y;
 	} else {

@@ -68,6 +68,13 @@ int sk_reader_next(sk_reader *r, sk_header *h);
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out);
 /* Read the current payload into caller memory of exactly h->rawbytes bytes. */
 int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf);
+/* Append the current payload to a malloc'd buffer: *buf holds *cap bytes of
+ * which *len are used.  The buffer grows (realloc) geometrically as the
+ * bytes arrive, never by what the header claims, so that a header claiming
+ * more than the stream holds reserves no memory and ends in the "truncated
+ * payload" error.  On success *len grows by h->rawbytes; on failure *len is
+ * unchanged (*buf and *cap may have changed: the caller frees *buf). */
+int sk_reader_payload_append(sk_reader *r, const sk_header *h, void **buf, size_t *cap, size_t *len);
 /* Skip the current payload without decoding (still checks the length and
  * the padding; seeks in a regular file). */
 int sk_reader_skip(sk_reader *r, const sk_header *h);
@@ -106,10 +113,15 @@ int sk_write_record_raw(FILE *f, const char *name, sk_dtype dtype, int ndim, con
 
 /* ---- atomic output files ----
  * sk_ofile_open("-") is stdout (refused when stdout is a terminal unless
- * force).  A regular-file path is written to "<dir>/.<base>.XXXXXX" then
- * renamed by sk_ofile_commit; devices and FIFOs are written directly.  On
+ * force).  A regular-file path is written to an unnamed O_TMPFILE file in
+ * its directory, linked into place by sk_ofile_commit (nothing to leave
+ * behind, even on SIGKILL); where O_TMPFILE is missing (or SK_NO_TMPFILE is
+ * set), to "<dir>/.<base>.XXXXXX", created at the first write and renamed by
+ * sk_ofile_commit.  Devices and FIFOs are written directly.  On
  * sk_ofile_abort, or on SIGINT/SIGTERM/SIGHUP (after sk_ofile_install_signals),
- * every uncommitted temporary is removed. */
+ * every uncommitted temporary is removed.  New files get mode 0666 less the
+ * umask (the umask is never changed).  Outputs may be opened, written and
+ * committed from several threads at once, one thread per sk_ofile. */
 typedef struct sk_ofile sk_ofile;
 sk_ofile *sk_ofile_open(const char *path, int force_tty);
 FILE *sk_ofile_fp(sk_ofile *o);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -503,6 +504,7 @@ struct sk_reader {
 	int in_payload;      /* header read, payload not finished */
 	char rname[SK_NAME_MAX];
 	sk_encoding enc;
+	uint64_t length;     /* stored payload bytes the header claims */
 	uint64_t stored_left, raw_left, pad;
 	uint32_t want_crc, crc;
 	int z_active, z_end;
@@ -614,6 +616,16 @@ static int short_read(sk_reader *r, const char *what)
 	if (ferror(r->f))
 		return rfail(r, "read error in %s: %s", what, strerror(errno ? errno : EIO));
 	return rfail(r, "truncated %s (stream ends early)", what);
+}
+
+/* A short read of the payload, `left` stored bytes before the read that
+ * delivered `got`: say how much of it arrived. */
+static int short_payload(sk_reader *r, uint64_t left, size_t got)
+{
+	if (ferror(r->f))
+		return rfail(r, "read error in payload: %s", strerror(errno ? errno : EIO));
+	return rfail(r, "truncated payload (the stream ends after %llu of its %llu bytes)",
+	             (unsigned long long)(r->length - left + got), (unsigned long long)r->length);
 }
 
 /* Strict unsigned decimal: digits only, no sign, no leading zeros (except
@@ -920,6 +932,7 @@ int sk_reader_next(sk_reader *r, sk_header *h)
 	}
 	r->in_payload = 1;
 	r->enc = h->encoding;
+	r->length = h->length;
 	r->stored_left = h->length;
 	r->raw_left = h->rawbytes;
 	r->pad = (SK_ALIGN - h->length % SK_ALIGN) % SK_ALIGN;
@@ -955,7 +968,7 @@ static int finish_payload(sk_reader *r)
 					size_t want = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
 					size_t got = rread(r, r->iobuf, want);
 					if (got != want)
-						return short_read(r, "payload");
+						return short_payload(r, r->stored_left, got);
 					r->stored_left -= got;
 					r->z.next_in = r->iobuf;
 					r->z.avail_in = (uInt)got;
@@ -1000,7 +1013,7 @@ long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap)
 	if (r->enc == SK_RAW) {
 		size_t got = rread(r, buf, want);
 		if (got != want)
-			return short_read(r, "payload");
+			return short_payload(r, r->stored_left, got);
 		r->stored_left -= got;
 	} else {
 		if (!r->z_active) {
@@ -1020,7 +1033,7 @@ long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap)
 				size_t w = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
 				size_t got = rread(r, r->iobuf, w);
 				if (got != w)
-					return short_read(r, "payload");
+					return short_payload(r, r->stored_left, got);
 				r->stored_left -= got;
 				r->z.next_in = r->iobuf;
 				r->z.avail_in = (uInt)got;
@@ -1055,11 +1068,49 @@ int sk_reader_payload_into(sk_reader *r, const sk_header *h, void *buf)
 	return 0;
 }
 
+/* The smallest buffer sk_reader_payload_append allocates. */
+#define SK_APPEND_MIN ((size_t)64 << 10)
+
+int sk_reader_payload_append(sk_reader *r, const sk_header *h, void **buf, size_t *cap, size_t *len)
+{
+	if (!r->in_payload || r->raw_left != h->rawbytes)
+		return rfail(r, "payload already read or skipped");
+	if (*len > *cap)
+		return rfail(r, "append: %zu bytes used of a buffer of %zu", *len, *cap);
+	if (h->rawbytes > SIZE_MAX / 4 - *len)
+		return rfail(r, "payload of %llu bytes after %zu bytes does not fit in memory",
+		             (unsigned long long)h->rawbytes, *len);
+	size_t have = *len, end = *len + (size_t)h->rawbytes;
+	while (have < end) {
+		if (have >= *cap) {
+			/* the buffer is full of bytes that did arrive: double it
+			 * (at least 1.5 times), up to the record's end when that is
+			 * further */
+			size_t n = *cap ? 2 * *cap : SK_APPEND_MIN;
+			if (n > end)
+				n = end > *cap + *cap / 2 ? end : *cap + *cap / 2;
+			void *q = realloc(*buf, n);
+			if (!q)
+				return rfail(r, "out of memory (%zu bytes, %zu of them read)", n, have);
+			*buf = q;
+			*cap = n;
+		}
+		long got = sk_reader_read(r, h, (char *)*buf + have, *cap - have);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return rfail(r, "payload ended early");
+		have += (size_t)got;
+	}
+	*len = end;
+	return 0;
+}
+
 /* Above this size, a payload whose bytes are not known to exist (a pipe, or
  * a deflate stream that may expand up to 1000 times) is read into a buffer
  * that grows as the data actually arrives, so a lying header cannot make us
  * allocate gigabytes up front. */
-#define SK_GROW_START ((size_t)16 << 20)
+#define SK_GROW_START ((size_t)1 << 20)
 
 int sk_reader_payload(sk_reader *r, const sk_header *h, sk_tensor *out)
 {
@@ -1129,15 +1180,16 @@ int sk_reader_skip(sk_reader *r, const sk_header *h)
 	if (r->regular && left > SK_IOBUF) {
 		off_t pos = ftello(r->f);
 		if (pos < 0 || (uint64_t)pos > (uint64_t)r->size || left > (uint64_t)r->size - (uint64_t)pos)
-			return rfail(r, "truncated payload (stream ends early)");
+			return short_payload(r, left, pos < 0 || (uint64_t)pos > (uint64_t)r->size
+			                                      ? 0 : (size_t)((uint64_t)r->size - (uint64_t)pos));
 		if (fseeko(r->f, (off_t)left, SEEK_CUR) != 0)
 			return rfail(r, "seek error: %s", strerror(errno));
 		left = 0;
 	}
 	while (left > 0) {
-		size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF;
-		if (rread(r, r->iobuf, w) != w)
-			return short_read(r, "payload");
+		size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF, got = rread(r, r->iobuf, w);
+		if (got != w)
+			return short_payload(r, left, got);
 		left -= w;
 	}
 	r->stored_left = 0;
@@ -1196,9 +1248,9 @@ int sk_reader_copy(sk_reader *r, const sk_header *h, FILE *out)
 		uint64_t raw = 0, left = h->length;
 		int ret = Z_OK, rc = 0;
 		while (left > 0 && rc == 0) {
-			size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF;
-			if (rread(r, in, w) != w) {
-				rc = short_read(r, "payload");
+			size_t w = left < SK_IOBUF ? (size_t)left : SK_IOBUF, got = rread(r, in, w);
+			if (got != w) {
+				rc = short_payload(r, left, got);
 				break;
 			}
 			left -= w;
@@ -1248,28 +1300,60 @@ int sk_reader_copy(sk_reader *r, const sk_header *h, FILE *out)
 
 /* ---- atomic output files ------------------------------------------------ */
 
-#define SK_OFILE_SLOTS 16
-#define SK_PATHLEN 4096
+/* A regular-file output is written where no other program sees it, and
+ * appears under its name, complete, at commit:
+ *
+ *  - anonymous: an O_TMPFILE inode in the output's directory, which has no
+ *    name at all while it is written, so that not even SIGKILL can leave it
+ *    behind.  At commit it is linked (linkat of /proc/self/fd/N) to its name
+ *    when the name is free, which is atomic.  linkat cannot replace a file:
+ *    an existing output is replaced by linking to a unique temporary name
+ *    and renaming that over it, so a SIGKILL in the microseconds between the
+ *    two calls leaves a complete file under the temporary name; that is the
+ *    only window.
+ *  - named, where the file system or the kernel has no O_TMPFILE (or /proc
+ *    is not mounted, or SK_NO_TMPFILE is set in the environment, for tests):
+ *    a temporary "<dir>/.<base>.XXXXXX" created only when the first bytes
+ *    are written (so a program that opens its output first and computes for
+ *    hours leaves nothing while it computes), then renamed at commit.  A
+ *    SIGKILL while it is written leaves it behind.
+ *
+ * Neither needs the umask: both files are created with mode 0666 and the
+ * kernel applies the umask (or the directory's default ACL), as for any new
+ * file, so the process-wide umask is never changed.
+ *
+ * Threads: outputs may be opened, written and committed from any threads at
+ * once (one thread per sk_ofile).  Temporary names are registered in slots
+ * for the signal handler and sk_die: a slot is claimed by an atomic
+ * compare-and-swap (0 free, 2 claimed, 1 armed), its path written, then it
+ * is armed; the handler unlinks armed slots only.  A slot is armed before
+ * its file is created, so a signal can never slip in between. */
 
-/* Pending temporaries for the signal handler: a path is written first, then
- * its flag is set; the handler only reads flagged slots. */
+#define SK_OFILE_SLOTS 32
+#define SK_PATHLEN 4096
+#define SK_TMPSUFFIX 6
+
+enum { SLOT_FREE = 0, SLOT_ARMED = 1, SLOT_CLAIMED = 2 };
 static char pending_path[SK_OFILE_SLOTS][SK_PATHLEN];
-static volatile sig_atomic_t pending_on[SK_OFILE_SLOTS];
+static int pending_on[SK_OFILE_SLOTS];
+
+enum { OF_STDOUT, OF_DIRECT, OF_ANON, OF_NAMED };
 
 struct sk_ofile {
 	FILE *f;
-	int fd;
+	int fd;       /* -1 for OF_NAMED until the first write */
 	int err;      /* first write error (errno) */
+	int cerr;     /* OF_NAMED: the temporary could not be created (errno) */
+	int kind;
 	char *path;   /* final name */
-	char *tmp;    /* temporary, or NULL when written directly */
-	int slot;
-	int is_stdout;
+	char *tmp;    /* OF_NAMED: the temporary's name, once created */
+	int slot;     /* OF_NAMED: its slot, claimed at open */
 };
 
 void sk_ofile_remove_pending(void)
 {
 	for (int i = 0; i < SK_OFILE_SLOTS; i++)
-		if (pending_on[i])
+		if (__atomic_load_n(&pending_on[i], __ATOMIC_ACQUIRE) == SLOT_ARMED)
 			unlink(pending_path[i]);
 }
 
@@ -1294,12 +1378,101 @@ void sk_ofile_install_signals(void)
 	}
 }
 
+/* A free slot, claimed (not yet armed), or -1 when all are taken. */
+static int slot_claim(void)
+{
+	for (int i = 0; i < SK_OFILE_SLOTS; i++) {
+		int want = SLOT_FREE;
+		if (__atomic_compare_exchange_n(&pending_on[i], &want, SLOT_CLAIMED, 0, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_RELAXED))
+			return i;
+	}
+	return -1;
+}
+
+/* Register `path` in a claimed slot: from now on a signal removes it. */
+static void slot_arm(int slot, const char *path)
+{
+	if (slot < 0)
+		return;
+	memcpy(pending_path[slot], path, strlen(path) + 1);
+	__atomic_store_n(&pending_on[slot], SLOT_ARMED, __ATOMIC_RELEASE);
+}
+
+/* Unregister, keeping the slot claimed (for another name). */
+static void slot_disarm(int slot)
+{
+	if (slot >= 0)
+		__atomic_store_n(&pending_on[slot], SLOT_CLAIMED, __ATOMIC_RELEASE);
+}
+
+static void slot_release(int slot)
+{
+	if (slot >= 0)
+		__atomic_store_n(&pending_on[slot], SLOT_FREE, __ATOMIC_RELEASE);
+}
+
+/* Fill buf (cap bytes) with "<dir>/.<base>." and SK_TMPSUFFIX characters
+ * that differ from call to call and from process to process. */
+static void tmp_name(char *buf, size_t cap, const char *path)
+{
+	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static uint64_t counter;
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* splitmix64 of a per-process counter, the pid, the time and a stack
+	 * address (differs between threads) */
+	uint64_t x = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ull;
+	x ^= (uint64_t)getpid() << 32 ^ (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)(uintptr_t)&ts;
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	char sfx[SK_TMPSUFFIX + 1];
+	for (int i = 0; i < SK_TMPSUFFIX; i++, x /= 62)
+		sfx[i] = set[x % 62];
+	sfx[SK_TMPSUFFIX] = 0;
+	snprintf(buf, cap, "%.*s.%s.%s", (int)dirlen, path, path + dirlen, sfx);
+}
+
+/* Create a new temporary for o->path (named mode) in o->tmp, registered in
+ * o->slot before it exists; returns the descriptor or -1 (errno set). */
+static int named_create(sk_ofile *o)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		tmp_name(o->tmp, SK_PATHLEN, o->path);
+		slot_arm(o->slot, o->tmp);
+		int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			return fd;
+		int err = errno;
+		slot_disarm(o->slot);
+		if (err != EEXIST) {
+			o->tmp[0] = 0;
+			errno = err;
+			return -1;
+		}
+	}
+	o->tmp[0] = 0; /* not ours: never unlink it */
+	errno = EEXIST;
+	return -1;
+}
+
 /* The FILE of an output file writes through this, so the first write error
- * (ENOSPC, EIO, EPIPE) is kept for the message at commit. */
+ * (ENOSPC, EIO, EPIPE) is kept for the message at commit.  A named
+ * temporary is created here, when the first bytes are written. */
 static ssize_t ofile_write(void *cookie, const char *buf, size_t n)
 {
 	sk_ofile *o = cookie;
 	size_t done = 0;
+	if (o->err)
+		return -1;
+	if (o->fd < 0 && (o->fd = named_create(o)) < 0) {
+		o->err = o->cerr = errno;
+		return -1;
+	}
 	while (done < n) {
 		/* moderate write sizes: one huge write(2) is slower on Linux */
 		size_t chunk = n - done < SK_WRITE_CHUNK ? n - done : SK_WRITE_CHUNK;
@@ -1321,6 +1494,7 @@ static int ofile_close(void *cookie)
 	sk_ofile *o = cookie;
 	if (o->fd > STDERR_FILENO && close(o->fd) != 0 && !o->err)
 		o->err = errno;
+	o->fd = -1;
 	return 0;
 }
 
@@ -1333,10 +1507,29 @@ static FILE *ofile_stream(sk_ofile *o)
 	return f;
 }
 
-static void slot_release(int slot)
+/* The directory of path, for open(2): "." or "/" or "dir" (in buf). */
+static const char *dir_of(const char *path, char *buf, size_t cap)
 {
-	if (slot >= 0)
-		pending_on[slot] = 0;
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return ".";
+	if (slash == path)
+		return "/";
+	snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+	return buf;
+}
+
+static int no_tmpfile(void)
+{
+	const char *e = getenv("SK_NO_TMPFILE");
+	return e && *e && strcmp(e, "0") != 0;
+}
+
+static void ofile_free(sk_ofile *o)
+{
+	free(o->tmp);
+	free(o->path);
+	free(o);
 }
 
 sk_ofile *sk_ofile_open(const char *path, int force_tty)
@@ -1347,6 +1540,7 @@ sk_ofile *sk_ofile_open(const char *path, int force_tty)
 		return NULL;
 	}
 	o->slot = -1;
+	o->fd = -1;
 	if (!path || strcmp(path, "-") == 0) {
 		if (!force_tty && isatty(STDOUT_FILENO)) {
 			free(o);
@@ -1355,8 +1549,8 @@ sk_ofile *sk_ofile_open(const char *path, int force_tty)
 		}
 		fflush(stdout);
 		o->fd = STDOUT_FILENO;
+		o->kind = OF_STDOUT;
 		o->f = ofile_stream(o);
-		o->is_stdout = 1;
 		o->path = strdup("<stdout>");
 		if (!o->path || !o->f) {
 			if (o->f)
@@ -1381,6 +1575,7 @@ sk_ofile *sk_ofile_open(const char *path, int force_tty)
 			goto fail;
 		}
 		/* a device or FIFO: write to it directly */
+		o->kind = OF_DIRECT;
 		o->fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (o->fd < 0) {
 			sk_error("%s: %s", path, strerror(errno));
@@ -1394,106 +1589,155 @@ sk_ofile *sk_ofile_open(const char *path, int force_tty)
 		}
 		return o;
 	}
-	size_t plen = strlen(path);
-	if (plen + 16 >= SK_PATHLEN) {
+	if (strlen(path) + 2 + SK_TMPSUFFIX + 1 > SK_PATHLEN) {
 		sk_error("%s: path too long", path);
 		goto fail;
 	}
-	o->tmp = malloc(plen + 16);
-	if (!o->tmp) {
-		sk_error("out of memory");
-		goto fail;
-	}
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	snprintf(o->tmp, plen + 16, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
-	int slot = -1;
-	for (int i = 0; i < SK_OFILE_SLOTS; i++)
-		if (!pending_on[i]) {
-			slot = i;
-			break;
+	char dbuf[SK_PATHLEN];
+	const char *dir = dir_of(path, dbuf, sizeof dbuf);
+	int fd = -1, err = 0;
+#ifdef O_TMPFILE
+	if (!no_tmpfile()) {
+		fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+		err = errno;
+		if (fd >= 0) {
+			/* commit links it through /proc: check that it is there */
+			char proc[64];
+			snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+			if (access(proc, F_OK) != 0) {
+				close(fd);
+				fd = -1;
+				err = EOPNOTSUPP;
+			}
 		}
-	if (slot < 0) {
-		sk_error("%s: too many output files open at once (%d)", path, SK_OFILE_SLOTS);
-		goto fail;
 	}
-	/* Block the handled signals while the temporary is created and
-	 * registered, so it can never be left behind. */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	int fd = mkstemp(o->tmp);
+#else
+	err = EOPNOTSUPP;
+#endif
 	if (fd >= 0) {
-		memcpy(pending_path[slot], o->tmp, strlen(o->tmp) + 1);
-		pending_on[slot] = 1;
-		o->slot = slot;
-	}
-	int err = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (fd < 0) {
+		o->kind = OF_ANON;
+		o->fd = fd;
+	} else if (no_tmpfile() || err == EOPNOTSUPP || err == EISDIR || err == EINVAL || err == ENOSYS) {
+		/* no O_TMPFILE here: a named temporary, created at the first
+		 * write; check now that one could be */
+		o->kind = OF_NAMED;
+		if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+			sk_error("%s: cannot create a temporary file: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (!(o->tmp = malloc(SK_PATHLEN))) {
+			sk_error("out of memory");
+			goto fail;
+		}
+		o->tmp[0] = 0;
+		if ((o->slot = slot_claim()) < 0) {
+			sk_error("%s: too many output files open at once (%d)", path, SK_OFILE_SLOTS);
+			goto fail;
+		}
+	} else {
 		sk_error("%s: cannot create a temporary file: %s", path, strerror(err));
 		goto fail;
 	}
-	mode_t um = umask(0);
-	umask(um);
-	fchmod(fd, 0666 & ~um);
-	o->fd = fd;
 	o->f = ofile_stream(o);
 	if (!o->f) {
 		err = errno;
-		close(fd);
-		unlink(o->tmp);
+		if (o->fd >= 0)
+			close(o->fd);
 		slot_release(o->slot);
 		sk_error("%s: %s", path, strerror(err));
 		goto fail;
 	}
 	return o;
 fail:
-	free(o->tmp);
-	free(o->path);
-	free(o);
+	ofile_free(o);
 	return NULL;
 }
 
 FILE *sk_ofile_fp(sk_ofile *o) { return o->f; }
 
-static void ofile_free(sk_ofile *o)
+/* Link the anonymous file (descriptor fd) to o->path: directly when the
+ * name is free, else through a unique temporary name renamed over it. */
+static int anon_link(sk_ofile *o, int fd)
 {
-	free(o->tmp);
-	free(o->path);
-	free(o);
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, o->path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return sk_error("%s: cannot link the new file into place: %s", o->path, strerror(errno));
+	/* the name exists: link to a unique name, then rename over it.  A
+	 * signal between the two removes the temporary (registered first);
+	 * a SIGKILL there leaves it. */
+	char *tmp = malloc(SK_PATHLEN);
+	if (!tmp)
+		return sk_error("out of memory");
+	int slot = slot_claim(); /* none free: no signal cleanup for this instant */
+	int r = -1;
+	for (int tries = 0; tries < 100; tries++) {
+		tmp_name(tmp, SK_PATHLEN, o->path);
+		slot_arm(slot, tmp);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+			r = 0;
+			break;
+		}
+		int err = errno;
+		slot_disarm(slot);
+		if (err != EEXIST) {
+			errno = err;
+			break;
+		}
+	}
+	if (r < 0)
+		sk_error("%s: cannot link the new file into place: %s", o->path, strerror(errno ? errno : EEXIST));
+	else if (rename(tmp, o->path) != 0) {
+		r = sk_error("%s: cannot rename the temporary file: %s", o->path, strerror(errno));
+		unlink(tmp);
+	}
+	slot_release(slot);
+	free(tmp);
+	return r;
+}
+
+/* Make the new name durable (best effort). */
+static void sync_dir(const char *path)
+{
+	char dbuf[SK_PATHLEN];
+	int dfd = open(dir_of(path, dbuf, sizeof dbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
 }
 
 int sk_ofile_commit(sk_ofile *o)
 {
-	int r = 0;
-	if (fflush(o->f) != 0 || ferror(o->f) || o->err)
-		r = sk_error("%s: write error: %s", o->path, strerror(o->err ? o->err : EIO));
-	if (r == 0 && o->tmp && fsync(o->fd) != 0)
+	int r = 0, temp = o->kind == OF_ANON || o->kind == OF_NAMED;
+	if (fflush(o->f) != 0 || ferror(o->f) || o->err) {
+		if (o->cerr)
+			r = sk_error("%s: cannot create a temporary file: %s", o->path, strerror(o->cerr));
+		else
+			r = sk_error("%s: write error: %s", o->path, strerror(o->err ? o->err : EIO));
+	}
+	/* an empty output: the named temporary was never written */
+	if (r == 0 && o->kind == OF_NAMED && o->fd < 0 && (o->fd = named_create(o)) < 0)
+		r = sk_error("%s: cannot create a temporary file: %s", o->path, strerror(errno));
+	if (r == 0 && temp && fsync(o->fd) != 0)
 		r = sk_error("%s: fsync failed: %s", o->path, strerror(errno));
-	fclose(o->f);   /* closes the descriptor, except stdout's */
+	if (r == 0 && o->kind == OF_ANON) {
+		/* link before closing: the descriptor is the file */
+		r = anon_link(o, o->fd);
+		if (r == 0)
+			sync_dir(o->path);
+	}
+	fclose(o->f); /* closes the descriptor, except stdout's */
 	if (r == 0 && o->err)
 		r = sk_error("%s: write error: %s", o->path, strerror(o->err));
-	if (o->tmp) {
+	if (o->kind == OF_NAMED) {
 		if (r == 0 && rename(o->tmp, o->path) != 0)
 			r = sk_error("%s: cannot rename the temporary file: %s", o->path, strerror(errno));
-		if (r == 0) {
-			/* make the rename itself durable (best effort) */
-			char *slash = strrchr(o->tmp, '/');
-			if (slash)
-				*slash = 0;
-			int dfd = open(slash ? (slash == o->tmp ? "/" : o->tmp) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd >= 0) {
-				fsync(dfd);
-				close(dfd);
-			}
-			if (slash)
-				*slash = '/';
-		}
-		if (r < 0)
+		if (r == 0)
+			sync_dir(o->path);
+		if (r < 0 && o->tmp[0])
 			unlink(o->tmp);
 		slot_release(o->slot);
 	}
@@ -1505,9 +1749,14 @@ void sk_ofile_abort(sk_ofile *o)
 {
 	if (!o)
 		return;
+	/* drop what is buffered: an anonymous file vanishes with its
+	 * descriptor, and a named one that was never written is never made */
+	if (o->kind == OF_ANON || o->kind == OF_NAMED)
+		o->err = ECANCELED;
 	fclose(o->f);
-	if (o->tmp) {
-		unlink(o->tmp);
+	if (o->kind == OF_NAMED) {
+		if (o->tmp[0])
+			unlink(o->tmp);
 		slot_release(o->slot);
 	}
 	ofile_free(o);

@@ -190,11 +190,12 @@ test_expect_success 'an unwritable directory leaves nothing behind' '
 	fi
 '
 
-test_expect_success 'a signal removes the temporary output' '
+test_expect_success 'a signal removes the temporary output (named, without O_TMPFILE)' '
 	mkfifo slow || exit 1
-	{ cat x.tns; exec sleep 30; } >slow &
+	"$GEN" gen "big:f32:100000" >big.tns &&
+	{ cat big.tns; exec sleep 30; } >slow &
 	writer=$!
-	tns-select -o out.tns slow &
+	SK_NO_TMPFILE=1 tns-select -o out.tns slow &
 	pid=$! &&
 	i=0; while [ $i -lt 250 ] && ! ls -A | grep -q "^\.out\.tns\."; do sleep 0.1; i=$((i + 1)); done &&
 	ls -A | grep -q "^\.out\.tns\." &&

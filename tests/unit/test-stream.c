@@ -8,6 +8,8 @@
 
 #include <zlib.h>
 
+#include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -353,6 +355,116 @@ static void test_ofile(void)
 	system(cmd);
 }
 
+/* Many outputs opened, written and committed (or aborted) from several
+ * threads at once: every committed file holds its own record with the mode
+ * the umask gives, aborted ones and temporaries leave nothing, and the
+ * process umask is never changed on the way. */
+#define OF_THREADS 8
+#define OF_FILES 60
+
+struct of_job {
+	const char *dir;
+	int t, bad;
+};
+
+static void *of_worker(void *arg)
+{
+	struct of_job *j = arg;
+	char path[512];
+	for (int i = 0; i < OF_FILES; i++) {
+		snprintf(path, sizeof path, "%s/t%d-%d.tns", j->dir, j->t, i);
+		/* every third file twice: the second replaces the first */
+		for (int pass = 0; pass < 1 + (i % 3 == 0); pass++) {
+			sk_ofile *o = sk_ofile_open(path, 0);
+			if (!o) {
+				j->bad++;
+				continue;
+			}
+			int64_t s[] = {3};
+			int32_t v[3] = {j->t, i, pass};
+			/* a big record now and then, so writes reach the file before commit */
+			int64_t sb[] = {40000};
+			float *big = i % 7 == 0 ? calloc(40000, sizeof *big) : NULL;
+			if (sk_write_record_raw(sk_ofile_fp(o), "v", SK_I32, 1, s, v, NULL, 0) < 0 ||
+			    (big && sk_write_record_raw(sk_ofile_fp(o), "big", SK_F32, 1, sb, big, NULL, 0) < 0))
+				j->bad++;
+			free(big);
+			if (i % 5 == 4 && pass == 0)
+				sk_ofile_abort(o);
+			else if (sk_ofile_commit(o) < 0)
+				j->bad++;
+		}
+	}
+	return NULL;
+}
+
+static void test_ofile_threads(int named)
+{
+	char dir[] = "/tmp/sk-ofile-mt.XXXXXX";
+	const char *how = named ? "named temporaries" : "O_TMPFILE where available";
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "mkdtemp");
+		return;
+	}
+	if (named)
+		setenv("SK_NO_TMPFILE", "1", 1);
+	mode_t old = umask(027);
+	pthread_t th[OF_THREADS];
+	struct of_job jobs[OF_THREADS];
+	int started = 0;
+	for (int t = 0; t < OF_THREADS; t++) {
+		jobs[t] = (struct of_job){dir, t, 0};
+		started += pthread_create(&th[t], NULL, of_worker, &jobs[t]) == 0;
+	}
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	mode_t now = umask(old);
+	unsetenv("SK_NO_TMPFILE");
+	int bad = 0;
+	for (int t = 0; t < OF_THREADS; t++)
+		bad += jobs[t].bad;
+	tap_ok(started == OF_THREADS && bad == 0, "%s: %d threads open, write and commit %d outputs each (%d errors%s%s)",
+	       how, OF_THREADS, OF_FILES, bad, bad ? ": " : "", bad ? sk_errmsg() : "");
+	tap_ok(now == 027, "%s: the umask is never changed (027, now %03o)", how, (unsigned)now);
+	/* what is in the directory: exactly the committed files, each right */
+	int files = 0, wrong = 0, litter = 0, badmode = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		int t, i;
+		if (e->d_name[0] == '.' || sscanf(e->d_name, "t%d-%d.tns", &t, &i) != 2) {
+			litter++;
+			tap_diag("left behind: %s", e->d_name);
+			continue;
+		}
+		files++;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(path, &st) != 0 || (st.st_mode & 0777) != 0640)
+			badmode++;
+		sk_reader *r = sk_reader_open(path);
+		sk_header h;
+		int32_t v[3] = {-1, -1, -1};
+		if (!r || sk_reader_next(r, &h) != 1 || h.rawbytes != sizeof v || sk_reader_payload_into(r, &h, v) < 0 ||
+		    v[0] != t || v[1] != i || v[2] != (i % 3 == 0))
+			wrong++;
+		sk_reader_close(r);
+	}
+	if (d)
+		closedir(d);
+	int want = 0; /* aborted files stay absent unless a second pass commits them */
+	for (int i = 0; i < OF_FILES; i++)
+		want += OF_THREADS * (i % 5 != 4 || i % 3 == 0);
+	tap_ok(files == want && wrong == 0 && litter == 0, "%s: %d files (want %d), %d wrong, %d left behind", how, files,
+	       want, wrong, litter);
+	tap_ok(badmode == 0, "%s: every file has mode 0640 (umask 027): %d do not", how, badmode);
+	snprintf(path, sizeof path, "rm -rf %s", dir);
+	system(path);
+}
+
 /* Generator mode, for the shell tests: `test-stream gen [-z LEVEL] SPEC...`
  * writes records to stdout.  SPEC is NAME:DTYPE:AxBxC[:KEY=VALUE] (element i
  * is i % 251 for u8, i - 5 for i32, i * 0.25 - 1 for f32), or
@@ -601,6 +713,8 @@ int main(int argc, char **argv)
 	test_bad_headers();
 	test_writer_checks();
 	test_ofile();
+	test_ofile_threads(0);
+	test_ofile_threads(1);
 	test_cli();
 	return tap_done();
 }
