@@ -68,12 +68,22 @@ struct sk_spec {
 	int n;
 	sk_specline *lines;
 	char *srcname;         /* for messages: "model.spec" or "<model>" */
+	int nrecipe;           /* top level only: the `train` lines, in order */
+	sk_specline *recipe;
 };
 
 /* Parse spec text.  Syntax: one layer per line, `type [pos...] [key=value...]`,
  * `#` to end of line is a comment, blank lines ignored; a line ending in `{`
- * opens a nested body closed by a line `}`.  Errors: "SRC:LINE:COL: message". */
+ * opens a nested body closed by a line `}`.  Errors: "SRC:LINE:COL: message".
+ * Lines of type `train` (top level only, key=value options only) are the
+ * model's training recipe: they go to recipe[], not lines[]; their keys must
+ * be in sk_spec_recipe_keys and appear once over all of them (the values are
+ * checked by the trainer, lib/recipe.c).  Time and memory are linear in the
+ * text's length. */
 sk_spec *sk_spec_parse(const char *text, const char *srcname);
+/* The keys a `train` line may set (NULL-terminated): snet-train's long
+ * options that shape training. */
+extern const char *const sk_spec_recipe_keys[];
 void sk_spec_free(sk_spec *s);
 
 /* Option getters: mark the option used; errors name SRC:LINE:COL.
