@@ -46,6 +46,8 @@ int sk_optim_parse(const char *s, sk_opt_kind *out)
 	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw)", s);
 }
 
+double sk_optim_default_lr(sk_opt_kind k) { return k == SK_OPT_ADAM || k == SK_OPT_ADAMW ? 0.001 : 0.05; }
+
 static int is_adam(const sk_optim *o) { return o->c.kind == SK_OPT_ADAM || o->c.kind == SK_OPT_ADAMW; }
 
 sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)

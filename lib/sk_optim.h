@@ -35,6 +35,9 @@ void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind);
 /* "sgd", "nesterov", "adam", "adamw" <-> kind; parse returns -1 on unknown. */
 const char *sk_optim_name(sk_opt_kind k);
 int sk_optim_parse(const char *s, sk_opt_kind *out);
+/* The learning rate used when none is given: 0.05 for sgd and nesterov,
+ * 0.001 for adam and adamw. */
+double sk_optim_default_lr(sk_opt_kind k);
 
 typedef struct sk_optim sk_optim;
 
