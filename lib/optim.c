@@ -109,7 +109,7 @@ int sk_optim_nparams(const sk_optim *o) { return o->n; }
 static void step_sgd(const sk_optim *o, slot *s, float lr)
 {
 	sk_param *p = s->p;
-	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd, mu = o->c.momentum;
+	float wd = o->c.wd * sk_param_decay_mult(p), mu = o->c.momentum;
 	float *w = p->w, *m = s->m;
 	const float *g = p->g;
 	size_t n = p->size;
@@ -133,7 +133,7 @@ static void step_sgd(const sk_optim *o, slot *s, float lr)
 static void step_adam(const sk_optim *o, slot *s, float lr)
 {
 	sk_param *p = s->p;
-	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd;
+	float wd = o->c.wd * sk_param_decay_mult(p);
 	float b1 = o->c.beta1, b2 = o->c.beta2, eps = o->c.eps;
 	double t = (double)o->t;
 	float bc1 = (float)(1.0 - pow(b1, t)), bc2 = (float)(1.0 - pow(b2, t));
@@ -160,10 +160,11 @@ void sk_optim_step(sk_optim *o, float lr)
 {
 	o->t++;
 	for (int i = 0; i < o->n; i++) {
+		float plr = lr * sk_param_lr_mult(o->s[i].p);
 		if (is_adam(o))
-			step_adam(o, &o->s[i], lr);
+			step_adam(o, &o->s[i], plr);
 		else
-			step_sgd(o, &o->s[i], lr);
+			step_sgd(o, &o->s[i], plr);
 	}
 }
 

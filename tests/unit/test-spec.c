@@ -2,9 +2,11 @@
  * `train` lines of a recipe (parsed, checked, merged with overrides, applied,
  * formatted so that they read back), and per-parameter lr_mult/decay_mult. */
 #include "sk_model.h"
+#include "sk_optim.h"
 #include "sk_train.h"
 #include "tap.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,8 +187,111 @@ static void test_recipe_errors(void)
 	}
 }
 
+static sk_param *param(sk_model *m, const char *name)
+{
+	sk_param **ps;
+	sk_param *r = NULL;
+	int n = sk_model_params(m, &ps);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ps[i]->name, name))
+			r = ps[i];
+	free(ps);
+	return r;
+}
+
+/* One SGD step (no momentum, wd 0.1, lr 0.1) from w = 1, g = 0.5 everywhere. */
+static void sgd_step(sk_model *m, sk_opt_kind kind, int steps)
+{
+	sk_param **ps;
+	int n = sk_model_params(m, &ps);
+	sk_optim_config c;
+	sk_optim_defaults(&c, kind);
+	c.momentum = 0;
+	c.wd = 0.1f;
+	for (int i = 0; i < n; i++)
+		for (size_t k = 0; k < ps[i]->size; k++)
+			ps[i]->w[k] = 1.0f;
+	sk_optim *o = sk_optim_for_seq(&c, m->seq);
+	for (int t = 0; t < steps; t++) {
+		for (int i = 0; i < n; i++)
+			for (size_t k = 0; k < ps[i]->size; k++)
+				ps[i]->g[k] = 0.5f;
+		sk_optim_step(o, 0.1f);
+	}
+	sk_optim_free(o);
+	free(ps);
+}
+
+static int all_eq(const sk_param *p, float v)
+{
+	if (!p)
+		return 0;
+	for (size_t k = 0; k < p->size; k++)
+		if (fabsf(p->w[k] - v) > 1e-7f) {
+			tap_diag("%s[%zu] = %.9g, want %.9g", p->name, k, p->w[k], v);
+			return 0;
+		}
+	return 1;
+}
+
+static void test_mults(void)
+{
+	sk_model *m = sk_model_from_text("input 3\n"
+	                                 "linear 2 name=a lr_mult.b=0 decay_mult.w=0\n"
+	                                 "linear 2 name=c lr_mult=0.5 decay_mult.b=1\n"
+	                                 "linear 2 name=d\n",
+	                                 "m.spec");
+	tap_ok(m != NULL, "lr_mult and decay_mult are options of any layer: %s", m ? "" : sk_errmsg());
+	if (!m)
+		return;
+	sgd_step(m, SK_OPT_SGD, 1);
+	/* by hand: w -= lr * lr_mult * (g + wd * decay_mult * w) */
+	tap_ok(all_eq(param(m, "a.w"), 1 - 0.1f * 0.5f), "decay_mult.w=0: no weight decay: 1 - 0.1 * 0.5");
+	tap_ok(all_eq(param(m, "a.b"), 1), "lr_mult.b=0: the bias does not change");
+	tap_ok(all_eq(param(m, "c.w"), 1 - 0.05f * (0.5f + 0.1f)), "lr_mult=0.5: 1 - 0.05 * (0.5 + 0.1 * 1)");
+	tap_ok(all_eq(param(m, "c.b"), 1 - 0.05f * (0.5f + 0.1f)), "decay_mult.b=1: the bias decays too");
+	tap_ok(all_eq(param(m, "d.w"), 1 - 0.1f * (0.5f + 0.1f)) && all_eq(param(m, "d.b"), 1 - 0.1f * 0.5f),
+	       "no multipliers: weights decay, biases do not");
+	sgd_step(m, SK_OPT_ADAMW, 3);
+	tap_ok(all_eq(param(m, "a.b"), 1), "adamw, 3 steps: lr_mult=0 still does not change it");
+	/* adamw: decoupled decay w -= lr * lr_mult * wd * decay_mult * w, then the
+	 * Adam step lr * lr_mult * sign(g) at t = 1 (g constant: m/sqrt(v) = 1) */
+	sgd_step(m, SK_OPT_ADAMW, 1);
+	{
+		float w = 1 - 0.05f * 0.1f * 1;
+		w -= 0.05f * 0.5f / (0.5f + 1e-8f);
+		tap_ok(all_eq(param(m, "c.w"), w), "adamw, one step with lr_mult=0.5: %.7f by hand", w);
+	}
+	sk_model_free(m);
+	/* blocks: the setting nearest the parameter wins */
+	m = sk_model_from_text("input 2 4 4\n"
+	                       "residual name=r lr_mult=0.5 lr_mult.conv1.b=3 {\n"
+	                       "  conv 2 k=1 lr_mult.w=0.2\n"
+	                       "}\n",
+	                       "b.spec");
+	tap_ok(m && param(m, "r.conv1.w") && sk_param_lr_mult(param(m, "r.conv1.w")) == 0.2f &&
+	           sk_param_lr_mult(param(m, "r.conv1.b")) == 3.0f,
+	       "in a block: the line's own lr_mult.w=0.2 over the block's, the block's lr_mult.conv1.b=3 over its lr_mult");
+	sk_model_free(m);
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"input 3\nlinear 2 lr_mult.x=1\n", "e:2:10: linear: lr_mult.x: the layer has no parameter 'x' (it has: w, b)"},
+		{"input 3\nrelu decay_mult=0\n", "e:2:6: relu: decay_mult: the layer has no parameters"},
+		{"input 3\nlinear 2 lr_mult=-1\n", "e:2:10: linear: lr_mult='-1' is not a number from 0 to 1e6"},
+		{"input 3\nlinear 2 lr_mult.=1\n", "e:2:10: linear: lr_mult. names no parameter"},
+		{"input 3\nlinear 2 lr_multx=1\n", "e:2:10: linear: unknown option 'lr_multx'"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = sk_model_from_text(bad[i].text, "e");
+		tap_ok(!m && !strncmp(sk_errmsg(), bad[i].want, strlen(bad[i].want)), "refused: %s", sk_errmsg());
+		sk_model_free(m);
+	}
+}
+
 int main(void)
 {
+	test_mults();
 	test_linear();
 	test_recipe();
 	test_recipe_errors();
