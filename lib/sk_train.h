@@ -161,6 +161,9 @@ double sk_trainer_best_valid(const sk_trainer *t);
 /* The command line to record: the original run's after a resume. */
 const char *sk_trainer_command(const sk_trainer *t);
 const char *sk_trainer_last_checkpoint(const sk_trainer *t);  /* NULL if none written */
+/* After run() returned -1: the global step (1-based) whose loss was not
+ * finite, or 0 when the error was another one. */
+int64_t sk_trainer_diverged(const sk_trainer *t);
 
 /* Unsupervised initialisation (snet-train --init-unsupervised): for each
  * top-level layer with ops->init_data, in order, forward up to n examples of
