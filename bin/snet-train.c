@@ -188,7 +188,8 @@ static void effective_recipe(sk_train_config *c, sk_recipe_extras *x, sk_model *
 			sk_train_config ca = c0, cb = c0;
 			sk_recipe_extras xa = x0, xb = x0;
 			char a[1024], b[1024];
-			if (!v || !strcmp(k, "epochs"))
+			/* more epochs may follow; batch and optimizer the trainer checks itself */
+			if (!v || !strcmp(k, "epochs") || !strcmp(k, "batch") || !strcmp(k, "optimizer"))
 				continue;
 			sk_recipe_free(&all);
 			sk_recipe_init(&all);
