@@ -40,6 +40,19 @@ test_expect_success 'a diverging run succeeds, its members marked diverged' '
 	test "$(tns-info r2.tns | grep " model " | grep -c " run_status=diverged diverged_step=2 ")" = 2
 '
 
+test_expect_success 'the sampler draws the Small CNN Zoo families' '
+	for s in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		zoo-encode run -q -D u.tns -T u.tns -s $s -C 0 -o s$s.tns || return 1
+	done &&
+	cat s*.tns | tns-info - | grep " model " >all &&
+	grep -q " activation=relu " all && grep -q " activation=tanh " all &&
+	grep -q " optimizer=sgd " all && grep -q " optimizer=adam " all && grep -q " optimizer=rmsprop " all &&
+	grep -q " w_init=normal " all &&
+	test "$(sed "s/.* learning_rate=\([^ ]*\) .*/\1/" all | sort -u | wc -l)" = 12 &&
+	test "$(sed "s/.* l2reg=\([^ ]*\) .*/\1/" all | sort -u | wc -l)" = 12 &&
+	grep -q " dropout=0\.[0-9]" all
+'
+
 test_expect_success 'other errors fail the run: exit 1, no output' '
 	tns-select -q --range 0:4 u.tns >few.tns &&
 	npy s.npy "|u1" "2, 1, 6, 6" "$(awk "BEGIN { for (i = 0; i < 72; i++) printf \"\\\\001\" }")" &&
