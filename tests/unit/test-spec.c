@@ -205,6 +205,7 @@ static void sgd_step(sk_model *m, sk_opt_kind kind, int steps)
 	sk_param **ps;
 	int n = sk_model_params(m, &ps);
 	sk_optim_config c;
+	sk_seq_alloc(m->seq, 1);   /* gradients: allocated for training only */
 	sk_optim_defaults(&c, kind);
 	c.momentum = 0;
 	c.wd = 0.1f;
