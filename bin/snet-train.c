@@ -30,20 +30,22 @@ static const sk_option opts[] = {
 	{"valid-split", 0, "F", "hold out a seeded fraction F (0 < F < 1) of the training data for validation"},
 	{"epochs", 'e', "N", "epochs (default 10)"},
 	{"batch", 'b', "N", "batch size (default 64)"},
-	{"lr", 0, "LR", "base learning rate (default 0.05 for sgd/nesterov, 0.001 for adam/adamw)"},
+	{"lr", 0, "LR", "base learning rate (default 0.05 for sgd/nesterov, 0.001 for adam/adamw, 0.01 for rmsprop)"},
 	{"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
 	{"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
 	{"gamma", 0, "G", "step, multistep: decay factor (default 0.1)"},
 	{"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"},
 	{"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"},
-	{"optimizer", 0, "O", "sgd, nesterov, adam or adamw (default sgd)"},
-	{"momentum", 0, "M", "sgd, nesterov: momentum (default 0.9)"},
+	{"min-lr", 0, "LR", "cosine: the rate at the last epoch (default 0)"},
+	{"optimizer", 0, "O", "sgd, nesterov, adam, adamw or rmsprop (default sgd); resets --momentum and --wd"},
+	{"momentum", 0, "M", "sgd, nesterov: momentum (default 0.9); rmsprop (default 0)"},
 	{"wd", 0, "WD", "weight decay, not on biases and norms; decoupled for adamw (default 0)"},
 	{"loss", 0, "L", "xent (softmax cross-entropy) or mse against one-hot labels (default xent)"},
 	{"seed", 's', "S", "seed of initialisation, shuffling, augmentation and dropout (default 1)"},
 	{"threads", 'j', "N", "worker threads (default: all cores); results depend on the seed and N only"},
 	{"crop", 0, "PAD", "augment: random crop with zero padding PAD"},
 	{"flip", 0, NULL, "augment: random horizontal flip"},
+	{"no-flip", 0, NULL, "no flip, even when the model's recipe asks for it"},
 	{"log", 0, "FILE", "per-epoch metrics as TSV: epoch loss train_acc valid_acc lr images_per_s seconds"},
 	{"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
 	{"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
@@ -53,7 +55,7 @@ static const sk_option opts[] = {
 	{"freeze", 0, "LAYER", "do not update the parameters of LAYER (repeatable)"},
 	{"init-unsupervised", 0, NULL,
 	 "initialise layers that support it (e.g. sim) from data, layer by layer; "
-	 "--init-unsupervised=METHOD picks the method"},
+	 "--init-unsupervised=METHOD picks the method (none: not even when the recipe asks)"},
 	{"init-examples", 0, "N", "examples used by --init-unsupervised (default 4000)"},
 	{"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
 	{"force", 'f', NULL, "write the model even when OUT is a terminal"},
@@ -67,7 +69,7 @@ static const sk_option opts[] = {
 };
 
 enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
-       O_WARMUP, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_LOG, O_CKPT,
+       O_WARMUP, O_MINLR, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_NOFLIP, O_LOG, O_CKPT,
        O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE, O_DIST,
        O_FIXED };
 
@@ -141,6 +143,72 @@ static int freeze_fn(sk_param *p, sk_layer *l, void *arg)
 	return 0;
 }
 
+/* A recipe option of the command line: its value checked now (usage error). */
+static void cli_set(sk_recipe *r, const char *key, const char *val)
+{
+	if (sk_recipe_set(r, key, val) < 0)
+		sk_usage("--%s: %s", key, sk_errmsg());
+}
+
+/* The recipe a run uses: the model's own (its spec's `train` lines; when
+ * resuming, the `recipe` the checkpoint recorded, which also reads from
+ * `ckpt` when the model came from -m), under the command line's values
+ * `over`.  A resumed run keeps its recipe: an option that would change it
+ * (but --epochs) is refused, naming the value. */
+static void effective_recipe(sk_train_config *c, sk_recipe_extras *x, sk_model *m, const sk_recipe *over,
+                             const char *ckpt, int resume)
+{
+	sk_recipe base, all;
+	sk_train_config c0 = *c;
+	sk_recipe_extras x0 = *x;
+	const char *rec = NULL;
+	sk_model *ck = NULL;
+	sk_recipe_init(&base);
+	sk_recipe_init(&all);
+	if (resume) {
+		if (ckpt && !(ck = sk_model_load(ckpt)))
+			sk_die_lib();
+		rec = sk_attrs_get(&(ck ? ck : m)->attrs, "recipe");
+	}
+	if (rec ? sk_recipe_parse(&base, rec) < 0 : sk_recipe_from_spec(&base, m->spec) < 0)
+		sk_die_lib();
+	if (sk_recipe_apply(&base, c, x) < 0)   /* the model's recipe alone: an error is the model's */
+		sk_die("%s: %s", m->spec->srcname, sk_errmsg());
+	sk_recipe_merge(&base, over);
+	*c = c0;
+	*x = x0;
+	if (sk_recipe_apply(&base, c, x) < 0)
+		sk_usage("%s", sk_errmsg());
+	if (sk_recipe_get(over, "milestones") && c->sched.kind != SK_SCHED_MULTISTEP)
+		sk_usage("--milestones applies to --schedule multistep");
+	if (rec) {
+		/* each option against the recorded recipe */
+		for (int i = 0; sk_spec_recipe_keys[i]; i++) {
+			const char *k = sk_spec_recipe_keys[i], *v = sk_recipe_get(over, k);
+			sk_train_config ca = c0, cb = c0;
+			sk_recipe_extras xa = x0, xb = x0;
+			char a[1024], b[1024];
+			/* more epochs may follow; batch and optimizer the trainer checks itself */
+			if (!v || !strcmp(k, "epochs") || !strcmp(k, "batch") || !strcmp(k, "optimizer"))
+				continue;
+			sk_recipe_free(&all);
+			sk_recipe_init(&all);
+			if (sk_recipe_parse(&all, rec) < 0 || sk_recipe_apply(&all, &ca, &xa) < 0 ||
+			    sk_recipe_set(&all, k, v) < 0 || sk_recipe_apply(&all, &cb, &xb) < 0)
+				sk_die_lib();
+			ca.epochs = cb.epochs = ca.sched.epochs = cb.sched.epochs = 0;
+			sk_recipe_format(&ca, &xa, a, sizeof a);
+			sk_recipe_format(&cb, &xb, b, sizeof b);
+			if (strcmp(a, b))
+				sk_die("--resume: --%s %s would change the checkpoint's recipe (%s); only --epochs may differ",
+				       k, v, rec);
+		}
+	}
+	sk_recipe_free(&all);
+	sk_recipe_free(&base);
+	sk_model_free(ck);
+}
+
 int main(int argc, char **argv)
 {
 	sk_cli cli = {.prog = "snet-train",
@@ -151,8 +219,11 @@ int main(int argc, char **argv)
 	const char *arg, *model_path = NULL, *out_path = NULL, *valid_path = NULL, *log_path = NULL;
 	const char *ckpt_path = NULL, *resume_path = NULL, *init_path = NULL, *init_layers = NULL, *data_path = "-";
 	const char *unsup_method = NULL, *freeze[64];
-	double vsplit = 0, lr = -1;
-	int idx, first, nfreeze = 0, force = 0, unsup = 0, unsup_n = 4000, have_sched_milestones = 0;
+	double vsplit = 0;
+	int idx, first, nfreeze = 0, force = 0;
+	sk_recipe over;
+	sk_recipe_extras x;
+	char recipe[1024];
 	sk_dataset train, valid;
 	int have_valid = 0;
 	sk_model *m;
@@ -165,6 +236,8 @@ int main(int argc, char **argv)
 #endif
 
 	sk_train_defaults(&c);
+	sk_recipe_extras_defaults(&x);
+	sk_recipe_init(&over);
 	c.threads = sk_ncores();
 	/* --init-unsupervised=METHOD: the option table has no optional arguments */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
@@ -199,45 +272,24 @@ int main(int argc, char **argv)
 		case O_OUTPUT: out_path = arg; break;
 		case O_VALID: valid_path = arg; break;
 		case O_VSPLIT: vsplit = sk_arg_double("--valid-split", arg, 1e-9, 1 - 1e-9); break;
-		case O_EPOCHS: c.epochs = (int)sk_arg_long("--epochs", arg, 0, 1000000); break;
-		case O_BATCH: c.batch = (int)sk_arg_long("--batch", arg, 1, 1 << 20); break;
-		case O_LR: lr = sk_arg_double("--lr", arg, 0, 1e300); break;
-		case O_SCHED:
-			if (sk_sched_parse(arg, &c.sched.kind) < 0)
-				sk_usage("--schedule: %s", sk_errmsg());
-			break;
-		case O_STEPSIZE: c.sched.step_size = (int)sk_arg_long("--step-size", arg, 1, 1000000); break;
-		case O_GAMMA: c.sched.gamma = sk_arg_double("--gamma", arg, 0, 1e6); break;
-		case O_MILESTONES:
-			if (sk_sched_parse_milestones(&c.sched, arg) < 0)
-				sk_usage("--%s", sk_errmsg());
-			have_sched_milestones = 1;
-			break;
-		case O_WARMUP: c.sched.warmup = sk_arg_double("--warmup", arg, 0, 1000000); break;
-		case O_OPTIMIZER: {
-			sk_opt_kind k;
-			float mom = c.opt.momentum, wd = c.opt.wd;
-			if (sk_optim_parse(arg, &k) < 0)
-				sk_usage("--optimizer: %s", sk_errmsg());
-			sk_optim_defaults(&c.opt, k);
-			c.opt.momentum = mom;
-			c.opt.wd = wd;
-			break;
-		}
-		case O_MOMENTUM: c.opt.momentum = (float)sk_arg_double("--momentum", arg, 0, 1); break;
-		case O_WD: c.opt.wd = (float)sk_arg_double("--wd", arg, 0, 1e6); break;
-		case O_LOSS:
-			if (!strcmp(arg, "xent"))
-				c.loss = SK_LOSS_XENT;
-			else if (!strcmp(arg, "mse"))
-				c.loss = SK_LOSS_MSE;
-			else
-				sk_usage("--loss '%s' is not one of: xent, mse", arg);
-			break;
+		case O_EPOCHS: cli_set(&over, "epochs", arg); break;
+		case O_BATCH: cli_set(&over, "batch", arg); break;
+		case O_LR: cli_set(&over, "lr", arg); break;
+		case O_SCHED: cli_set(&over, "schedule", arg); break;
+		case O_STEPSIZE: cli_set(&over, "step-size", arg); break;
+		case O_GAMMA: cli_set(&over, "gamma", arg); break;
+		case O_MILESTONES: cli_set(&over, "milestones", arg); break;
+		case O_WARMUP: cli_set(&over, "warmup", arg); break;
+		case O_MINLR: cli_set(&over, "min-lr", arg); break;
+		case O_OPTIMIZER: cli_set(&over, "optimizer", arg); break;
+		case O_MOMENTUM: cli_set(&over, "momentum", arg); break;
+		case O_WD: cli_set(&over, "wd", arg); break;
+		case O_LOSS: cli_set(&over, "loss", arg); break;
 		case O_SEED: c.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 0x7fffffffffffffffL); break;
 		case O_THREADS: c.threads = (int)sk_arg_long("--threads", arg, 1, 256); break;
-		case O_CROP: c.crop_pad = (int)sk_arg_long("--crop", arg, 0, 1024); break;
-		case O_FLIP: c.flip = 1; break;
+		case O_CROP: cli_set(&over, "crop", arg); break;
+		case O_FLIP: cli_set(&over, "flip", "1"); break;
+		case O_NOFLIP: cli_set(&over, "flip", "0"); break;
 		case O_LOG: log_path = arg; break;
 		case O_CKPT: ckpt_path = arg; break;
 		case O_CKPT_EVERY: c.checkpoint_every = sk_arg_long("--checkpoint-every", arg, 1, 0x7fffffffffffffffL); break;
@@ -249,8 +301,8 @@ int main(int argc, char **argv)
 				sk_usage("--freeze given more than %d times", nfreeze);
 			freeze[nfreeze++] = arg;
 			break;
-		case O_UNSUP: unsup = 1; break;
-		case O_UNSUP_N: unsup_n = (int)sk_arg_long("--init-examples", arg, 1, 100000000); break;
+		case O_UNSUP: cli_set(&over, "init-unsupervised", unsup_method ? unsup_method : "default"); break;
+		case O_UNSUP_N: cli_set(&over, "init-examples", arg); break;
 		case O_STOP_AFTER: c.stop_after = sk_arg_long("--stop-after-steps", arg, 1, 0x7fffffffffffffffL); break;
 		case O_FORCE: force = 1; break;
 		case O_DIST: distributed = 1; break;
@@ -291,24 +343,24 @@ int main(int argc, char **argv)
 		sk_usage("--valid and --valid-split exclude each other");
 	if (init_layers && !init_path)
 		sk_usage("--init-layers needs --init FILE");
-	if (resume_path && (init_path || unsup))
+	if (resume_path && (init_path || sk_recipe_get(&over, "init-unsupervised")))
 		sk_usage("--resume continues a run; it excludes --init and --init-unsupervised");
-	if (unsup_method && !unsup)
-		unsup = 1;
-	if (c.sched.kind == SK_SCHED_MULTISTEP && !have_sched_milestones)
-		sk_usage("--schedule multistep needs --milestones E1,E2,...");
-	if (have_sched_milestones && c.sched.kind != SK_SCHED_MULTISTEP)
-		sk_usage("--milestones applies to --schedule multistep");
 	{
 		int stdin_users = !strcmp(data_path, "-") + (model_path && !strcmp(model_path, "-")) +
 		                  (valid_path && !strcmp(valid_path, "-"));
 		if (stdin_users > 1)
 			sk_usage("only one of DATA, -m and --valid can be '-' (stdin)");
 	}
-	if (lr < 0)
-		lr = (c.opt.kind == SK_OPT_ADAM || c.opt.kind == SK_OPT_ADAMW) ? 0.001 : 0.05;
-	c.sched.lr = lr;
-	c.sched.epochs = c.epochs;
+
+	/* the model, and its recipe under the command line's */
+	m = sk_model_load(model_path ? model_path : resume_path);
+	if (!m)
+		sk_die_lib();
+	effective_recipe(&c, &x, m, &over, model_path ? resume_path : NULL, resume_path != NULL);
+	sk_recipe_format(&c, &x, recipe, sizeof recipe);
+	/* checkpoints carry it: a resumed run reads it back */
+	if (sk_attrs_set(&m->attrs, "recipe", recipe) < 0)
+		sk_die_lib();
 	if (!ckpt_path) {
 		struct stat st;
 		if (!strcmp(out_path, "-"))
@@ -362,12 +414,6 @@ int main(int argc, char **argv)
 		have_valid = 1;
 	}
 
-	/* model */
-	m = sk_model_load(model_path ? model_path : resume_path);
-	if (!m) {
-		sk_ofile_abort(of);
-		sk_die_lib();
-	}
 	if (!resume_path) {
 		if (!sk_attrs_get(&m->attrs, "records") && sk_model_init(m, c.seed) < 0) {
 			sk_ofile_abort(of);
@@ -403,8 +449,8 @@ int main(int argc, char **argv)
 		if (f.count == 0)
 			sk_warn("--freeze: layer '%s' has no parameters", freeze[i]);
 	}
-	if (unsup) {
-		int n = sk_train_init_unsupervised(m, &train, unsup_method ? unsup_method : "default", unsup_n, c.seed);
+	if (x.unsup[0] && !resume_path) {
+		int n = sk_train_init_unsupervised(m, &train, x.unsup, x.unsup_n, c.seed);
 		if (n < 0) {
 			sk_ofile_abort(of);
 			sk_die_lib();
@@ -413,7 +459,7 @@ int main(int argc, char **argv)
 			sk_warn("--init-unsupervised: no layer of the model supports it");
 		else
 			sk_info("initialised %d layer%s from %d examples (%s)", n, n == 1 ? "" : "s",
-			        unsup_n < train.n ? unsup_n : (int)train.n, unsup_method ? unsup_method : "default");
+			        x.unsup_n < train.n ? x.unsup_n : (int)train.n, x.unsup);
 	}
 
 	if (log_path) {
@@ -449,6 +495,7 @@ int main(int argc, char **argv)
 	}
 	if (!cli.quiet)
 		sk_model_report(m, stderr);
+	sk_info("recipe: %s", recipe);
 	{
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
@@ -490,7 +537,8 @@ int main(int argc, char **argv)
 		    sk_attrs_set(a, "command", sk_trainer_command(t)) < 0 || sk_attrs_set(a, "version", sk_version()) < 0 ||
 		    sk_attrs_setf(a, "epochs", "%d", c.epochs) < 0 ||
 		    sk_attrs_set(a, "optimizer", sk_optim_name(c.opt.kind)) < 0 ||
-		    sk_attrs_setf(a, "lr", "%g", lr) < 0 || sk_attrs_setf(a, "batch", "%d", c.batch) < 0 ||
+		    sk_attrs_setf(a, "lr", "%g", c.sched.lr) < 0 || sk_attrs_setf(a, "batch", "%d", c.batch) < 0 ||
+		    sk_attrs_set(a, "recipe", recipe) < 0 ||
 		    sk_attrs_setf(a, "threads", "%d", c.threads) < 0 ||
 		    sk_attrs_setf(a, "train_n", "%lld", (long long)train.n) < 0 ||
 		    sk_attrs_setf(a, "train_loss", "%.6f", s->loss) < 0 ||
@@ -522,6 +570,7 @@ int main(int argc, char **argv)
 		sk_dataset_free(&valid);
 	free(ckpt_buf);
 	free(cmd);
+	sk_recipe_free(&over);
 #ifdef SK_HAVE_MPI
 	if (distributed) {
 		if (rank == 0 && !cli.quiet)

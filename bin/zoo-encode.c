@@ -431,14 +431,24 @@ static const sk_option zrun_opts[] = {
 	{0},
 };
 
+/* A member kept in memory until the run ends, so that every member's
+ * attributes can say how the run ended. */
+typedef struct member {
+	sk_attrs attrs;
+	float *w;           /* every parameter, stream order */
+} member;
+
 typedef struct zrun {
 	sk_model *m, *ev;
 	sk_dataset *train, *test;
 	int64_t ntrain_eval, ntest;
 	int ncheck, check[64];
-	FILE *f;
 	int written, failed;
-	float *xb, *dl;
+	float *xb;
+	member mem[64];
+	sk_param **ps;      /* the evaluation model's parameters */
+	int np;
+	size_t nw;          /* their total size */
 } zrun;
 
 #define EVAL_BATCH 256
@@ -460,10 +470,8 @@ static int evaluate(zrun *z, const sk_dataset *d, int64_t n, double *loss, doubl
 		const float *y = sk_seq_forward(z->ev->seq, &c, b, z->xb);
 		if (!y)
 			return -1;
-		double l = sk_loss_xent(b, 10, y, lab, 1.0, NULL, &cor);
-		if (isnan(l))
-			return -1;
-		ls += l;
+		/* a diverged model's loss is not finite: recorded, not an error */
+		ls += sk_loss_xent(b, z->ev->nclasses, y, lab, 1.0, NULL, &cor);
 		correct += cor;
 	}
 	*loss = ls / (double)n;
@@ -474,15 +482,24 @@ static int evaluate(zrun *z, const sk_dataset *d, int64_t n, double *loss, doubl
 static int write_member(zrun *z, int epoch)
 {
 	double trl, tra, tel, tea;
+	member *mb = &z->mem[z->written];
+	size_t o = 0;
 	if (evaluate(z, z->train, z->ntrain_eval, &trl, &tra) < 0 || evaluate(z, z->test, z->ntest, &tel, &tea) < 0)
 		return -1;
-	sk_attrs_setf(&z->ev->attrs, "epoch", "%d", epoch);
-	sk_attrs_setf(&z->ev->attrs, "train_loss", "%.6g", isfinite(trl) ? trl : 1e9);
-	sk_attrs_setf(&z->ev->attrs, "train_acc", "%.6g", tra);
-	sk_attrs_setf(&z->ev->attrs, "test_loss", "%.6g", isfinite(tel) ? tel : 1e9);
-	sk_attrs_setf(&z->ev->attrs, "test_acc", "%.6g", tea);
-	if (sk_model_write(z->f, z->ev, 0) < 0)
+	sk_attrs_init(&mb->attrs);
+	if (sk_attrs_copy(&mb->attrs, &z->ev->attrs) < 0 || sk_attrs_setf(&mb->attrs, "epoch", "%d", epoch) < 0 ||
+	    sk_attrs_setf(&mb->attrs, "train_loss", "%.6g", isfinite(trl) ? trl : 1e9) < 0 ||
+	    sk_attrs_setf(&mb->attrs, "train_acc", "%.6g", tra) < 0 ||
+	    sk_attrs_setf(&mb->attrs, "test_loss", "%.6g", isfinite(tel) ? tel : 1e9) < 0 ||
+	    sk_attrs_setf(&mb->attrs, "test_acc", "%.6g", tea) < 0 ||
+	    !(mb->w = sk_alloc_array(z->nw ? z->nw : 1, sizeof(float)))) {
+		sk_attrs_free(&mb->attrs);
 		return -1;
+	}
+	for (int i = 0; i < z->np; i++) {
+		memcpy(mb->w + o, z->ps[i]->w, sizeof(float) * z->ps[i]->size);
+		o += z->ps[i]->size;
+	}
 	z->written++;
 	return 0;
 }
@@ -563,11 +580,39 @@ static int cmd_run(int argc, char **argv)
 		if (!z.ncheck)
 			sk_usage("--checkpoints is empty");
 	}
-	/* draw the hyperparameters */
+	/* data: the number of classes is the data's (labels 0..K-1; the `classes`
+	 * attribute of the images, when present, names them all) */
+	sk_dataset train, test, rest;
+	int nclasses = 0;
+	if (sk_dataset_read(datap, &train) < 0 || sk_dataset_read(testp, &test) < 0)
+		sk_die_lib();
+	if (!train.labels || !test.labels)
+		sk_die("training and test data need labels");
+	for (int k = 0; k < 2; k++) {
+		const sk_dataset *d = k ? &test : &train;
+		const char *names = sk_attrs_get(&d->attrs, "classes");
+		for (int64_t i = 0; i < d->n; i++) {
+			if (d->labels[i] < 0 || d->labels[i] > 65535)
+				sk_die("%s: example %lld has label %d, outside 0..65535", k ? testp : datap, (long long)i,
+				       d->labels[i]);
+			if (d->labels[i] >= nclasses)
+				nclasses = d->labels[i] + 1;
+		}
+		if (names) {
+			int nn = 1;
+			for (const char *c = names; *c; c++)
+				nn += *c == ',';
+			if (nn > nclasses)
+				nclasses = nn;
+		}
+	}
+	if (nclasses < 2)
+		nclasses = 2;
+	/* draw the hyperparameters: the Small CNN Zoo's families (PAPERS.md 5.7) */
 	sk_rng r = sk_rng_make(seed, sk_rng_hash("zoo-run"));
 	static const char *const acts[] = {"relu", "tanh"};
 	static const char *const inits[] = {"he", "xavier", "normal"};
-	static const char *const opts_[] = {"sgd", "momentum", "adam"};
+	static const char *const opts_[] = {"sgd", "adam", "rmsprop"};
 	static const double fracs[] = {0.1, 0.25, 0.5, 1.0};
 	/* ranges are our choice (PAPERS.md 5.7, 5.10), narrowed so that most
 	 * short runs on small data learn something */
@@ -576,35 +621,35 @@ static int cmd_run(int argc, char **argv)
 	const char *init = inits[ii];
 	double init_scale = ii == 2 ? log_uniform(&r, 0.01, 0.5) : log_uniform(&r, 0.3, 2.0);
 	int oi = (int)sk_rng_next_below(&r, 3);
-	double lr = oi == 2 ? log_uniform(&r, 3e-4, 1e-2) : log_uniform(&r, 1e-3, 1e-1);
+	double lr = oi == 0 ? log_uniform(&r, 1e-3, 1e-1) : log_uniform(&r, 3e-4, 1e-2);
 	double l2 = log_uniform(&r, 1e-8, 1e-2);
 	double dropout = 0.3 * sk_rng_next_uniform(&r);
 	double frac = fracs[sk_rng_next_below(&r, 4)];
-	char spec[1024], dl[64] = "";
+	int epochs = z.check[z.ncheck - 1];
+	char spec[1400], dl[64] = "", rec[256];
 	if (dropout > 0.01)
 		snprintf(dl, sizeof dl, "dropout p=%.3f\n", dropout);
+	/* the recipe travels with every member; plain SGD has no momentum */
+	snprintf(rec, sizeof rec, "train optimizer=%s%s lr=%.5g wd=%.5g batch=%d epochs=%d schedule=constant\n",
+	         opts_[oi], oi == 0 ? " momentum=0" : "", lr, l2, batch, epochs);
 	if (!strcmp(arch, "zoo-cnn"))
 		snprintf(spec, sizeof spec,
-		         "input 1 28 28 scale=0.0078431373 mean=1\n"
+		         "%sinput 1 28 28 scale=0.0078431373 mean=1\n"
 		         "conv 16 k=3 stride=2 init=%s scale=%.5g\n%s\n%s"
 		         "conv 16 k=3 stride=2 init=%s scale=%.5g\n%s\n%s"
 		         "conv 16 k=3 stride=2 init=%s scale=%.5g\n%s\n%s"
-		         "gap\nlinear 10 init=%s scale=%.5g\n",
-		         init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale);
+		         "gap\nlinear %d init=%s scale=%.5g\n",
+		         rec, init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale, act, dl, nclasses,
+		         init, init_scale);
 	else
 		snprintf(spec, sizeof spec,
-		         "input 1 28 28 scale=0.0078431373 mean=1\n"
+		         "%sinput 1 28 28 scale=0.0078431373 mean=1\n"
 		         "conv 8 k=3 init=%s scale=%.5g\n%s\npool max k=2\n%s"
 		         "conv 16 k=3 init=%s scale=%.5g\n%s\npool max k=2\n%s"
 		         "gap\nlinear 32 init=%s scale=%.5g\n%s\n%s"
-		         "linear 10 init=%s scale=%.5g\n",
-		         init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale);
-	/* data */
-	sk_dataset train, test, rest;
-	if (sk_dataset_read(datap, &train) < 0 || sk_dataset_read(testp, &test) < 0)
-		sk_die_lib();
-	if (!train.labels || !test.labels)
-		sk_die("training and test data need labels");
+		         "linear %d init=%s scale=%.5g\n",
+		         rec, init, init_scale, act, dl, init, init_scale, act, dl, init, init_scale, act, dl, nclasses,
+		         init, init_scale);
 	if (ntrain && ntrain < train.n)
 		train.n = ntrain;
 	if (ntest && ntest < test.n)
@@ -623,47 +668,57 @@ static int cmd_run(int argc, char **argv)
 		sk_die_lib();
 	if (!(z.xb = sk_alloc_array(sk_shape_size(z.m->in) * EVAL_BATCH, sizeof(float))))
 		sk_die_lib();
+	if ((z.np = sk_model_params(z.ev, &z.ps)) < 0)
+		sk_die_lib();
+	for (int i = 0; i < z.np; i++)
+		z.nw += z.ps[i]->size;
+	{
+		const sk_shape *in = &z.m->in;
+		int same = train.ndim == in->n && test.ndim == in->n;
+		for (int i = 0; same && i < in->n; i++)
+			same = train.shape[i] == in->d[i] && test.shape[i] == in->d[i];
+		if (!same)
+			sk_die("the %s architecture needs 1x28x28 examples", arch);
+	}
 	sk_attrs *a = &z.ev->attrs;
-	sk_attrs_setf(a, "run", "%s-%llu", arch, (unsigned long long)seed);
-	sk_attrs_set(a, "arch", arch);
-	sk_attrs_set(a, "dataset", label ? label : base_name(datap));
-	sk_attrs_setf(a, "seed", "%llu", (unsigned long long)seed);
-	sk_attrs_set(a, "activation", act);
-	sk_attrs_set(a, "w_init", init);
-	sk_attrs_setf(a, "init_scale", "%.5g", init_scale);
-	sk_attrs_setf(a, "learning_rate", "%.5g", lr);
-	sk_attrs_setf(a, "l2reg", "%.5g", l2);
-	sk_attrs_setf(a, "dropout", "%.4g", dropout > 0.01 ? dropout : 0.0);
-	sk_attrs_set(a, "optimizer", opts_[oi]);
-	sk_attrs_setf(a, "train_fraction", "%g", frac);
-	sk_attrs_setf(a, "train_examples", "%lld", (long long)train.n);
-	sk_attrs_setf(a, "batch", "%d", batch);
-	sk_attrs_set(a, "command", cmdline);
+	if (sk_attrs_setf(a, "run", "%s-%llu", arch, (unsigned long long)seed) < 0 || sk_attrs_set(a, "arch", arch) < 0 ||
+	    sk_attrs_set(a, "dataset", label ? label : base_name(datap)) < 0 ||
+	    sk_attrs_setf(a, "seed", "%llu", (unsigned long long)seed) < 0 || sk_attrs_set(a, "activation", act) < 0 ||
+	    sk_attrs_set(a, "w_init", init) < 0 || sk_attrs_setf(a, "init_scale", "%.5g", init_scale) < 0 ||
+	    sk_attrs_setf(a, "learning_rate", "%.5g", lr) < 0 || sk_attrs_setf(a, "l2reg", "%.5g", l2) < 0 ||
+	    sk_attrs_setf(a, "dropout", "%.4g", dropout > 0.01 ? dropout : 0.0) < 0 ||
+	    sk_attrs_set(a, "optimizer", opts_[oi]) < 0 || sk_attrs_setf(a, "train_fraction", "%g", frac) < 0 ||
+	    sk_attrs_setf(a, "train_examples", "%lld", (long long)train.n) < 0 ||
+	    sk_attrs_setf(a, "classes", "%d", nclasses) < 0 || sk_attrs_setf(a, "batch", "%d", batch) < 0 ||
+	    sk_attrs_set(a, "command", cmdline) < 0)
+		sk_die_lib();
 	sk_ofile_install_signals();
 	sk_ofile *of = sk_ofile_open(out, force);
 	if (!of)
 		sk_die_lib();
-	z.f = sk_ofile_fp(of);
 	if (z.check[0] == 0 && write_member(&z, 0) < 0) {
 		sk_ofile_abort(of);
 		sk_die_lib();
 	}
-	int epochs = z.check[z.ncheck - 1];
+	/* a run ends completed, or diverged: a non-finite loss stops it, as in
+	 * the original zoo, and its members are kept and marked; any other error
+	 * fails the run (no output) */
+	int64_t diverged = 0;
+	char why[512] = "";
 	if (epochs > 0) {
 		sk_train_config tc;
+		sk_recipe_extras x;
+		sk_recipe rc;
 		sk_train_defaults(&tc);
-		tc.epochs = epochs;
-		tc.batch = batch;
+		sk_recipe_extras_defaults(&x);
+		sk_recipe_init(&rc);
+		if (sk_recipe_from_spec(&rc, z.m->spec) < 0 || sk_recipe_apply(&rc, &tc, &x) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		sk_recipe_free(&rc);
 		tc.threads = 1;
 		tc.seed = seed;
-		sk_optim_defaults(&tc.opt, oi == 2 ? SK_OPT_ADAM : SK_OPT_SGD);
-		if (oi == 0)
-			tc.opt.momentum = 0;
-		tc.opt.wd = (float)l2;
-		tc.sched.kind = SK_SCHED_CONSTANT;
-		tc.sched.lr = lr;
-		tc.sched.epochs = epochs;
-		tc.loss = SK_LOSS_XENT;
 		tc.checkpoint = NULL;
 		tc.command = cmdline;
 		tc.on_epoch = zrun_epoch;
@@ -673,19 +728,42 @@ static int cmd_run(int argc, char **argv)
 			sk_ofile_abort(of);
 			sk_die_lib();
 		}
-		int rc = sk_trainer_run(t);
-		if (rc < 0 && !z.failed)   /* a non-finite loss ends the run, as in the original zoo */
-			sk_warn("run %llu stopped: %s (%d members kept)", (unsigned long long)seed, sk_errmsg(), z.written);
+		int st = sk_trainer_run(t);
+		diverged = sk_trainer_diverged(t);
+		snprintf(why, sizeof why, "%s", sk_errmsg());
 		sk_trainer_free(t);
+		if (z.failed || (st < 0 && !diverged)) {
+			sk_ofile_abort(of);
+			sk_die("run %llu: %s", (unsigned long long)seed, why);
+		}
+		if (diverged)
+			sk_warn("run %llu diverged: %s (%d member%s kept)", (unsigned long long)seed, why, z.written,
+			        z.written == 1 ? "" : "s");
 	}
-	if (z.failed) {
-		sk_ofile_abort(of);
-		sk_die_lib();
+	/* the members, each saying how the run ended */
+	for (int k = 0; k < z.written; k++) {
+		member *mb = &z.mem[k];
+		size_t o = 0;
+		for (int i = 0; i < z.np; i++) {
+			memcpy(z.ps[i]->w, mb->w + o, sizeof(float) * z.ps[i]->size);
+			o += z.ps[i]->size;
+		}
+		sk_attrs_free(&z.ev->attrs);
+		z.ev->attrs = mb->attrs;
+		sk_attrs_init(&mb->attrs);
+		if (sk_attrs_set(&z.ev->attrs, "run_status", diverged ? "diverged" : "completed") < 0 ||
+		    (diverged && sk_attrs_setf(&z.ev->attrs, "diverged_step", "%lld", (long long)diverged) < 0) ||
+		    sk_model_write(sk_ofile_fp(of), z.ev, 0) < 0) {
+			sk_ofile_abort(of);
+			sk_die_lib();
+		}
+		sk_free(mb->w);
 	}
 	if (sk_ofile_commit(of) < 0)
 		sk_die_lib();
-	sk_info("run %llu: %d members (%s %s %s lr %.3g)", (unsigned long long)seed, z.written, arch, act,
-	        opts_[oi], lr);
+	sk_info("run %llu: %d members (%s %s %s lr %.3g%s)", (unsigned long long)seed, z.written, arch, act,
+	        opts_[oi], lr, diverged ? ", diverged" : "");
+	free(z.ps);
 	sk_free(z.xb);
 	sk_model_free(z.m);
 	sk_model_free(z.ev);

@@ -109,6 +109,9 @@ char *sk_arch_spec(const sk_arch *a)
 		          a->depth, n, n > 1 ? "s" : "", a->width, 2 * a->width, 4 * a->width,
 		          a->shortcut_a ? "zero-padded identity (option A)" : "1x1 conv + BN projection (option B)");
 	sb_printf(&b, "# written by mr-build (simkit %s)\n", SK_VERSION_STRING);
+	/* fusenet's CIFAR recipe (share/recipes/dmrnet.txt); snet-train's options override it */
+	sb_printf(&b, "train optimizer=nesterov momentum=0.9 lr=0.1 wd=1e-4 batch=64 epochs=400\n"
+	              "train schedule=multistep milestones=200,300,350 gamma=0.1 crop=4 flip=1\n");
 	/* pixels 0..255 to 0..1; per-channel CIFAR statistics as fusenet uses */
 	sb_printf(&b, "input %d %d %d scale=0.00392156862745098", a->in_c, a->in_h, a->in_w);
 	if (a->in_c == 3)

@@ -251,6 +251,8 @@ sk_seq *sk_seq_declare(const sk_spec *s, sk_shape in, const char *prefix)
 				sk_error_prefix("%s:%d:%d: %s", s->srcname, o->line, o->col, o->type);
 			goto fail;
 		}
+		if (sk_opt_param_mults(s, o, l) < 0)   /* lr_mult, decay_mult: any layer's parameters */
+			goto fail;
 		for (int k = 0; k < o->nkv; k++)
 			if (!o->used[k]) {
 				sk_error("%s:%d:%d: %s: unknown option '%s' (synopsis: %s)", s->srcname, o->line, o->kvcol[k],

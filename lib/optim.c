@@ -20,21 +20,22 @@ struct sk_optim {
 	int64_t t;
 };
 
-static const char *const opt_names[] = {"sgd", "nesterov", "adam", "adamw", NULL};
+static const char *const opt_names[] = {"sgd", "nesterov", "adam", "adamw", "rmsprop", NULL};
 static const char *const sched_names[] = {"constant", "step", "multistep", "cosine", NULL};
 
 void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind)
 {
 	memset(c, 0, sizeof *c);
 	c->kind = kind;
-	c->momentum = 0.9f;
+	c->momentum = kind == SK_OPT_RMSPROP ? 0.0f : 0.9f;
+	c->alpha = 0.99f;
 	c->wd = 0;
 	c->beta1 = 0.9f;
 	c->beta2 = 0.999f;
 	c->eps = 1e-8f;
 }
 
-const char *sk_optim_name(sk_opt_kind k) { return (unsigned)k < 4 ? opt_names[k] : "?"; }
+const char *sk_optim_name(sk_opt_kind k) { return (unsigned)k < 5 ? opt_names[k] : "?"; }
 
 int sk_optim_parse(const char *s, sk_opt_kind *out)
 {
@@ -43,10 +44,17 @@ int sk_optim_parse(const char *s, sk_opt_kind *out)
 			*out = (sk_opt_kind)i;
 			return 0;
 		}
-	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw)", s);
+	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw, rmsprop)", s);
+}
+
+double sk_optim_default_lr(sk_opt_kind k)
+{
+	return k == SK_OPT_ADAM || k == SK_OPT_ADAMW ? 0.001 : k == SK_OPT_RMSPROP ? 0.01 : 0.05;
 }
 
 static int is_adam(const sk_optim *o) { return o->c.kind == SK_OPT_ADAM || o->c.kind == SK_OPT_ADAMW; }
+/* a second state buffer: adam's and rmsprop's running mean of g^2 */
+static int has_v(const sk_optim *o) { return is_adam(o) || o->c.kind == SK_OPT_RMSPROP; }
 
 sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
 {
@@ -70,7 +78,7 @@ sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
 		s = &o->s[o->n++];
 		s->p = p;
 		if (!(s->m = sk_alloc_array(p->size, sizeof(float))) ||
-		    (is_adam(o) && !(s->v = sk_alloc_array(p->size, sizeof(float))))) {
+		    (has_v(o) && !(s->v = sk_alloc_array(p->size, sizeof(float))))) {
 			sk_optim_free(o);
 			return NULL;
 		}
@@ -107,7 +115,7 @@ int sk_optim_nparams(const sk_optim *o) { return o->n; }
 static void step_sgd(const sk_optim *o, slot *s, float lr)
 {
 	sk_param *p = s->p;
-	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd, mu = o->c.momentum;
+	float wd = o->c.wd * sk_param_decay_mult(p), mu = o->c.momentum;
 	float *w = p->w, *m = s->m;
 	const float *g = p->g;
 	size_t n = p->size;
@@ -131,7 +139,7 @@ static void step_sgd(const sk_optim *o, slot *s, float lr)
 static void step_adam(const sk_optim *o, slot *s, float lr)
 {
 	sk_param *p = s->p;
-	float wd = (p->flags & SK_P_NODECAY) ? 0.0f : o->c.wd;
+	float wd = o->c.wd * sk_param_decay_mult(p);
 	float b1 = o->c.beta1, b2 = o->c.beta2, eps = o->c.eps;
 	double t = (double)o->t;
 	float bc1 = (float)(1.0 - pow(b1, t)), bc2 = (float)(1.0 - pow(b2, t));
@@ -154,20 +162,46 @@ static void step_adam(const sk_optim *o, slot *s, float lr)
 	}
 }
 
+/* PyTorch's RMSprop (not centered): v = a*v + (1-a)*g'^2, then
+ * w -= lr * g'/(sqrt(v)+eps), or with momentum b = mu*b + g'/(sqrt(v)+eps),
+ * w -= lr*b. */
+static void step_rmsprop(const sk_optim *o, slot *s, float lr)
+{
+	sk_param *p = s->p;
+	float wd = o->c.wd * sk_param_decay_mult(p), a = o->c.alpha, eps = o->c.eps, mu = o->c.momentum;
+	float *w = p->w, *m = s->m, *v = s->v;
+	const float *g = p->g;
+	size_t n = p->size;
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] + wd * w[i];
+		float vi = a * v[i] + (1 - a) * gi * gi;
+		float d = gi / (sqrtf(vi) + eps);
+		v[i] = vi;
+		if (mu > 0) {
+			d += mu * m[i];
+			m[i] = d;
+		}
+		w[i] -= lr * d;
+	}
+}
+
 void sk_optim_step(sk_optim *o, float lr)
 {
 	o->t++;
 	for (int i = 0; i < o->n; i++) {
+		float plr = lr * sk_param_lr_mult(o->s[i].p);
 		if (is_adam(o))
-			step_adam(o, &o->s[i], lr);
+			step_adam(o, &o->s[i], plr);
+		else if (o->c.kind == SK_OPT_RMSPROP)
+			step_rmsprop(o, &o->s[i], plr);
 		else
-			step_sgd(o, &o->s[i], lr);
+			step_sgd(o, &o->s[i], plr);
 	}
 }
 
 /* ---- state records ---- */
 
-int sk_optim_nrecords(const sk_optim *o) { return o->n * (is_adam(o) ? 2 : 1); }
+int sk_optim_nrecords(const sk_optim *o) { return o->n * (has_v(o) ? 2 : 1); }
 
 int sk_optim_write_state(const sk_optim *o, FILE *f)
 {
@@ -177,7 +211,7 @@ int sk_optim_write_state(const sk_optim *o, FILE *f)
 	sk_attrs_init(&a);
 	for (int i = 0; i < o->n && rc == 0; i++) {
 		const sk_param *p = o->s[i].p;
-		for (int k = 0; k < (is_adam(o) ? 2 : 1) && rc == 0; k++) {
+		for (int k = 0; k < (has_v(o) ? 2 : 1) && rc == 0; k++) {
 			snprintf(name, sizeof name, "opt.%s.%s", p->name, k ? "v" : "m");
 			sk_attrs_free(&a);
 			sk_attrs_init(&a);
@@ -235,7 +269,7 @@ int sk_optim_load_record(sk_optim *o, sk_reader *r, const sk_header *h)
 
 int sk_optim_check_loaded(const sk_optim *o)
 {
-	int want = is_adam(o) ? 3 : 1;
+	int want = has_v(o) ? 3 : 1;
 	for (int i = 0; i < o->n; i++)
 		if (o->s[i].loaded != want)
 			return sk_error("optimiser state for '%s' is missing", o->s[i].p->name);

@@ -76,12 +76,22 @@ struct sk_spec {
 	int n;
 	sk_specline *lines;
 	char *srcname;         /* for messages: "model.spec" or "<model>" */
+	int nrecipe;           /* top level only: the `train` lines, in order */
+	sk_specline *recipe;
 };
 
 /* Parse spec text.  Syntax: one layer per line, `type [pos...] [key=value...]`,
  * `#` to end of line is a comment, blank lines ignored; a line ending in `{`
- * opens a nested body closed by a line `}`.  Errors: "SRC:LINE:COL: message". */
+ * opens a nested body closed by a line `}`.  Errors: "SRC:LINE:COL: message".
+ * Lines of type `train` (top level only, key=value options only) are the
+ * model's training recipe: they go to recipe[], not lines[]; their keys must
+ * be in sk_spec_recipe_keys and appear once over all of them (the values are
+ * checked by the trainer, lib/recipe.c).  Time and memory are linear in the
+ * text's length. */
 sk_spec *sk_spec_parse(const char *text, const char *srcname);
+/* The keys a `train` line may set (NULL-terminated): snet-train's long
+ * options that shape training. */
+extern const char *const sk_spec_recipe_keys[];
 void sk_spec_free(sk_spec *s);
 
 /* Option getters: mark the option used; errors name SRC:LINE:COL.
@@ -94,6 +104,13 @@ int sk_opt_str(const sk_spec *s, sk_specline *o, const char *key, const char *de
 /* One of a NULL-terminated list of words; *out is its index. */
 int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char *const *choices,
                   int def, int *out);
+/* The options lr_mult=M, decay_mult=M (every parameter of layer l, those of
+ * its blocks included) and lr_mult.P=M, decay_mult.P=M (the parameter P,
+ * named relative to the layer: "w", or "conv1.w" inside a block): called by
+ * the builder after create().  A setting made nearer the parameter wins: a
+ * block line's own over its parent's, P over the whole layer. */
+struct sk_layer;
+int sk_opt_param_mults(const sk_spec *s, sk_specline *o, struct sk_layer *l);
 /* An error at a spec line: "SRC:LINE:COL: type: message".  Returns -1. */
 int sk_spec_error(const sk_spec *s, const sk_specline *o, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -137,7 +154,18 @@ typedef struct sk_param {
 	float init_a;
 	int fan_in, fan_out;
 	int frozen;               /* set by snet-train --freeze */
+	/* Per-parameter multipliers from the spec (lr_mult, decay_mult options):
+	 * the optimiser uses lr * lr_mult and wd * decay_mult.  Only the ones
+	 * flagged in `mults` are set; the others are 1, and decay_mult is 0 for
+	 * SK_P_NODECAY parameters (a zeroed sk_param is a default one). */
+	float lr_mult, decay_mult;
+	int mults;                /* SK_MULT_LR | SK_MULT_DECAY */
 } sk_param;
+
+enum { SK_MULT_LR = 1, SK_MULT_DECAY = 2 };
+/* The effective multipliers of a parameter. */
+float sk_param_lr_mult(const sk_param *p);
+float sk_param_decay_mult(const sk_param *p);
 
 /* ---- layers ---- */
 

@@ -1,4 +1,4 @@
-/* sk_optim.h: optimisers (SGD with momentum, Nesterov, Adam, AdamW) and
+/* sk_optim.h: optimisers (SGD with momentum, Nesterov, Adam, AdamW, RMSprop) and
  * learning-rate schedules (constant, step, multistep, cosine; linear warm-up).
  *
  * The optimiser owns one state slot per trainable parameter (buffers and
@@ -10,6 +10,9 @@
  *   adam:     g' = g + wd*w;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2;
  *             w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
  *   adamw:    w -= lr*wd*w (decoupled), then adam with wd = 0
+ *   rmsprop:  g' = g + wd*w;  v = a*v + (1-a)*g'^2;  d = g'/(sqrt(v) + eps);
+ *             with momentum mu > 0: b = mu*b + d, d = b;  w -= lr*d
+ *             (torch.optim.RMSprop, centered=False)
  * Weight decay never applies to SK_P_NODECAY parameters (biases, norms).
  */
 #ifndef SK_OPTIM_H
@@ -21,20 +24,24 @@
 #include "sk_layer.h"
 #include "sk_stream.h"
 
-typedef enum sk_opt_kind { SK_OPT_SGD = 0, SK_OPT_NESTEROV, SK_OPT_ADAM, SK_OPT_ADAMW } sk_opt_kind;
+typedef enum sk_opt_kind { SK_OPT_SGD = 0, SK_OPT_NESTEROV, SK_OPT_ADAM, SK_OPT_ADAMW, SK_OPT_RMSPROP } sk_opt_kind;
 
 typedef struct sk_optim_config {
 	sk_opt_kind kind;
-	float momentum;   /* sgd, nesterov (default 0.9) */
+	float momentum;   /* sgd, nesterov (default 0.9); rmsprop (default 0) */
 	float wd;         /* weight decay (default 0; adamw: decoupled) */
-	float beta1, beta2, eps;   /* adam, adamw (0.9, 0.999, 1e-8) */
+	float beta1, beta2, eps;   /* adam, adamw (0.9, 0.999, 1e-8); eps also rmsprop's */
+	float alpha;      /* rmsprop: smoothing of the mean of g^2 (0.99) */
 } sk_optim_config;
 
 /* Fill defaults for a kind. */
 void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind);
-/* "sgd", "nesterov", "adam", "adamw" <-> kind; parse returns -1 on unknown. */
+/* "sgd", "nesterov", "adam", "adamw", "rmsprop" <-> kind; parse returns -1 on unknown. */
 const char *sk_optim_name(sk_opt_kind k);
 int sk_optim_parse(const char *s, sk_opt_kind *out);
+/* The learning rate used when none is given: 0.05 for sgd and nesterov,
+ * 0.001 for adam and adamw, 0.01 for rmsprop (PyTorch's default). */
+double sk_optim_default_lr(sk_opt_kind k);
 
 typedef struct sk_optim sk_optim;
 
@@ -49,7 +56,7 @@ void sk_optim_step(sk_optim *o, float lr);
 int64_t sk_optim_steps(const sk_optim *o);
 int sk_optim_nparams(const sk_optim *o);
 
-/* State as stream records: "opt.<param>.m" (and ".v" for adam/adamw), plus
+/* State as stream records: "opt.<param>.m" (and ".v" for adam, adamw and rmsprop), plus
  * the step count in the attribute `t` of the first record.  nrecords() tells
  * how many write_state() writes (for the model's `records` count). */
 int sk_optim_nrecords(const sk_optim *o);

@@ -101,6 +101,41 @@ typedef struct sk_train_config {
 
 void sk_train_defaults(sk_train_config *c);
 
+/* ---- recipes (lib/recipe.c) ----
+ * A model's training defaults: the keys of sk_spec_recipe_keys (snet-train's
+ * long options that shape training) with their values as text, from a spec's
+ * `train` lines, from the command line or from a checkpoint's `recipe`
+ * attribute.  Values are checked when set; apply() turns them into a
+ * configuration, optimizer first (it resets momentum and decay to its
+ * defaults), then the others; an unset lr is the optimizer's default. */
+#define SK_RECIPE_KEYS 32
+typedef struct sk_recipe {
+	char *val[SK_RECIPE_KEYS];   /* by index in sk_spec_recipe_keys; NULL = unset */
+} sk_recipe;
+
+/* What a recipe sets beyond sk_train_config. */
+typedef struct sk_recipe_extras {
+	char unsup[32];   /* --init-unsupervised method ("" = none) */
+	int unsup_n;      /* --init-examples (default 4000) */
+} sk_recipe_extras;
+
+void sk_recipe_init(sk_recipe *r);
+void sk_recipe_free(sk_recipe *r);
+void sk_recipe_extras_defaults(sk_recipe_extras *x);
+/* Set one key (replacing); -1 naming the value when it is bad. */
+int sk_recipe_set(sk_recipe *r, const char *key, const char *val);
+const char *sk_recipe_get(const sk_recipe *r, const char *key);
+/* The spec's `train` lines; errors name SRC:LINE:COL. */
+int sk_recipe_from_spec(sk_recipe *r, const sk_spec *s);
+/* "key=value key=value ..." as sk_recipe_format writes it. */
+int sk_recipe_parse(sk_recipe *r, const char *text);
+/* The values set in `over` replace those of dst. */
+void sk_recipe_merge(sk_recipe *dst, const sk_recipe *over);
+int sk_recipe_apply(const sk_recipe *r, sk_train_config *c, sk_recipe_extras *x);
+/* The effective recipe on one line, every key that matters for c (values
+ * that read back exactly): what snet-train prints and records. */
+char *sk_recipe_format(const sk_train_config *c, const sk_recipe_extras *x, char *buf, size_t n);
+
 typedef struct sk_trainer sk_trainer;
 
 /* A trainer for model m (already initialised) on train (and valid, may be
@@ -126,6 +161,9 @@ double sk_trainer_best_valid(const sk_trainer *t);
 /* The command line to record: the original run's after a resume. */
 const char *sk_trainer_command(const sk_trainer *t);
 const char *sk_trainer_last_checkpoint(const sk_trainer *t);  /* NULL if none written */
+/* After run() returned -1: the global step (1-based) whose loss was not
+ * finite, or 0 when the error was another one. */
+int64_t sk_trainer_diverged(const sk_trainer *t);
 
 /* Unsupervised initialisation (snet-train --init-unsupervised): for each
  * top-level layer with ops->init_data, in order, forward up to n examples of

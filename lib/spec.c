@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +45,10 @@ void sk_spec_free(sk_spec *s)
 		return;
 	for (int i = 0; i < s->n; i++)
 		line_free(&s->lines[i]);
+	for (int i = 0; i < s->nrecipe; i++)
+		line_free(&s->recipe[i]);
 	free(s->lines);
+	free(s->recipe);
 	free(s->srcname);
 	free(s);
 }
@@ -60,12 +64,59 @@ static sk_spec *spec_new(const char *srcname)
 	return s;
 }
 
-static int grow(void **p, size_t elsize, int n)
+/* Make room for element n of an array of *cap elements, doubling: linear
+ * time over any number of appends. */
+static int grow(void **p, size_t elsize, int n, int *cap)
 {
-	void *q = realloc(*p, elsize * (size_t)(n + 1));
-	if (!q)
+	if (n < *cap)
+		return 0;
+	if (*cap > INT_MAX / 2)
+		return sk_error("spec too large");
+	int c = *cap ? *cap * 2 : 8;
+	size_t bytes;
+	void *q;
+	if (sk_mul_size((size_t)c, elsize, &bytes) < 0)
+		return -1;
+	if (!(q = realloc(*p, bytes)))
 		return sk_error("out of memory");
 	*p = q;
+	*cap = c;
+	return 0;
+}
+
+typedef struct keyidx {
+	const char *key;
+	int i;
+} keyidx;
+
+static int cmp_key(const void *a, const void *b)
+{
+	const keyidx *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* An option given twice on a line: the error names the first repeat, as a
+ * scan from the left would, in O(k log k) for k options. */
+static int first_duplicate(const char *src, int lineno, const sk_specline *o)
+{
+	keyidx *ix;
+	int bad = -1;
+	if (o->nkv < 2)
+		return 0;
+	if (!(ix = sk_alloc_array((size_t)o->nkv, sizeof *ix)))
+		return -1;
+	for (int i = 0; i < o->nkv; i++) {
+		ix[i].key = o->key[i];
+		ix[i].i = i;
+	}
+	qsort(ix, (size_t)o->nkv, sizeof *ix, cmp_key);
+	for (int i = 1; i < o->nkv; i++)
+		if (!strcmp(ix[i - 1].key, ix[i].key) && (bad < 0 || ix[i].i < bad))
+			bad = ix[i].i;
+	sk_free(ix);
+	if (bad >= 0)
+		return sk_error("%s:%d:%d: option '%s' given twice", src, lineno, o->kvcol[bad], o->key[bad]);
 	return 0;
 }
 
@@ -73,7 +124,7 @@ static int grow(void **p, size_t elsize, int n)
 static int parse_words(const char *src, int lineno, const char *p, const char *e, sk_specline *o,
                        const char *bol)
 {
-	int opens = 0;
+	int opens = 0, cap[6] = {0, 0, 0, 0, 0, 0};
 	memset(o, 0, sizeof *o);
 	o->line = lineno;
 	while (p < e) {
@@ -109,14 +160,10 @@ static int parse_words(const char *src, int lineno, const char *p, const char *e
 			if (eq == w || eq == w + len - 1)
 				return sk_error("%s:%d:%d: malformed option '%.*s' (expected key=value)", src, lineno,
 				                col, (int)len, w);
-			for (int i = 0; i < o->nkv; i++)
-				if (strlen(o->key[i]) == (size_t)(eq - w) && !strncmp(o->key[i], w, (size_t)(eq - w)))
-					return sk_error("%s:%d:%d: option '%.*s' given twice", src, lineno, col,
-					                (int)(eq - w), w);
-			if (grow((void **)&o->key, sizeof(char *), o->nkv) < 0 ||
-			    grow((void **)&o->val, sizeof(char *), o->nkv) < 0 ||
-			    grow((void **)&o->kvcol, sizeof(int), o->nkv) < 0 ||
-			    grow((void **)&o->used, 1, o->nkv) < 0)
+			if (grow((void **)&o->key, sizeof(char *), o->nkv, &cap[0]) < 0 ||
+			    grow((void **)&o->val, sizeof(char *), o->nkv, &cap[1]) < 0 ||
+			    grow((void **)&o->kvcol, sizeof(int), o->nkv, &cap[2]) < 0 ||
+			    grow((void **)&o->used, 1, o->nkv, &cap[3]) < 0)
 				return -1;
 			o->key[o->nkv] = dupn(w, (size_t)(eq - w));
 			o->val[o->nkv] = dupn(eq + 1, (size_t)(w + len - eq - 1));
@@ -129,8 +176,8 @@ static int parse_words(const char *src, int lineno, const char *p, const char *e
 			if (o->nkv)
 				return sk_error("%s:%d:%d: positional argument '%.*s' after key=value options", src,
 				                lineno, col, (int)len, w);
-			if (grow((void **)&o->pos, sizeof(char *), o->npos) < 0 ||
-			    grow((void **)&o->poscol, sizeof(int), o->npos) < 0)
+			if (grow((void **)&o->pos, sizeof(char *), o->npos, &cap[4]) < 0 ||
+			    grow((void **)&o->poscol, sizeof(int), o->npos, &cap[5]) < 0)
 				return -1;
 			o->pos[o->npos] = dupn(w, len);
 			o->poscol[o->npos] = col;
@@ -139,13 +186,57 @@ static int parse_words(const char *src, int lineno, const char *p, const char *e
 			o->npos++;
 		}
 	}
+	if (first_duplicate(src, lineno, o) < 0)
+		return -1;
 	return opens;
+}
+
+const char *const sk_spec_recipe_keys[] = {
+	"optimizer", "lr", "momentum", "wd", "schedule", "step-size", "gamma", "milestones", "warmup", "min-lr",
+	"epochs", "batch", "loss", "crop", "flip", "init-unsupervised", "init-examples", NULL,
+};
+
+/* Check a `train` line o of block s (parse_words returned r). */
+static int recipe_line(const sk_spec *s, const sk_specline *o, int depth, int r)
+{
+	const char *src = s->srcname;
+	if (depth > 0)
+		return sk_error("%s:%d:%d: train: the recipe belongs at the top level, not inside a block", src,
+		                o->line, o->col);
+	if (r == 1)
+		return sk_error("%s:%d:%d: train: takes no '{' block", src, o->line, o->col);
+	if (o->npos > 0)
+		return sk_error("%s:%d:%d: train: '%s': the recipe is key=value options only", src, o->line,
+		                o->poscol[0], o->pos[0]);
+	if (o->nkv == 0)
+		return sk_error("%s:%d:%d: train: empty recipe line", src, o->line, o->col);
+	for (int k = 0; k < o->nkv; k++) {
+		int known = 0;
+		for (int i = 0; sk_spec_recipe_keys[i] && !known; i++)
+			known = !strcmp(sk_spec_recipe_keys[i], o->key[k]);
+		if (!known) {
+			char list[400];
+			size_t len = 0;
+			for (int i = 0; sk_spec_recipe_keys[i]; i++)
+				len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s",
+				                        i ? " " : "", sk_spec_recipe_keys[i]);
+			return sk_error("%s:%d:%d: train: unknown key '%s' (known: %s)", src, o->line, o->kvcol[k],
+			                o->key[k], list);
+		}
+		for (int j = 0; j < s->nrecipe; j++)
+			for (int i = 0; i < s->recipe[j].nkv; i++)
+				if (!strcmp(s->recipe[j].key[i], o->key[k]))
+					return sk_error("%s:%d:%d: train: '%s' given twice (first at line %d)", src, o->line,
+					                o->kvcol[k], o->key[k], s->recipe[j].line);
+	}
+	return 0;
 }
 
 static sk_spec *parse_block(const char *src, const char **pp, int *lineno, int depth, int *closed)
 {
 	sk_spec *s = spec_new(src);
 	const char *p = *pp;
+	int cap = 0, rcap = 0;
 	if (!s)
 		return NULL;
 	*closed = 0;
@@ -179,7 +270,7 @@ static sk_spec *parse_block(const char *src, const char **pp, int *lineno, int d
 			*pp = p;
 			return s;
 		}
-		if (grow((void **)&s->lines, sizeof(sk_specline), s->n) < 0)
+		if (grow((void **)&s->lines, sizeof(sk_specline), s->n, &cap) < 0)
 			goto fail;
 		sk_specline *o = &s->lines[s->n];
 		int r = parse_words(src, *lineno, bol, z, o, bol);
@@ -189,6 +280,14 @@ static sk_spec *parse_block(const char *src, const char **pp, int *lineno, int d
 		if (!o->type) {
 			sk_error("%s:%d: '{' without a layer type", src, *lineno);
 			goto fail;
+		}
+		if (!strcmp(o->type, "train")) {
+			if (recipe_line(s, o, depth, r) < 0 ||
+			    grow((void **)&s->recipe, sizeof(sk_specline), s->nrecipe, &rcap) < 0)
+				goto fail;
+			s->recipe[s->nrecipe++] = *o;   /* moved: lines[] forgets it */
+			s->n--;
+			continue;
 		}
 		if (r == 1) {
 			int startline = *lineno, c2;
@@ -344,4 +443,98 @@ int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char 
 	}
 	return sk_error("%s:%d:%d: %s: %s='%s' is not one of: %s", s->srcname, o->line, o->kvcol[k], o->type, key,
 	                o->val[k], list);
+}
+
+/* ---- per-parameter multipliers ---- */
+
+float sk_param_lr_mult(const sk_param *p) { return (p->mults & SK_MULT_LR) ? p->lr_mult : 1.0f; }
+
+float sk_param_decay_mult(const sk_param *p)
+{
+	if (p->mults & SK_MULT_DECAY)
+		return p->decay_mult;
+	return (p->flags & SK_P_NODECAY) ? 0.0f : 1.0f;
+}
+
+typedef struct mult_arg {
+	const char *layer;   /* the layer's full name */
+	const char *rel;     /* NULL: every parameter */
+	int which;           /* SK_MULT_LR or SK_MULT_DECAY */
+	float v;
+	int found;
+	char names[200];     /* for the error: the layer's parameter names */
+} mult_arg;
+
+static int mult_fn(sk_param *p, sk_layer *owner, void *arg)
+{
+	mult_arg *a = arg;
+	size_t k = strlen(a->layer);
+	const char *rel = p->name;
+	(void)owner;
+	if (p->flags & SK_P_BUFFER)
+		return 0;
+	if (!strncmp(p->name, a->layer, k) && p->name[k] == '.')
+		rel = p->name + k + 1;
+	if (a->rel && strcmp(a->rel, rel)) {
+		size_t n = strlen(a->names);
+		if (n + strlen(rel) + 3 < sizeof a->names)
+			snprintf(a->names + n, sizeof a->names - n, "%s%s", n ? ", " : "", rel);
+		return 0;
+	}
+	a->found++;
+	if (p->mults & a->which)   /* set nearer the parameter already */
+		return 0;
+	if (a->which == SK_MULT_LR)
+		p->lr_mult = a->v;
+	else
+		p->decay_mult = a->v;
+	p->mults |= a->which;
+	return 0;
+}
+
+static int walk_layer_params(sk_layer *l, sk_param_fn fn, void *arg)
+{
+	for (int i = 0; i < l->nparams; i++)
+		if (fn(&l->params[i], l, arg) < 0)
+			return -1;
+	for (int c = 0; c < l->nchild; c++)
+		if (sk_seq_walk_params(l->child[c], fn, arg) < 0)
+			return -1;
+	return 0;
+}
+
+int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l)
+{
+	/* the named parameters first, then the whole layer: P wins over all */
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < o->nkv; k++) {
+			const char *key = o->key[k], *dot;
+			int which;
+			float v;
+			if (!strncmp(key, "lr_mult", 7) && (key[7] == 0 || key[7] == '.'))
+				which = SK_MULT_LR;
+			else if (!strncmp(key, "decay_mult", 10) && (key[10] == 0 || key[10] == '.'))
+				which = SK_MULT_DECAY;
+			else
+				continue;
+			dot = strchr(key, '.');
+			if ((pass == 0) != (dot != NULL))
+				continue;
+			o->used[k] = 1;
+			if (parse_float(o->val[k], &v) < 0 || !(v >= 0) || v > 1e6)
+				return sk_error("%s:%d:%d: %s: %s='%s' is not a number from 0 to 1e6", s->srcname, o->line,
+				                o->kvcol[k], o->type, key, o->val[k]);
+			mult_arg a = {l->name, dot ? dot + 1 : NULL, which, v, 0, ""};
+			if (dot && !dot[1])
+				return sk_error("%s:%d:%d: %s: %s names no parameter", s->srcname, o->line, o->kvcol[k], o->type,
+				                key);
+			walk_layer_params(l, mult_fn, &a);
+			if (!a.found && dot)
+				return sk_error("%s:%d:%d: %s: %s: the layer has no parameter '%s' (it has: %s)", s->srcname,
+				                o->line, o->kvcol[k], o->type, key, dot + 1, a.names[0] ? a.names : "none");
+			if (!a.found)
+				return sk_error("%s:%d:%d: %s: %s: the layer has no parameters", s->srcname, o->line,
+				                o->kvcol[k], o->type, key);
+		}
+	return 0;
 }

@@ -415,6 +415,7 @@ struct sk_trainer {
 	int ckpt_written;
 	float *rbuf;          /* distributed: gradients, loss, correct, stop flag */
 	size_t rn;
+	int64_t diverged;     /* the step whose loss was not finite (0: none) */
 };
 
 void sk_train_defaults(sk_train_config *c)
@@ -545,6 +546,7 @@ const sk_epoch_stats *sk_trainer_last(const sk_trainer *t) { return &t->last; }
 double sk_trainer_best_valid(const sk_trainer *t) { return t->best_valid; }
 const char *sk_trainer_command(const sk_trainer *t) { return t->command; }
 const char *sk_trainer_last_checkpoint(const sk_trainer *t) { return t->ckpt_written ? t->last_ckpt : NULL; }
+int64_t sk_trainer_diverged(const sk_trainer *t) { return t->diverged; }
 
 /* ---- checkpoints ---- */
 
@@ -939,6 +941,7 @@ int sk_trainer_run(sk_trainer *t)
 				return sk_error_prefix("step %lld", (long long)t->gstep + 1);
 			if (!isfinite(loss)) {
 				const char *ck = sk_trainer_last_checkpoint(t);
+				t->diverged = t->gstep + 1;
 				if (ck)
 					return sk_error("loss is %s at step %lld (epoch %d); stopped, the last good checkpoint "
 					                "is '%s'",

@@ -17,7 +17,7 @@ test_expect_success 'usage errors exit 2 with one line' '
 	test_error 2 snet-train -o x.tns train.tns &&
 	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --bogus train.tns &&
 	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --epochs -1 train.tns &&
-	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --optimizer rmsprop train.tns &&
+	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --optimizer adagrad train.tns &&
 	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --schedule multistep train.tns &&
 	test_error 2 snet-train -m "$M/zoo-cnn.spec" -o x.tns --valid a --valid-split 0.1 train.tns &&
 	test_error 2 snet-train -m - -o x.tns - &&

@@ -75,6 +75,10 @@ static void test_against_torch(void)
 		{SK_OPT_ADAM, 0.9f, {0.711667836, -1.85898936, 0.323817015, 0.20033972}},
 		{SK_OPT_ADAMW, 0.9f, {0.689094603, -1.84349036, 0.315881819, 0.20033972}},
 		{SK_OPT_SGD, 0.0f, {0.796544015, -1.99208808, 0.288129508, 0.290000021}},
+		/* torch.optim.RMSprop(lr=0.1, alpha=0.99, eps=1e-8, weight_decay=0.1,
+		 * momentum=M), its update rule computed by hand in double precision */
+		{SK_OPT_RMSPROP, 0.0f, {-1.21709005, -1.88724542, -0.44215685, -0.13218429}},
+		{SK_OPT_RMSPROP, 0.9f, {-3.24811262, -0.501060468, -1.70921886, -1.20419095}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		fixture f;
@@ -119,6 +123,20 @@ static void test_by_hand(void)
 	sk_optim_step(o, 0.1f);
 	tap_ok(fabsf(f.wv[0] - 0.9f) < 1e-6f && fabsf(f.wv[1] + 1.9f) < 1e-6f, "adam step 1 is lr*sign(g): %.7f %.7f",
 	       f.wv[0], f.wv[1]);
+	sk_optim_free(o);
+	/* rmsprop's first step: v = 0.01 g^2, so w -= lr * g / (0.1 |g|) = 10 lr sign(g):
+	 * 1 - 1 = 0 and -2 + 1 = -1 */
+	fixture_init(&f);
+	sk_optim_defaults(&c, SK_OPT_RMSPROP);
+	tap_ok(c.momentum == 0 && c.alpha == 0.99f && sk_optim_default_lr(SK_OPT_RMSPROP) == 0.01,
+	       "rmsprop defaults as PyTorch's: momentum 0, alpha 0.99, lr 0.01");
+	o = sk_optim_new(&c, f.ps, 1);
+	f.wg[0] = 0.5f;
+	f.wg[1] = -3.0f;
+	sk_optim_step(o, 0.1f);
+	tap_ok(fabsf(f.wv[0]) < 1e-6f && fabsf(f.wv[1] + 1.0f) < 1e-6f, "rmsprop step 1 is 10*lr*sign(g): %.7f %.7f",
+	       f.wv[0], f.wv[1]);
+	tap_ok(sk_optim_nrecords(o) == 2, "rmsprop keeps two state records per parameter");
 	sk_optim_free(o);
 }
 
@@ -218,7 +236,8 @@ static void test_schedules(void)
 	sk_opt_kind ok;
 	tap_ok(sk_sched_parse("cosine", &k) == 0 && k == SK_SCHED_COSINE && sk_sched_parse("linear", &k) < 0,
 	       "schedule names");
-	tap_ok(sk_optim_parse("adamw", &ok) == 0 && ok == SK_OPT_ADAMW && sk_optim_parse("rmsprop", &ok) < 0,
+	tap_ok(sk_optim_parse("adamw", &ok) == 0 && ok == SK_OPT_ADAMW && sk_optim_parse("rmsprop", &ok) == 0 &&
+	           ok == SK_OPT_RMSPROP && sk_optim_parse("adagrad", &ok) < 0,
 	       "optimizer names: %s", sk_errmsg());
 }
 
