@@ -193,8 +193,13 @@ static int fold_conv(plan *p, sk_layer *l, sk_layer *bn, sk_layer **f)
 		return 0;
 	}
 	if (sk_conv_copy_text(l, 1, text, sizeof text) < 0 || !(s = sk_spec_parse(text, "<plan>")) ||
-	    !(q = sk_seq_build(s, l->in, "")))
+	    !(q = sk_seq_declare(s, l->in, "")))
 		goto out;
+	if (sk_seq_alloc(q, 0) < 0) {   /* values only: nothing trains the copy */
+		sk_seq_free(q);
+		q = NULL;
+		goto out;
+	}
 	if (!(own = realloc(p->own, sizeof *own * (size_t)(p->nown + 1)))) {
 		sk_error("out of memory");
 		sk_seq_free(q);
@@ -209,11 +214,6 @@ static int fold_conv(plan *p, sk_layer *l, sk_layer *bn, sk_layer **f)
 		for (size_t j = 0; j < per; j++)
 			fw[(size_t)c * per + j] = (float)(a[c] * (double)w[(size_t)c * per + j]);
 		fb[c] = (float)(a[c] * (cb ? (double)cb[c] : 0.0) + b[c]);
-	}
-	/* nothing trains the copy */
-	for (int k = 0; k < (*f)->nparams; k++) {
-		sk_free((*f)->params[k].g);
-		(*f)->params[k].g = NULL;
 	}
 	rc = 1;
 out:
@@ -481,8 +481,9 @@ static plan *plan_new(sk_model *m, int thread, int max_batch, int slice, const c
 	p->capture = capture;
 	p->insz = sk_shape_size(m->in);
 	p->outsz = sk_shape_size(m->seq->out);
-	/* a replica of the layers whose parameters are the model's values */
-	if (!(p->seq = sk_seq_build(m->spec, m->in, "")) || (np = sk_seq_params(p->seq, &p->ps)) < 0 ||
+	/* a replica of the layers whose parameters are the model's values
+	 * (declared only: nothing of its own is allocated for them) */
+	if (!(p->seq = sk_seq_declare(m->spec, m->in, "")) || (np = sk_seq_params(p->seq, &p->ps)) < 0 ||
 	    (nm = sk_seq_params(m->seq, &mp)) < 0)
 		goto fail;
 	if (nm != np) {
@@ -491,9 +492,10 @@ static plan *plan_new(sk_model *m, int thread, int max_batch, int slice, const c
 	}
 	p->np = np;
 	for (int i = 0; i < p->np; i++) {
-		sk_free(p->ps[i]->w);
-		sk_free(p->ps[i]->g);
-		p->ps[i]->g = NULL;
+		if (!mp[i]->w || strcmp(mp[i]->name, p->ps[i]->name)) {
+			sk_error("parameter '%s' of the model is not ready for the engine", mp[i]->name);
+			goto fail;
+		}
 		p->ps[i]->w = mp[i]->w;
 	}
 	free(mp);
