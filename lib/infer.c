@@ -1,7 +1,6 @@
 /* infer.c: run a model over a chunked stream in bounded memory (sk_infer.h). */
 #include "sk_infer.h"
 #include "sk_loss.h"
-#include "sk_train.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +44,7 @@ static int flush_rows(const sk_infer_config *c, const sk_model *m, size_t width,
 
 int sk_infer_run(sk_model *m, sk_chunks *in, const sk_infer_config *c, sk_infer_result *r)
 {
-	sk_team *team = NULL;
+	sk_engine *eng = NULL;
 	const char *layer = c->output == SK_OUT_FEATURES ? c->layer : NULL;
 	size_t insz = sk_shape_size(m->in), k = sk_shape_size(m->seq->out), width;
 	int64_t cap, rows = 0, nchunk = 0;
@@ -58,14 +57,9 @@ int sk_infer_run(sk_model *m, sk_chunks *in, const sk_infer_config *c, sk_infer_
 		return sk_error("batch %d must be positive", c->batch);
 	if ((c->metrics || c->output != SK_OUT_FEATURES) && m->nclasses < 1)
 		return sk_error("the model's output is not a vector of class scores");
-	if (!(team = sk_team_new(m, c->threads, c->batch)))
+	if (!(eng = sk_engine_new(m, c->threads, c->batch, layer, c->slice)))
 		return -1;
-	if (layer && !(width = sk_team_layer_size(team, layer))) {
-		sk_error("the model has no layer '%s'", layer);
-		goto out;
-	}
-	if (!layer)
-		width = c->output == SK_OUT_LABELS ? 1 : k;
+	width = layer ? sk_engine_layer_size(eng) : c->output == SK_OUT_LABELS ? 1 : k;
 	/* an output record holds up to `cap` rows, a multiple of the batch */
 	cap = (int64_t)(OUT_BYTES_MAX / (width * sizeof(float)));
 	if (cap < c->batch)
@@ -116,16 +110,11 @@ int sk_infer_run(sk_model *m, sk_chunks *in, const sk_infer_config *c, sk_infer_
 			if (rows + b > cap)
 				b = (int)(cap - rows);
 			const float *xb = x + (size_t)s * insz;
-			float *dst = layer ? buf + (size_t)rows * width
-			                   : (c->output == SK_OUT_LABELS ? logits : buf + (size_t)rows * width);
-			if (sk_team_forward(team, b, xb, layer, dst) < 0)
+			float *dst = buf + (size_t)rows * width;
+			/* the scores: into the output rows, or aside for labels and metrics */
+			float *z = !layer && c->output != SK_OUT_LABELS ? dst : logits;
+			if (sk_engine_forward(eng, b, xb, !layer || c->metrics ? z : NULL, layer ? dst : NULL) < 0)
 				goto out;
-			const float *z = dst;
-			if (layer && c->metrics) {
-				if (sk_team_forward(team, b, xb, NULL, logits) < 0)
-					goto out;
-				z = logits;
-			}
 			if (!layer || c->metrics) {
 				for (int i = 0; i < b; i++) {
 					const float *zi = z + (size_t)i * k;
@@ -173,6 +162,6 @@ out:
 	sk_free(buf);
 	sk_free(logits);
 	sk_free(lab);
-	sk_team_free(team);
+	sk_engine_free(eng);
 	return rc;
 }

@@ -22,6 +22,7 @@ typedef struct sk_infer_config {
 	FILE *out;             /* stream to write, or NULL (metrics only) */
 	int level;             /* deflate level for the output (0 = raw) */
 	int metrics;           /* accumulate metrics (needs labels) */
+	int slice;             /* examples per slice of the engine (0: its choice) */
 } sk_infer_config;
 
 typedef struct sk_infer_result {
@@ -32,6 +33,38 @@ typedef struct sk_infer_result {
 	int k;                 /* classes */
 	int64_t *confusion;    /* k x k, row = true label, column = predicted (malloc'ed; free it) */
 } sk_infer_result;
+
+/* ---- the forward-only engine (lib/plan.c) ----
+ *
+ * Plans a model's forward pass once: a few activation buffers shared by
+ * all layers (two per plain sequence, three in a residual block), ReLU and
+ * batch norm in place, batch norm after a convolution folded into a copy
+ * of its weights (running statistics: evaluation mode), dropout skipped,
+ * residual and merge-and-run blocks planned through, every other layer run
+ * by its ordinary forward.  A batch runs in slices of a few examples (the
+ * buffers hold a slice).  No gradients, optimiser state or per-layer
+ * activations; the parameter values are the model's (read when the engine
+ * is made: change them, make a new engine).  Outputs equal sk_seq_forward
+ * in evaluation mode up to float rounding. */
+typedef struct sk_engine sk_engine;
+
+/* `threads` replicas for batches of up to max_batch examples; `layer`
+ * (NULL: none) names a layer (at any depth) whose output is also delivered;
+ * `slice` examples per slice (0: the engine's choice, about 1 MiB for the
+ * largest activation; SK_INFER_SLICE in the environment overrides). */
+sk_engine *sk_engine_new(sk_model *m, int threads, int max_batch, const char *layer, int slice);
+void sk_engine_free(sk_engine *e);
+/* Forward n <= max_batch examples x (n * input size floats): the model's
+ * output into y and the layer's into features (n * sk_engine_layer_size
+ * floats), each when not NULL. */
+int sk_engine_forward(sk_engine *e, int n, const float *x, float *y, float *features);
+/* Per-example size of the captured layer's output (0 without one). */
+size_t sk_engine_layer_size(const sk_engine *e);
+/* Bytes of the planned activation buffers, all threads; examples per slice. */
+size_t sk_engine_bytes(const sk_engine *e);
+int sk_engine_slice(const sk_engine *e);
+
+/* ---- running a model over a stream ---- */
 
 void sk_infer_defaults(sk_infer_config *c);
 /* Run m over every chunk of `in`.  Returns 0 or -1 (message names the chunk). */

@@ -10,6 +10,7 @@
  */
 #include "sk_kernels.h"
 #include "sk_layer.h"
+#include "sk_plan.h"
 
 #include <math.h>
 
@@ -146,6 +147,19 @@ static void bn_destroy(sk_layer *l)
 	if (b)
 		sk_free(b->mean);
 	sk_free(b);
+}
+
+int sk_bn_eval_affine(const sk_layer *l, double *a, double *b, int nc)
+{
+	const bn *p = l->priv;
+	const float *gamma = l->params[0].w, *beta = l->params[1].w, *rmean = l->params[2].w, *rvar = l->params[3].w;
+	if (l->in.n != 3 || p->nc != nc)
+		return 0;
+	for (int c = 0; c < nc; c++) {
+		a[c] = (double)gamma[c] / sqrt((double)rvar[c] + (double)p->eps);
+		b[c] = (double)beta[c] - a[c] * (double)rmean[c];
+	}
+	return nc;
 }
 
 const sk_layer_ops sk_layer_bn = {

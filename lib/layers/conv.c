@@ -18,8 +18,10 @@
  */
 #include "sk_kernels.h"
 #include "sk_layer.h"
+#include "sk_plan.h"
 #include "sk_winograd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -575,6 +577,22 @@ static void conv_destroy(sk_layer *l)
 		return;
 	free_work(c);
 	sk_free(c);
+}
+
+/* ---- for the inference engine (sk_plan.h) ---- */
+
+int sk_conv_copy_text(const sk_layer *l, int bias, char *buf, size_t len)
+{
+	const conv *c = l->priv;
+	int r = snprintf(buf, len, "conv %d k=%d stride=%d pad=%d bias=%d algo=%s wtile=%d\n", c->o, c->g.k,
+	                 c->g.stride, c->g.pad, bias != 0, algo_names[c->algo], c->wtile);
+	return r < 0 || (size_t)r >= len ? sk_error("%s: spec line too long", l->name) : 0;
+}
+
+const float *sk_conv_bias(const sk_layer *l)
+{
+	const conv *c = l->priv;
+	return c->bias ? l->params[1].w : NULL;
 }
 
 const sk_layer_ops sk_layer_conv = {

@@ -16,6 +16,7 @@
  * Children: <name>.a.conv1 ... <name>.a.proj, <name>.a.projbn, <name>.b....
  */
 #include "sk_arch.h"
+#include "sk_plan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -218,6 +219,20 @@ static void mrblock_destroy(sk_layer *l)
 		sk_free(r->tmp);
 	}
 	sk_free(r);
+}
+
+void sk_mrblock_parts(const sk_layer *l, sk_seq *h[2], sk_seq *p[2], int *single, int *merged, size_t *sin,
+                      size_t *sout)
+{
+	const mrblock *r = l->priv;
+	for (int k = 0; k < 2; k++) {
+		h[k] = r->h[k];
+		p[k] = r->p[k];
+	}
+	*single = r->single;
+	*merged = r->merged;
+	*sin = r->sin;
+	*sout = r->sout;
 }
 
 const sk_layer_ops sk_layer_mrblock = {

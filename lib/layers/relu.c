@@ -1,6 +1,7 @@
 /* relu.c: rectified linear unit, y = max(x, 0); `leaky=A` gives y = A*x for x < 0. */
 #include "sk_kernels.h"
 #include "sk_layer.h"
+#include "sk_plan.h"
 
 typedef struct relu {
 	float slope;
@@ -44,6 +45,8 @@ static int relu_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 		sk_vrelu_back(m, a, x, dy, dx);
 	return 0;
 }
+
+float sk_relu_slope(const sk_layer *l) { return ((const relu *)l->priv)->slope; }
 
 static void relu_destroy(sk_layer *l) { sk_free(l->priv); }
 

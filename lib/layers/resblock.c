@@ -9,6 +9,7 @@
  * The branches are child sequences named <name>.conv1, <name>.bn1, ...,
  * <name>.proj, <name>.projbn.  Also the shared helpers of sk_arch.h. */
 #include "sk_arch.h"
+#include "sk_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,14 @@ static void resblock_destroy(sk_layer *l)
 		sk_free(r->tmp);
 	}
 	sk_free(r);
+}
+
+void sk_resblock_parts(const sk_layer *l, sk_seq **branch, sk_seq **proj, int *opt_a_stride)
+{
+	const resblock *r = l->priv;
+	*branch = r->branch;
+	*proj = r->proj;
+	*opt_a_stride = r->opt_a && (r->stride != 1 || r->out != l->in.d[0]) ? r->stride : 0;
 }
 
 const sk_layer_ops sk_layer_resblock = {

@@ -15,6 +15,7 @@
  */
 #include "sk_kernels.h"
 #include "sk_layer.h"
+#include "sk_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,16 @@ static void residual_destroy(sk_layer *l)
 	if (r)
 		sk_free(r->tmp);
 	sk_free(r);
+}
+
+int sk_residual_parts(const sk_layer *l, sk_seq **body, sk_seq **sc, int *stride, int *lo)
+{
+	const residual *r = l->priv;
+	*body = l->child[0];
+	*sc = l->nchild > 1 ? l->child[1] : NULL;
+	*stride = r->stride;
+	*lo = r->lo;
+	return r->sc == SC_IDENTITY ? SK_RESIDUAL_IDENTITY : r->sc == SC_PAD ? SK_RESIDUAL_PAD : SK_RESIDUAL_SEQ;
 }
 
 const sk_layer_ops sk_layer_residual = {
