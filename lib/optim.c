@@ -1,4 +1,5 @@
-/* optim.c: SGD (momentum, Nesterov), Adam, AdamW and learning-rate schedules. */
+/* optim.c: SGD (momentum, Nesterov), Adam, AdamW, NAdam, RMSprop and
+ * learning-rate schedules. */
 #include "sk_optim.h"
 #include "sk_kernels.h"
 
@@ -9,7 +10,7 @@
 
 typedef struct slot {
 	sk_param *p;
-	float *m, *v;      /* v only for adam/adamw */
+	float *m, *v;      /* v only for adam, adamw, nadam and rmsprop */
 	int loaded;
 } slot;
 
@@ -18,9 +19,13 @@ struct sk_optim {
 	int n;
 	slot *s;
 	int64_t t;
+	/* nadam: the product mu_1 ... mu_t of the momentum schedule, a pure
+	 * function of t (recomputed after a reload, see nadam_product) */
+	double mu_prod;
+	int64_t mu_t;
 };
 
-static const char *const opt_names[] = {"sgd", "nesterov", "adam", "adamw", "rmsprop", NULL};
+static const char *const opt_names[] = {"sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam", NULL};
 static const char *const sched_names[] = {"constant", "step", "multistep", "cosine", NULL};
 
 void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind)
@@ -35,7 +40,7 @@ void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind)
 	c->eps = 1e-8f;
 }
 
-const char *sk_optim_name(sk_opt_kind k) { return (unsigned)k < 5 ? opt_names[k] : "?"; }
+const char *sk_optim_name(sk_opt_kind k) { return (unsigned)k < 6 ? opt_names[k] : "?"; }
 
 int sk_optim_parse(const char *s, sk_opt_kind *out)
 {
@@ -44,17 +49,22 @@ int sk_optim_parse(const char *s, sk_opt_kind *out)
 			*out = (sk_opt_kind)i;
 			return 0;
 		}
-	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw, rmsprop)", s);
+	return sk_error("unknown optimizer '%s' (known: sgd, nesterov, adam, adamw, rmsprop, nadam)", s);
 }
 
 double sk_optim_default_lr(sk_opt_kind k)
 {
-	return k == SK_OPT_ADAM || k == SK_OPT_ADAMW ? 0.001 : k == SK_OPT_RMSPROP ? 0.01 : 0.05;
+	if (k == SK_OPT_ADAM || k == SK_OPT_ADAMW)
+		return 0.001;
+	return k == SK_OPT_NADAM ? 0.002 : k == SK_OPT_RMSPROP ? 0.01 : 0.05;
 }
 
 static int is_adam(const sk_optim *o) { return o->c.kind == SK_OPT_ADAM || o->c.kind == SK_OPT_ADAMW; }
-/* a second state buffer: adam's and rmsprop's running mean of g^2 */
-static int has_v(const sk_optim *o) { return is_adam(o) || o->c.kind == SK_OPT_RMSPROP; }
+/* a second state buffer: adam's, nadam's and rmsprop's running mean of g^2 */
+static int has_v(const sk_optim *o)
+{
+	return is_adam(o) || o->c.kind == SK_OPT_NADAM || o->c.kind == SK_OPT_RMSPROP;
+}
 
 sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
 {
@@ -64,6 +74,7 @@ sk_optim *sk_optim_new(const sk_optim_config *c, sk_param **params, int nparams)
 		return NULL;
 	}
 	o->c = *c;
+	o->mu_prod = 1.0;
 	o->s = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *o->s);
 	if (!o->s) {
 		free(o);
@@ -185,13 +196,67 @@ static void step_rmsprop(const sk_optim *o, slot *s, float lr)
 	}
 }
 
+/* NAdam's momentum schedule (Dozat 2016, as torch.optim.NAdam and Keras):
+ * mu_t = b1 (1 - 0.5 * 0.96^(t psi)), psi = SK_NADAM_MOMENTUM_DECAY. */
+static double nadam_mu(double b1, int64_t t)
+{
+	return b1 * (1.0 - 0.5 * pow(0.96, (double)t * SK_NADAM_MOMENTUM_DECAY));
+}
+
+/* The product mu_1 ... mu_t, kept from step to step and recomputed by the
+ * same multiplications when the step count jumped (a reloaded checkpoint),
+ * so a resumed run takes bitwise the same steps. */
+static double nadam_product(sk_optim *o)
+{
+	if (o->mu_t != o->t - 1) {
+		o->mu_prod = 1.0;
+		for (o->mu_t = 0; o->mu_t < o->t - 1;)
+			o->mu_prod *= nadam_mu(o->c.beta1, ++o->mu_t);
+	}
+	o->mu_prod *= nadam_mu(o->c.beta1, o->t);
+	o->mu_t = o->t;
+	return o->mu_prod;
+}
+
+/* torch.optim.NAdam (weight decay added to the gradient, not decoupled):
+ *   m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;  d = sqrt(v/(1-b2^t)) + eps
+ *   w -= lr (1-mu_t)/(1-prod_{i<=t} mu_i) g'/d
+ *      + lr mu_{t+1}/(1-prod_{i<=t+1} mu_i) m/d */
+static void step_nadam(const sk_optim *o, slot *s, float lr, double prod)
+{
+	sk_param *p = s->p;
+	float wd = o->c.wd * sk_param_decay_mult(p);
+	float b1 = o->c.beta1, b2 = o->c.beta2, eps = o->c.eps;
+	double mu = nadam_mu(b1, o->t), mu1 = nadam_mu(b1, o->t + 1);
+	float cg = (float)(lr * (1.0 - mu) / (1.0 - prod));
+	float cm = (float)(lr * mu1 / (1.0 - prod * mu1));
+	float bc2 = (float)(1.0 - pow(b2, (double)o->t));
+	float *w = p->w, *m = s->m, *v = s->v;
+	const float *g = p->g;
+	size_t n = p->size;
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] + wd * w[i];
+		float mi = b1 * m[i] + (1 - b1) * gi;
+		float vi = b2 * v[i] + (1 - b2) * gi * gi;
+		float d = sqrtf(vi / bc2) + eps;
+		m[i] = mi;
+		v[i] = vi;
+		w[i] = w[i] - cg * gi / d - cm * mi / d;   /* torch's two addcdiv */
+	}
+}
+
 void sk_optim_step(sk_optim *o, float lr)
 {
+	double prod = 0;
 	o->t++;
+	if (o->c.kind == SK_OPT_NADAM)
+		prod = nadam_product(o);
 	for (int i = 0; i < o->n; i++) {
 		float plr = lr * sk_param_lr_mult(o->s[i].p);
 		if (is_adam(o))
 			step_adam(o, &o->s[i], plr);
+		else if (o->c.kind == SK_OPT_NADAM)
+			step_nadam(o, &o->s[i], plr, prod);
 		else if (o->c.kind == SK_OPT_RMSPROP)
 			step_rmsprop(o, &o->s[i], plr);
 		else

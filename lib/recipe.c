@@ -263,7 +263,7 @@ char *sk_recipe_format(const sk_train_config *c, const sk_recipe_extras *x, char
 		return buf;
 	buf[0] = 0;
 	PUT("optimizer=%s lr=%s", sk_optim_name(c->opt.kind), exact(t1, sizeof t1, c->sched.lr, 0));
-	if (c->opt.kind != SK_OPT_ADAM && c->opt.kind != SK_OPT_ADAMW)
+	if (c->opt.kind != SK_OPT_ADAM && c->opt.kind != SK_OPT_ADAMW && c->opt.kind != SK_OPT_NADAM)
 		PUT(" momentum=%s", exact(t1, sizeof t1, c->opt.momentum, 1));
 	PUT(" wd=%s schedule=%s", exact(t1, sizeof t1, c->opt.wd, 1), sk_sched_name(c->sched.kind));
 	if (c->sched.kind == SK_SCHED_STEP)

@@ -1,4 +1,4 @@
-/* sk_optim.h: optimisers (SGD with momentum, Nesterov, Adam, AdamW, RMSprop) and
+/* sk_optim.h: optimisers (SGD with momentum, Nesterov, Adam, AdamW, RMSprop, NAdam) and
  * learning-rate schedules (constant, step, multistep, cosine; linear warm-up).
  *
  * The optimiser owns one state slot per trainable parameter (buffers and
@@ -13,6 +13,11 @@
  *   rmsprop:  g' = g + wd*w;  v = a*v + (1-a)*g'^2;  d = g'/(sqrt(v) + eps);
  *             with momentum mu > 0: b = mu*b + d, d = b;  w -= lr*d
  *             (torch.optim.RMSprop, centered=False)
+ *   nadam:    g' = g + wd*w;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2;
+ *             mu_t = b1*(1 - 0.5*0.96^(t*psi)), psi = 0.004 (momentum decay);
+ *             P_t = mu_1*...*mu_t;  d = sqrt(v/(1-b2^t)) + eps;
+ *             w -= lr*(1-mu_t)/(1-P_t) * g'/d + lr*mu_{t+1}/(1-P_t*mu_{t+1}) * m/d
+ *             (torch.optim.NAdam, Keras's Nadam; Dozat 2016)
  * Weight decay never applies to SK_P_NODECAY parameters (biases, norms).
  */
 #ifndef SK_OPTIM_H
@@ -24,23 +29,29 @@
 #include "sk_layer.h"
 #include "sk_stream.h"
 
-typedef enum sk_opt_kind { SK_OPT_SGD = 0, SK_OPT_NESTEROV, SK_OPT_ADAM, SK_OPT_ADAMW, SK_OPT_RMSPROP } sk_opt_kind;
+typedef enum sk_opt_kind { SK_OPT_SGD = 0, SK_OPT_NESTEROV, SK_OPT_ADAM, SK_OPT_ADAMW, SK_OPT_RMSPROP,
+	SK_OPT_NADAM } sk_opt_kind;
+
+/* NAdam's momentum decay psi (torch.optim.NAdam's momentum_decay, Keras's
+ * schedule_decay). */
+#define SK_NADAM_MOMENTUM_DECAY 0.004
 
 typedef struct sk_optim_config {
 	sk_opt_kind kind;
 	float momentum;   /* sgd, nesterov (default 0.9); rmsprop (default 0) */
 	float wd;         /* weight decay (default 0; adamw: decoupled) */
-	float beta1, beta2, eps;   /* adam, adamw (0.9, 0.999, 1e-8); eps also rmsprop's */
+	float beta1, beta2, eps;   /* adam, adamw, nadam (0.9, 0.999, 1e-8); eps also rmsprop's */
 	float alpha;      /* rmsprop: smoothing of the mean of g^2 (0.99) */
 } sk_optim_config;
 
 /* Fill defaults for a kind. */
 void sk_optim_defaults(sk_optim_config *c, sk_opt_kind kind);
-/* "sgd", "nesterov", "adam", "adamw", "rmsprop" <-> kind; parse returns -1 on unknown. */
+/* "sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam" <-> kind; parse returns -1 on unknown. */
 const char *sk_optim_name(sk_opt_kind k);
 int sk_optim_parse(const char *s, sk_opt_kind *out);
 /* The learning rate used when none is given: 0.05 for sgd and nesterov,
- * 0.001 for adam and adamw, 0.01 for rmsprop (PyTorch's default). */
+ * 0.001 for adam and adamw, 0.002 for nadam, 0.01 for rmsprop (PyTorch's
+ * defaults). */
 double sk_optim_default_lr(sk_opt_kind k);
 
 typedef struct sk_optim sk_optim;
@@ -56,8 +67,9 @@ void sk_optim_step(sk_optim *o, float lr);
 int64_t sk_optim_steps(const sk_optim *o);
 int sk_optim_nparams(const sk_optim *o);
 
-/* State as stream records: "opt.<param>.m" (and ".v" for adam, adamw and rmsprop), plus
- * the step count in the attribute `t` of the first record.  nrecords() tells
+/* State as stream records: "opt.<param>.m" (and ".v" for adam, adamw, nadam and
+ * rmsprop), plus the step count in the attribute `t` of the first record
+ * (nadam's momentum product is recomputed from it).  nrecords() tells
  * how many write_state() writes (for the model's `records` count). */
 int sk_optim_nrecords(const sk_optim *o);
 int sk_optim_write_state(const sk_optim *o, FILE *f);

@@ -30,12 +30,30 @@ test_expect_success 'cosine ends near zero; warm-up: half the rate at the end of
 	test "$(lrs log)" = "0.05 0.1 0.1 "
 '
 
-for o in sgd nesterov adam adamw; do
+for o in sgd nesterov adam adamw rmsprop nadam; do
 	test_expect_success "$o trains: the loss falls" '
 		$T --epochs 3 --optimizer '$o' --wd 1e-4 --log log train.tns &&
 		awk -F "\t" "NR == 2 {a = \$2} NR == 4 {b = \$2} END {exit !(b < a)}" log
 	'
 done
+
+test_expect_success 'nadam stopped mid-epoch and resumed: the same bytes (its momentum product restored)' '
+	mkdir -p nfull npart &&
+	(cd nfull && $T --epochs 2 --optimizer nadam --lr 0.002 --wd 1e-4 ../train.tns) &&
+	(cd npart && { $T --epochs 2 --optimizer nadam --lr 0.002 --wd 1e-4 --stop-after-steps 13 ../train.tns;
+	               test $? -eq 3; } &&
+	 $T --epochs 2 --optimizer nadam --lr 0.002 --wd 1e-4 --resume m.tns.ckpt ../train.tns) &&
+	cmp nfull/m.tns npart/m.tns
+'
+
+test_expect_success 'nadam from the command line and from a spec recipe; the recipe line has no momentum' '
+	snet-train -m $M/zoo-cnn.spec -o m.tns --threads 1 --epochs 1 --optimizer nadam train.tns 2>err &&
+	grep -q "^snet-train: recipe: optimizer=nadam lr=0.002 wd=0 schedule=constant " err &&
+	sed "s/^train optimizer=sgd lr=0.05 momentum=0.9 /train optimizer=nadam lr=0.03 /" $M/zoo-cnn.spec >n.spec &&
+	snet-train -m n.spec -o m.tns --threads 1 --epochs 1 train.tns 2>err &&
+	grep -q "^snet-train: recipe: optimizer=nadam lr=0.03 wd=0 schedule=constant " err &&
+	tns-info m.tns | head -n 1 | grep -q " recipe=optimizer=nadam lr=0.03 "
+'
 
 test_expect_success 'mse loss trains too' '
 	$T --epochs 3 --lr 0.1 --loss mse --log log train.tns &&

@@ -79,6 +79,10 @@ static void test_against_torch(void)
 		 * momentum=M), its update rule computed by hand in double precision */
 		{SK_OPT_RMSPROP, 0.0f, {-1.21709005, -1.88724542, -0.44215685, -0.13218429}},
 		{SK_OPT_RMSPROP, 0.9f, {-3.24811262, -0.501060468, -1.70921886, -1.20419095}},
+		/* torch.optim.NAdam(lr=0.1, betas=(0.9, 0.999), eps=1e-8,
+		 * weight_decay=0.1, momentum_decay=0.004), its update rule computed
+		 * by hand in double precision (momentum is not nadam's) */
+		{SK_OPT_NADAM, 0.9f, {0.737130888, -1.97233873, 0.383131439, 0.248503451}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		fixture f;
@@ -138,6 +142,22 @@ static void test_by_hand(void)
 	       f.wv[0], f.wv[1]);
 	tap_ok(sk_optim_nrecords(o) == 2, "rmsprop keeps two state records per parameter");
 	sk_optim_free(o);
+	/* nadam's first step: m = 0.1 g, v = 0.001 g^2, so m/d = 0.1 sgn(g) and
+	 * g/d = sgn(g) (up to eps): w -= lr (1 + 0.1 mu_2 / (1 - mu_1 mu_2)) sgn(g)
+	 * with mu_1 = 0.9 (1 - 0.5 0.96^0.004) = 0.450073474 and
+	 * mu_2 = 0.9 (1 - 0.5 0.96^0.008) = 0.450146935: a step of 0.105645178 */
+	fixture_init(&f);
+	sk_optim_defaults(&c, SK_OPT_NADAM);
+	tap_ok(sk_optim_default_lr(SK_OPT_NADAM) == 0.002 && c.beta1 == 0.9f && c.beta2 == 0.999f && c.eps == 1e-8f,
+	       "nadam defaults as PyTorch's: lr 0.002, betas 0.9 and 0.999, eps 1e-8");
+	o = sk_optim_new(&c, f.ps, 1);
+	f.wg[0] = 0.5f;
+	f.wg[1] = -3.0f;
+	sk_optim_step(o, 0.1f);
+	tap_ok(fabsf(f.wv[0] - (1.0f - 0.105645178f)) < 1e-6f && fabsf(f.wv[1] - (-2.0f + 0.105645178f)) < 1e-6f,
+	       "nadam step 1 is lr*1.05645178*sign(g): %.7f %.7f", f.wv[0], f.wv[1]);
+	tap_ok(sk_optim_nrecords(o) == 2, "nadam keeps two state records per parameter");
+	sk_optim_free(o);
 }
 
 static void test_frozen_and_buffers(void)
@@ -155,19 +175,23 @@ static void test_frozen_and_buffers(void)
 	sk_optim_free(o);
 }
 
-static void test_state_roundtrip(void)
+/* Two steps, the state written and read into a fresh optimiser, then a third
+ * step on both.  For nadam the fresh one must rebuild its momentum product
+ * from the step count. */
+static void test_state_roundtrip(sk_opt_kind kind)
 {
 	fixture a, b;
 	sk_optim_config c;
 	char path[] = "/tmp/sk-test-optim.XXXXXX";
 	int fd = mkstemp(path), ok = 1, nrec = 0;
 	FILE *f = fd >= 0 ? fdopen(fd, "w+b") : NULL;
+	const char *name = sk_optim_name(kind);
 	fixture_init(&a);
-	sk_optim_defaults(&c, SK_OPT_ADAMW);
+	sk_optim_defaults(&c, kind);
 	c.wd = 0.1f;
 	sk_optim *oa = sk_optim_new(&c, a.ps, 2);
 	run3(oa, &a, 2);
-	tap_ok(f && sk_optim_write_state(oa, f) == 0 && sk_optim_nrecords(oa) == 4, "adamw state written: 4 records");
+	tap_ok(f && sk_optim_write_state(oa, f) == 0 && sk_optim_nrecords(oa) == 4, "%s state written: 4 records", name);
 	fflush(f);
 	rewind(f);
 	/* a second optimiser on a copy of the values loads the state */
@@ -186,13 +210,14 @@ static void test_state_roundtrip(void)
 		sk_header_free(&h);
 	}
 	tap_ok(ok && nrec == 4 && sk_optim_check_loaded(ob) == 0 && sk_optim_steps(ob) == 2,
-	       "state read back: %d records, step count %lld", nrec, (long long)sk_optim_steps(ob));
+	       "%s state read back: %d records, step count %lld", name, nrec, (long long)sk_optim_steps(ob));
 	memcpy(a.wg, grads_w[2], sizeof a.wg);
 	memcpy(b.wg, grads_w[2], sizeof b.wg);
 	a.bg[0] = b.bg[0] = grads_b[2];
 	sk_optim_step(oa, 0.1f);
 	sk_optim_step(ob, 0.1f);
-	tap_ok(!memcmp(a.wv, b.wv, sizeof a.wv) && a.bv[0] == b.bv[0], "the next step after a reload is bitwise equal");
+	tap_ok(!memcmp(a.wv, b.wv, sizeof a.wv) && a.bv[0] == b.bv[0], "%s: the next step after a reload is bitwise equal",
+	       name);
 	sk_reader_close(r);
 	unlink(path);
 	/* a missing slot is named */
@@ -237,7 +262,8 @@ static void test_schedules(void)
 	tap_ok(sk_sched_parse("cosine", &k) == 0 && k == SK_SCHED_COSINE && sk_sched_parse("linear", &k) < 0,
 	       "schedule names");
 	tap_ok(sk_optim_parse("adamw", &ok) == 0 && ok == SK_OPT_ADAMW && sk_optim_parse("rmsprop", &ok) == 0 &&
-	           ok == SK_OPT_RMSPROP && sk_optim_parse("adagrad", &ok) < 0,
+	           ok == SK_OPT_RMSPROP && sk_optim_parse("nadam", &ok) == 0 && ok == SK_OPT_NADAM &&
+	           !strcmp(sk_optim_name(SK_OPT_NADAM), "nadam") && sk_optim_parse("adagrad", &ok) < 0,
 	       "optimizer names: %s", sk_errmsg());
 }
 
@@ -246,7 +272,8 @@ int main(void)
 	test_by_hand();
 	test_against_torch();
 	test_frozen_and_buffers();
-	test_state_roundtrip();
+	test_state_roundtrip(SK_OPT_ADAMW);
+	test_state_roundtrip(SK_OPT_NADAM);
 	test_schedules();
 	return tap_done();
 }
