@@ -95,63 +95,77 @@ VINL VF VSFX(vlog1p)(VF u)
 
 /* ---- similarity ---- */
 
-#define FSTEP(zs, us, A0, A1)                                                                                   \
+/* One template's contribution at one k: A += u |x - z| (L1) or u (x - z)^2. */
+#define FSTEP(x, zs, us, A)                                                                                     \
 	do {                                                                                                    \
-		VF d0 = x0 - (zs), d1 = x1 - (zs);                                                              \
-		if (kind == SK_SIM_L1) {                                                                        \
-			A0 += (us) * (VF)((VI)d0 & 0x7fffffff);                                                 \
-			A1 += (us) * (VF)((VI)d1 & 0x7fffffff);                                                 \
-		} else {                                                                                        \
-			A0 += ((us) * d0) * d0;                                                                 \
-			A1 += ((us) * d1) * d1;                                                                 \
-		}                                                                                               \
+		VF d_ = (x) - (zs);                                                                             \
+		if (kind == SK_SIM_L1)                                                                          \
+			A += (us) * (VF)((VI)d_ & 0x7fffffff);                                                  \
+		else                                                                                            \
+			A += ((us) * d_) * d_;                                                                  \
 	} while (0)
 
+/* Templates m .. m+T-1 (z, u: their rows from k0 on, K apart) at the 2 VW
+ * columns of the packed tile (buf: kn pairs of vectors), into y (rows Q
+ * apart).  Sums of earlier k chunks are read back from y, where they were
+ * stored positive; the last chunk stores -sum.  Each output's operations are
+ * the same whatever T and the chunking: the results do not depend on them. */
+VINL void VSFX(fwd_tile)(const int kind, const int T, int kn, int K, int Q, const VF *buf, const float *z,
+                         const float *u, int first, int last, float *y)
+{
+	VF a0[VTM], a1[VTM];
+#pragma GCC unroll 8
+	for (int t = 0; t < T; t++) {
+		a0[t] = first ? (VF){0} : LD(y + (size_t)t * Q);
+		a1[t] = first ? (VF){0} : LD(y + (size_t)t * Q + VW);
+	}
+	for (int k = 0; k < kn; k++) {
+		VF x0 = buf[2 * k], x1 = buf[2 * k + 1];
+#pragma GCC unroll 8
+		for (int t = 0; t < T; t++) {
+			float zs = z[(size_t)t * K + k], us = u[(size_t)t * K + k];
+			FSTEP(x0, zs, us, a0[t]);
+			FSTEP(x1, zs, us, a1[t]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int t = 0; t < T; t++) {
+		ST(y + (size_t)t * Q, last ? -a0[t] : a0[t]);
+		ST(y + (size_t)t * Q + VW, last ? -a1[t] : a1[t]);
+	}
+}
+
+/* Column tile by column tile (2 VW columns): the tile's patch values are
+ * first copied contiguous (rows of P are Q apart, often a multiple of 4 KB,
+ * so in place they all fall into one L1 set) and then serve every template,
+ * VTM at a time, then 4, then one.  K is taken in chunks of SIM_KC. */
+#define SIM_KC 128
 VINL void VSFX(sim_fwd_k)(const int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
                           float *Y)
 {
-	const int QC = 512;
-	for (int q0 = 0; q0 < Q; q0 += QC) {
-		int q1 = q0 + QC < Q ? q0 + QC : Q, m = 0;
-		for (; m + 4 <= M; m += 4) {
-			const float *z0 = Z + (size_t)m * K, *z1 = z0 + K, *z2 = z1 + K, *z3 = z2 + K;
-			const float *u0 = U + (size_t)m * K, *u1 = u0 + K, *u2 = u1 + K, *u3 = u2 + K;
-			for (int q = q0; q < q1; q += 2 * VW) {
-				VF a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
-				const float *p = P + q;
-				for (int k = 0; k < K; k++, p += Q) {
-					VF x0 = LD(p), x1 = LD(p + VW);
-					FSTEP(z0[k], u0[k], a00, a01);
-					FSTEP(z1[k], u1[k], a10, a11);
-					FSTEP(z2[k], u2[k], a20, a21);
-					FSTEP(z3[k], u3[k], a30, a31);
-				}
-				float *y = Y + (size_t)m * Q + q;
-				ST(y, -a00);
-				ST(y + VW, -a01);
-				ST(y + Q, -a10);
-				ST(y + Q + VW, -a11);
-				ST(y + 2 * (size_t)Q, -a20);
-				ST(y + 2 * (size_t)Q + VW, -a21);
-				ST(y + 3 * (size_t)Q, -a30);
-				ST(y + 3 * (size_t)Q + VW, -a31);
+	VF buf[2 * SIM_KC];
+	for (int k0 = 0; k0 < K; k0 += SIM_KC) {
+		int kn = K - k0 < SIM_KC ? K - k0 : SIM_KC, first = k0 == 0, last = k0 + kn == K;
+		for (int q = 0; q < Q; q += 2 * VW) {
+			const float *p = P + (size_t)k0 * Q + q;
+			for (int k = 0; k < kn; k++, p += Q) {
+				buf[2 * k] = LD(p);
+				buf[2 * k + 1] = LD(p + VW);
 			}
-		}
-		for (; m < M; m++) {
-			const float *z0 = Z + (size_t)m * K, *u0 = U + (size_t)m * K;
-			for (int q = q0; q < q1; q += 2 * VW) {
-				VF a00 = {0}, a01 = {0};
-				const float *p = P + q;
-				for (int k = 0; k < K; k++, p += Q) {
-					VF x0 = LD(p), x1 = LD(p + VW);
-					FSTEP(z0[k], u0[k], a00, a01);
-				}
-				ST(Y + (size_t)m * Q + q, -a00);
-				ST(Y + (size_t)m * Q + q + VW, -a01);
-			}
+			int m = 0;
+			for (; m + VTM <= M; m += VTM)
+				VSFX(fwd_tile)(kind, VTM, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
+				               last, Y + (size_t)m * Q + q);
+			for (; m + 4 <= M; m += 4)
+				VSFX(fwd_tile)(kind, 4, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
+				               last, Y + (size_t)m * Q + q);
+			for (; m < M; m++)
+				VSFX(fwd_tile)(kind, 1, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
+				               last, Y + (size_t)m * Q + q);
 		}
 	}
 }
+#undef SIM_KC
 #undef FSTEP
 
 VTGT static void VSFX(sim_fwd)(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,

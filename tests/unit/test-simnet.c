@@ -115,6 +115,43 @@ static void test_kernels(void)
 	sk_free(work);
 }
 
+/* The forward kernels take templates in tiles (8, 4, 1) and patch rows in
+ * chunks of 128: every path matches the reference with K = 300 and 13
+ * templates, and each output is bitwise the same as when its template is
+ * computed alone (the tiling does not change an output's operations). */
+static void test_kernel_tiles(void)
+{
+	int best = sk_simkern_best_isa();
+	const int M = 13, K = 300, Q = 64;
+	float *P = randv((size_t)K * Q, 11, 1, 0), *Z = randv((size_t)M * K, 12, 1, 0), *U = randv((size_t)M * K, 13, 0.3f, 1);
+	float *Y0 = sk_alloc_array((size_t)M * Q, 4), *Y = sk_alloc_array((size_t)M * Q, 4);
+	float *Y1 = sk_alloc_array((size_t)Q, 4);
+	for (int kind = SK_SIM_L1; kind <= SK_SIM_L2; kind++) {
+		sk_simkern_set_isa(SK_ISA_C);
+		sk_sim_fwd(kind, M, K, Q, P, Z, U, Y0);
+		for (int isa = 1; isa <= best; isa++) {
+			int same = 1;
+			sk_simkern_set_isa(isa);
+			sk_sim_fwd(kind, M, K, Q, P, Z, U, Y);
+			for (int m = 0; m < M; m++) {
+				sk_sim_fwd(kind, 1, K, Q, P, Z + (size_t)m * K, U + (size_t)m * K, Y1);
+				same &= !memcmp(Y1, Y + (size_t)m * Q, (size_t)Q * sizeof(float));
+			}
+			tap_ok(maxrel(Y, Y0, (size_t)M * Q) < 1e-5, "sim %s forward, K = 300 in chunks: %s equals c (%.2g)",
+			       kind == SK_SIM_L1 ? "l1" : "l2", sk_simkern_isa_name(isa), maxrel(Y, Y0, (size_t)M * Q));
+			tap_ok(same, "sim %s forward, %s: 13 templates at once give each template's bits alone",
+			       kind == SK_SIM_L1 ? "l1" : "l2", sk_simkern_isa_name(isa));
+		}
+	}
+	sk_simkern_set_isa(best);
+	sk_free(P);
+	sk_free(Z);
+	sk_free(U);
+	sk_free(Y0);
+	sk_free(Y);
+	sk_free(Y1);
+}
+
 /* ---- im2col: the natural-order fast path equals the position-list path ---- */
 
 static void test_im2col(void)
@@ -661,6 +698,7 @@ static void test_budgets(void)
 int main(void)
 {
 	test_kernels();
+	test_kernel_tiles();
 	test_im2col();
 	test_sim_reference();
 	test_gradients();
