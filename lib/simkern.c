@@ -105,13 +105,13 @@ VINL VF VSFX(vlog1p)(VF u)
 			A += ((us) * d_) * d_;                                                                  \
 	} while (0)
 
-/* Templates m .. m+T-1 (z, u: their rows from k0 on, K apart) at the 2 VW
- * columns of the packed tile (buf: kn pairs of vectors), into y (rows Q
- * apart).  Sums of earlier k chunks are read back from y, where they were
- * stored positive; the last chunk stores -sum.  Each output's operations are
+/* Templates m .. m+T-1 (z, u: their rows from k0 on, K apart) at 2 VW
+ * columns of kn patch rows (x: rows ld apart), into y (rows Q apart).  Sums
+ * of earlier k chunks are read back from y, where they were stored
+ * positive; the last chunk stores -sum.  Each output's operations are
  * the same whatever T and the chunking: the results do not depend on them. */
-VINL void VSFX(fwd_tile)(const int kind, const int T, int kn, int K, int Q, const VF *buf, const float *z,
-                         const float *u, int first, int last, float *y)
+VINL void VSFX(fwd_tile)(const int kind, const int T, int kn, int K, int Q, const float *x, size_t ld,
+                         const float *z, const float *u, int first, int last, float *y)
 {
 	VF a0[VTM], a1[VTM];
 #pragma GCC unroll 8
@@ -120,7 +120,7 @@ VINL void VSFX(fwd_tile)(const int kind, const int T, int kn, int K, int Q, cons
 		a1[t] = first ? (VF){0} : LD(y + (size_t)t * Q + VW);
 	}
 	for (int k = 0; k < kn; k++) {
-		VF x0 = buf[2 * k], x1 = buf[2 * k + 1];
+		VF x0 = LD(x + (size_t)k * ld), x1 = LD(x + (size_t)k * ld + VW);
 #pragma GCC unroll 8
 		for (int t = 0; t < T; t++) {
 			float zs = z[(size_t)t * K + k], us = u[(size_t)t * K + k];
@@ -135,32 +135,39 @@ VINL void VSFX(fwd_tile)(const int kind, const int T, int kn, int K, int Q, cons
 	}
 }
 
-/* Column tile by column tile (2 VW columns): the tile's patch values are
- * first copied contiguous (rows of P are Q apart, often a multiple of 4 KB,
- * so in place they all fall into one L1 set) and then serve every template,
- * VTM at a time, then 4, then one.  K is taken in chunks of SIM_KC. */
+/* Column tile by column tile (2 VW columns): with 4 templates or more the
+ * tile's patch values are first copied contiguous (rows of P are Q apart,
+ * often a multiple of 4 KB, so in place they all fall into one L1 set) and
+ * then serve every template, VTM at a time, then 4, then one.  K is taken in
+ * chunks of SIM_KC. */
 #define SIM_KC 128
 VINL void VSFX(sim_fwd_k)(const int kind, int M, int K, int Q, const float *P, const float *Z, const float *U,
                           float *Y)
 {
 	VF buf[2 * SIM_KC];
+	const int pack = M >= 4;
 	for (int k0 = 0; k0 < K; k0 += SIM_KC) {
 		int kn = K - k0 < SIM_KC ? K - k0 : SIM_KC, first = k0 == 0, last = k0 + kn == K;
 		for (int q = 0; q < Q; q += 2 * VW) {
-			const float *p = P + (size_t)k0 * Q + q;
-			for (int k = 0; k < kn; k++, p += Q) {
-				buf[2 * k] = LD(p);
-				buf[2 * k + 1] = LD(p + VW);
+			const float *p = P + (size_t)k0 * Q + q, *x = p;
+			size_t ld = (size_t)Q;
+			if (pack) {
+				for (int k = 0; k < kn; k++, p += Q) {
+					buf[2 * k] = LD(p);
+					buf[2 * k + 1] = LD(p + VW);
+				}
+				x = (const float *)buf;
+				ld = 2 * VW;
 			}
 			int m = 0;
 			for (; m + VTM <= M; m += VTM)
-				VSFX(fwd_tile)(kind, VTM, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
-				               last, Y + (size_t)m * Q + q);
+				VSFX(fwd_tile)(kind, VTM, kn, K, Q, x, ld, Z + (size_t)m * K + k0, U + (size_t)m * K + k0,
+				               first, last, Y + (size_t)m * Q + q);
 			for (; m + 4 <= M; m += 4)
-				VSFX(fwd_tile)(kind, 4, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
+				VSFX(fwd_tile)(kind, 4, kn, K, Q, x, ld, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
 				               last, Y + (size_t)m * Q + q);
 			for (; m < M; m++)
-				VSFX(fwd_tile)(kind, 1, kn, K, Q, buf, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
+				VSFX(fwd_tile)(kind, 1, kn, K, Q, x, ld, Z + (size_t)m * K + k0, U + (size_t)m * K + k0, first,
 				               last, Y + (size_t)m * Q + q);
 		}
 	}
