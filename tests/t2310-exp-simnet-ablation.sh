@@ -10,7 +10,7 @@ B=$SK_SRCDIR/share/models/simnet-l2n-28.spec
 test_expect_success '-l lists 8 variants x 3 seeds and writes their specs, training nothing' '
 	"$X" -b "$SK_BUILDDIR" -w w -g ablation -l >list &&
 	test $(wc -l <list) = 24 &&
-	test $(grep -c "^ablation [a-z0-9-]* fa 12 [123]$" list) = 24 &&
+	test $(grep -c "^ablation [a-z0-9-]* fa 20 [123]$" list) = 24 &&
 	test $(cut -d" " -f2 list | sort -u | wc -l) = 8 &&
 	test ! -e w/fm-all.tns && test -z "$(ls w | grep "\.res$")"
 '

@@ -80,8 +80,11 @@ static void test_against_torch(void)
 		{SK_OPT_RMSPROP, 0.0f, {-1.21709005, -1.88724542, -0.44215685, -0.13218429}},
 		{SK_OPT_RMSPROP, 0.9f, {-3.24811262, -0.501060468, -1.70921886, -1.20419095}},
 		/* torch.optim.NAdam(lr=0.1, betas=(0.9, 0.999), eps=1e-8,
-		 * weight_decay=0.1, momentum_decay=0.004), its update rule computed
-		 * by hand in double precision (momentum is not nadam's) */
+		 * weight_decay=0.1, momentum_decay=0.004) of torch 2.x (and Keras's
+		 * Nadam), its update rule computed independently in double precision
+		 * (momentum is not nadam's).  Debian's torch 1.13 gives 0.738554418
+		 * -1.97323322 0.384098321 0.249184042: it multiplies mu_t into
+		 * mu_product_next twice, a bug later releases fixed. */
 		{SK_OPT_NADAM, 0.9f, {0.737130888, -1.97233873, 0.383131439, 0.248503451}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
