@@ -3,7 +3,7 @@
  * costs O(T m) instead of O(T^2).  Input T x Din, output T x D.
  *   isab D m=M [heads=H] [ln=0|1]
  */
-#include "sk_sne.h"
+#include "sk_attn.h"
 
 #include <string.h>
 

@@ -1,9 +1,9 @@
 /* layernorm.c: layer normalisation over the last dimension of each example
  * (the rows of a T x D set, or a whole D vector): y = (x - mean) / sqrt(var +
  * 1e-5) * g + b, with the population variance of the row.  The row kernels are
- * shared with the attention blocks (sk_sne.h).
+ * shared with the attention blocks (sk_attn.h).
  */
-#include "sk_sne.h"
+#include "sk_attn.h"
 
 #include <math.h>
 

@@ -1,10 +1,10 @@
 /* mha.c: multihead attention.  The multihead attention block (MAB) of the
- * Set Transformer, shared by sab, isab and pma (sk_sne.h), and the `mha`
+ * Set Transformer, shared by sab, isab and pma (sk_attn.h), and the `mha`
  * layer: plain multihead self-attention over a set or sequence,
  *   Y = concat_h softmax((X Wq)_h (X Wk)_h^T / sqrt(d)) (X Wv)_h  Wo + bo.
  * Per example the input is T x D (sk_shape2) and so is the output.
  */
-#include "sk_sne.h"
+#include "sk_attn.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * invariant to the order of the elements.  Input T x Din, output k x D.
  *   pma [k=K] [d=D] [heads=H] [ln=0|1]
  */
-#include "sk_sne.h"
+#include "sk_attn.h"
 
 static int pma_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {

@@ -2,7 +2,7 @@
  * element attends to every other one.  Input T x Din, output T x D.
  *   sab D [heads=H] [ln=0|1]
  */
-#include "sk_sne.h"
+#include "sk_attn.h"
 
 static int sab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
