@@ -1,5 +1,5 @@
-/* sk_arch.h: residual and merge-and-run architectures (mr-build), and the
- * helpers the composite block layers (resblock, mrblock) share.
+/* sk_arch.h: residual and merge-and-run architectures (mr-build), made of
+ * the block layers resblock and mrblock (sk_block.h).
  *
  * Layout (PAPERS.md 3.3, the fusenet CIFAR layout): a stem conv3x3 to W
  * channels + BN + ReLU, three stages of widths W, 2W, 4W holding n blocks
@@ -46,19 +46,5 @@ int64_t sk_arch_match(sk_arch *a, int64_t target, int search_depth, int max_dept
 /* Multiply-accumulates per example of the conv and linear layers (the
  * papers' MAC counts; FLOPs also count BN, ReLU and sums). */
 double sk_arch_macs(sk_seq *q);
-
-/* ---- helpers for composite layers ---- */
-
-/* Build a child sequence of composite layer l from spec text; its layers are
- * named "<l->name>.<sub><layer name>" (sub may be "" or e.g. "a.").  The child
- * is appended to l->child.  Returns the child or NULL with an error. */
-sk_seq *sk_block_child(sk_layer *l, const char *text, sk_shape in, const char *sub);
-/* Spec text of a residual branch conv3x3(stride) - BN - ReLU - conv3x3 - BN
- * and of a projection conv1x1(stride) - BN, into buf; `momentum` is the BN
- * layers' running-statistics rate. */
-int sk_block_branch_text(char *buf, size_t len, int out, int stride, float momentum);
-int sk_block_proj_text(char *buf, size_t len, int out, int stride, float momentum);
-/* Default BN momentum of the blocks (PyTorch convention, as the bn layer). */
-#define SK_BLOCK_MOMENTUM 0.1f
 
 #endif

@@ -15,7 +15,7 @@
  * one stream, ReLU(H^a(x^a) + H^b(x^b) + m), OUT channels.
  * Children: <name>.a.conv1 ... <name>.a.proj, <name>.a.projbn, <name>.b....
  */
-#include "sk_arch.h"
+#include "sk_block.h"
 #include "sk_plan.h"
 
 #include <stdio.h>

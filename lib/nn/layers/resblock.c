@@ -7,8 +7,8 @@
  * conv + BN projection; with shortcut=a ("option A" of the ResNet paper's
  * CIFAR nets, no parameters), x subsampled by S with zero channels appended.
  * The branches are child sequences named <name>.conv1, <name>.bn1, ...,
- * <name>.proj, <name>.projbn.  Also the shared helpers of sk_arch.h. */
-#include "sk_arch.h"
+ * <name>.proj, <name>.projbn.  Also the shared helpers of sk_block.h. */
+#include "sk_block.h"
 #include "sk_plan.h"
 
 #include <stdio.h>
