@@ -1,5 +1,6 @@
 /* spec.c: the model spec language: parsing and option getters. */
-#include "sk_layer.h"
+#include "sk_spec.h"
+#include "sk_base.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -443,98 +444,4 @@ int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char 
 	}
 	return sk_error("%s:%d:%d: %s: %s='%s' is not one of: %s", s->srcname, o->line, o->kvcol[k], o->type, key,
 	                o->val[k], list);
-}
-
-/* ---- per-parameter multipliers ---- */
-
-float sk_param_lr_mult(const sk_param *p) { return (p->mults & SK_MULT_LR) ? p->lr_mult : 1.0f; }
-
-float sk_param_decay_mult(const sk_param *p)
-{
-	if (p->mults & SK_MULT_DECAY)
-		return p->decay_mult;
-	return (p->flags & SK_P_NODECAY) ? 0.0f : 1.0f;
-}
-
-typedef struct mult_arg {
-	const char *layer;   /* the layer's full name */
-	const char *rel;     /* NULL: every parameter */
-	int which;           /* SK_MULT_LR or SK_MULT_DECAY */
-	float v;
-	int found;
-	char names[200];     /* for the error: the layer's parameter names */
-} mult_arg;
-
-static int mult_fn(sk_param *p, sk_layer *owner, void *arg)
-{
-	mult_arg *a = arg;
-	size_t k = strlen(a->layer);
-	const char *rel = p->name;
-	(void)owner;
-	if (p->flags & SK_P_BUFFER)
-		return 0;
-	if (!strncmp(p->name, a->layer, k) && p->name[k] == '.')
-		rel = p->name + k + 1;
-	if (a->rel && strcmp(a->rel, rel)) {
-		size_t n = strlen(a->names);
-		if (n + strlen(rel) + 3 < sizeof a->names)
-			snprintf(a->names + n, sizeof a->names - n, "%s%s", n ? ", " : "", rel);
-		return 0;
-	}
-	a->found++;
-	if (p->mults & a->which)   /* set nearer the parameter already */
-		return 0;
-	if (a->which == SK_MULT_LR)
-		p->lr_mult = a->v;
-	else
-		p->decay_mult = a->v;
-	p->mults |= a->which;
-	return 0;
-}
-
-static int walk_layer_params(sk_layer *l, sk_param_fn fn, void *arg)
-{
-	for (int i = 0; i < l->nparams; i++)
-		if (fn(&l->params[i], l, arg) < 0)
-			return -1;
-	for (int c = 0; c < l->nchild; c++)
-		if (sk_seq_walk_params(l->child[c], fn, arg) < 0)
-			return -1;
-	return 0;
-}
-
-int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l)
-{
-	/* the named parameters first, then the whole layer: P wins over all */
-	for (int pass = 0; pass < 2; pass++)
-		for (int k = 0; k < o->nkv; k++) {
-			const char *key = o->key[k], *dot;
-			int which;
-			float v;
-			if (!strncmp(key, "lr_mult", 7) && (key[7] == 0 || key[7] == '.'))
-				which = SK_MULT_LR;
-			else if (!strncmp(key, "decay_mult", 10) && (key[10] == 0 || key[10] == '.'))
-				which = SK_MULT_DECAY;
-			else
-				continue;
-			dot = strchr(key, '.');
-			if ((pass == 0) != (dot != NULL))
-				continue;
-			o->used[k] = 1;
-			if (parse_float(o->val[k], &v) < 0 || !(v >= 0) || v > 1e6)
-				return sk_error("%s:%d:%d: %s: %s='%s' is not a number from 0 to 1e6", s->srcname, o->line,
-				                o->kvcol[k], o->type, key, o->val[k]);
-			mult_arg a = {l->name, dot ? dot + 1 : NULL, which, v, 0, ""};
-			if (dot && !dot[1])
-				return sk_error("%s:%d:%d: %s: %s names no parameter", s->srcname, o->line, o->kvcol[k], o->type,
-				                key);
-			walk_layer_params(l, mult_fn, &a);
-			if (!a.found && dot)
-				return sk_error("%s:%d:%d: %s: %s: the layer has no parameter '%s' (it has: %s)", s->srcname,
-				                o->line, o->kvcol[k], o->type, key, dot + 1, a.names[0] ? a.names : "none");
-			if (!a.found)
-				return sk_error("%s:%d:%d: %s: %s: the layer has no parameters", s->srcname, o->line,
-				                o->kvcol[k], o->type, key);
-		}
-	return 0;
 }
