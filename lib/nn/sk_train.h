@@ -26,15 +26,6 @@
 #include "sk_model.h"
 #include "sk_optim.h"
 
-/* ---- augmentation (lib/augment.c) ---- */
-
-/* Random crop with zero padding `pad` (shift by -pad..pad in both axes) and a
- * horizontal flip with probability 1/2 when `flip`, decided by a draw keyed
- * on (seed, epoch, example); x is c*h*w floats, transformed in place using
- * tmp (c*h*w floats). */
-void sk_augment(float *x, int c, int h, int w, int pad, int flip, uint64_t seed, int64_t epoch, int64_t example,
-                float *tmp);
-
 /* ---- losses used by the loop ---- */
 
 typedef enum sk_loss_kind { SK_LOSS_XENT = 0, SK_LOSS_MSE } sk_loss_kind;

@@ -2,7 +2,7 @@
  * flip), decided per example by a counter-based draw so the result does not
  * depend on threads or batch order. */
 #include "sk_rng.h"
-#include "sk_train.h"
+#include "sk_data.h"
 
 #include <string.h>
 

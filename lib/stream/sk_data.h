@@ -43,4 +43,13 @@ sk_chunks *sk_chunks_open(const char *path);
 int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **labels, int64_t *shape4);
 void sk_chunks_close(sk_chunks *c);
 
+/* ---- augmentation (lib/stream/augment.c) ---- */
+
+/* Random crop with zero padding `pad` (shift by -pad..pad in both axes) and a
+ * horizontal flip with probability 1/2 when `flip`, decided by a draw keyed
+ * on (seed, epoch, example); x is c*h*w floats, transformed in place using
+ * tmp (c*h*w floats). */
+void sk_augment(float *x, int c, int h, int w, int pad, int flip, uint64_t seed, int64_t epoch, int64_t example,
+                float *tmp);
+
 #endif
