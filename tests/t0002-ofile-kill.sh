@@ -5,7 +5,7 @@
 # the bytes of an uninterrupted run.  The output is an O_TMPFILE file (no
 # name until commit) where the file system has it; SK_NO_TMPFILE=1 forces
 # the fallback, a named temporary created only when the first bytes are
-# written.  The one window left (documented in lib/stream.c) is between the
+# written.  The one window left (documented in lib/stream/stream.c) is between the
 # linkat and the rename that replace an existing file, a few microseconds.
 . "$SK_SRCDIR/tests/lib.sh"
 GEN="$SK_BUILDDIR/tests/unit/test-stream"

@@ -34,7 +34,7 @@ typedef struct sk_infer_result {
 	int64_t *confusion;    /* k x k, row = true label, column = predicted (malloc'ed; free it) */
 } sk_infer_result;
 
-/* ---- the forward-only engine (lib/plan.c) ----
+/* ---- the forward-only engine (lib/nn/plan.c) ----
  *
  * Plans a model's forward pass once: a few activation buffers shared by
  * all layers (two per plain sequence, three in a residual block), ReLU and

@@ -1,7 +1,7 @@
 /* sk_layer.h: the model spec, the layer interface and layer sequences.
  *
- * A layer is one file under lib/layers/ that defines one `sk_layer_ops`
- * table and one entry in lib/layers/registry.c.  Nothing else changes when a
+ * A layer is one file under lib/nn/layers/ that defines one `sk_layer_ops`
+ * table and one entry in lib/nn/layers/registry.c.  Nothing else changes when a
  * layer is added (plus its gradient check in tests/unit and its entry in
  * man/man7/simkit.7).
  *
@@ -20,7 +20,7 @@
  *  - backward(): after a forward of the same batch (same n, x and ctx; y is
  *    its output), given dy (n*out, read-only): ACCUMULATE (+=) parameter
  *    gradients into params[i].g (the caller zeroes them before a step, see
- *    lib/train.c; never assume they start at zero), and
+ *    lib/nn/train.c; never assume they start at zero), and
  *    WRITE (=) all n*in values of dx when dx != NULL (dx holds garbage on
  *    entry and never aliases x, y or dy; dx == NULL: the input gradient is
  *    not needed, e.g. first layer).  Again only the n examples.

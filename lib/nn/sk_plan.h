@@ -1,5 +1,5 @@
-/* sk_plan.h: what the forward-only inference engine (lib/plan.c) needs to
- * know about a few layers, each defined beside its layer in lib/layers/.
+/* sk_plan.h: what the forward-only inference engine (lib/nn/plan.c) needs to
+ * know about a few layers, each defined beside its layer in lib/nn/layers/.
  * Internal to the library; the engine itself is declared in sk_infer.h. */
 #ifndef SK_PLAN_H
 #define SK_PLAN_H

@@ -92,7 +92,7 @@ typedef struct sk_train_config {
 
 void sk_train_defaults(sk_train_config *c);
 
-/* ---- recipes (lib/recipe.c) ----
+/* ---- recipes (lib/nn/recipe.c) ----
  * A model's training defaults: the keys of sk_spec_recipe_keys (snet-train's
  * long options that shape training) with their values as text, from a spec's
  * `train` lines, from the command line or from a checkpoint's `recipe`

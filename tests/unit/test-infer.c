@@ -1,4 +1,4 @@
-/* test-infer.c: the forward-only engine (lib/plan.c) against the training
+/* test-infer.c: the forward-only engine (lib/nn/plan.c) against the training
  * engine's forward in evaluation mode, on models with random weights and
  * random batch-norm statistics: LeNet-5, a small ResNet (every residual
  * shortcut, both resblock shortcuts), a DMRNet from the mr-build builder, a

@@ -12,7 +12,7 @@
  * measured 1.3-4x faster than im2col + sgemm on the zoo, LeNet and ResNet-20
  * shapes at batch 64 (scripts/bench-conv).  3x3 stride-1 convolutions with at
  * least 16 channels each way go through Winograd's F(4x4,3x3) instead
- * (lib/winograd.c; sk_wino_choose() holds the rule, algo=winograd and
+ * (lib/kernels/winograd.c; sk_wino_choose() holds the rule, algo=winograd and
  * SK_WINOGRAD force it either way).  FLOPs count 2 per multiply-add (bias
  * additions are not counted, the convention of the papers' budgets).
  */
