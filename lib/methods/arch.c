@@ -201,9 +201,10 @@ int64_t sk_arch_match(sk_arch *a, int64_t target, int search_depth, int max_dept
 
 static int macs_fn(sk_layer *l, int depth, void *arg)
 {
+	sk_affine a;
 	(void)depth;
-	if (!strcmp(l->ops->type, "conv") || !strcmp(l->ops->type, "linear"))
-		*(double *)arg += l->flops / 2;
+	if (sk_layer_affine(l, &a))
+		*(double *)arg += a.macs;
 	return 0;
 }
 

@@ -43,8 +43,9 @@ int64_t sk_arch_params(const sk_arch *a);
  * a and returns its parameter count, or -1. */
 int64_t sk_arch_match(sk_arch *a, int64_t target, int search_depth, int max_depth, int max_width);
 
-/* Multiply-accumulates per example of the conv and linear layers (the
- * papers' MAC counts; FLOPs also count BN, ReLU and sums). */
+/* Multiply-accumulates per example of the affine layers, conv and linear
+ * (sk_layer_affine; the papers' MAC counts; FLOPs also count BN, ReLU and
+ * sums). */
 double sk_arch_macs(sk_seq *q);
 
 #endif

@@ -126,6 +126,23 @@ int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l)
 	return 0;
 }
 
+/* ---- what tools ask of a layer ---- */
+
+int sk_layer_affine(const sk_layer *l, sk_affine *a)
+{
+	if (!l->ops->affine)
+		return 0;
+	l->ops->affine(l, a);
+	return 1;
+}
+
+void sk_affine_wb(const sk_layer *l, sk_affine *a)
+{
+	a->w = 0;
+	a->b = l->nparams > 1 ? 1 : -1;
+	a->macs = l->flops / 2;
+}
+
 /* ---- parameters ---- */
 
 int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *shape, int init, float init_a,

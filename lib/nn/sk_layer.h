@@ -1,9 +1,11 @@
-/* sk_layer.h: the model spec, the layer interface and layer sequences.
+/* sk_layer.h: the layer interface and layer sequences (the spec language
+ * they are built from: sk_spec.h).
  *
  * A layer is one file under lib/nn/layers/ that defines one `sk_layer_ops`
- * table and one entry in lib/nn/layers/registry.c.  Nothing else changes when a
- * layer is added (plus its gradient check in tests/unit and its entry in
- * man/man7/simkit.7).
+ * table, and one line in lib/nn/layers/registry.c.  Nothing else changes
+ * when a layer is added (plus its gradient check in tests/unit and its entry
+ * in man/man7/simkit.7): tools that look inside a model without running it
+ * ask its layers (l->flops, the affine() hook), never test their type names.
  *
  * Contract (per example shapes; the batch size n is passed to each call):
  *  - create(): read options from the spec line with sk_opt_*(), check l->in,
@@ -28,6 +30,9 @@
  *  - init(): optional, after the generic initialisation of parameters.
  *  - project(): optional, after every optimiser step (e.g. clip u >= 0).
  *  - init_data(): optional, unsupervised initialisation from sample inputs.
+ *  - affine(): optional, for a layer that is an affine map y = W x + b of
+ *    its input (conv, linear): which parameters are W and b, and its
+ *    multiply-accumulates (sk_affine).
  * Parameters live in memory owned by layer.c; a layer reads p->w and p->g
  * and never frees them.  Data-parallel replicas rebind p->w to shared values.
  * create() only declares parameters (sk_layer_param); their memory comes
@@ -122,6 +127,14 @@ typedef struct sk_ctx {
 	int thread;           /* replica index, 0-based */
 } sk_ctx;
 
+/* An affine layer, y = W x + b, as tools that read models see it: the MAC
+ * count of mr-build (sk_arch_macs) and the zoo reader (sk_zoo.h). */
+typedef struct sk_affine {
+	int w;          /* index in l->params of W: OUT x IN (dense) or OUT x IN x KH x KW (conv) */
+	int b;          /* index of the bias (OUT values), or -1 without one */
+	double macs;    /* multiply-accumulates per example (the papers' count) */
+} sk_affine;
+
 typedef struct sk_layer_ops {
 	const char *type;
 	const char *synopsis;  /* one line for --help-layers and simkit.7 */
@@ -137,6 +150,10 @@ typedef struct sk_layer_ops {
 	 * x holds n examples of this layer's INPUT, computed by the already
 	 * initialised layers before it; `method` is e.g. "kmeans" or "gmm". */
 	int (*init_data)(sk_layer *l, const char *method, int n, const float *x, uint64_t seed);
+	/* Optional: fill *a for an affine layer (sk_affine_wb fits a layer whose
+	 * params are W, then the bias when it has one, and whose flops count 2
+	 * per multiply-add). */
+	void (*affine)(const sk_layer *l, sk_affine *a);
 } sk_layer_ops;
 
 struct sk_layer {
@@ -167,6 +184,12 @@ int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *
  * the builder after create().  A setting made nearer the parameter wins: a
  * block line's own over its parent's, P over the whole layer. */
 int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l);
+
+/* 1 with *a filled when l is an affine layer (its ops->affine), else 0. */
+int sk_layer_affine(const sk_layer *l, sk_affine *a);
+/* The affine() of a layer whose params[0] is W, params[1] (if any) the bias,
+ * and whose l->flops are 2 per multiply-add (conv, linear). */
+void sk_affine_wb(const sk_layer *l, sk_affine *a);
 
 /* Registry: lookup by type name; unknown names fail listing the valid ones. */
 const sk_layer_ops *sk_layer_find(const char *type);

@@ -604,4 +604,5 @@ const sk_layer_ops sk_layer_conv = {
 	.forward = conv_forward,
 	.backward = conv_backward,
 	.destroy = conv_destroy,
+	.affine = sk_affine_wb,
 };

@@ -89,4 +89,5 @@ const sk_layer_ops sk_layer_linear = {
 	.forward = linear_forward,
 	.backward = linear_backward,
 	.destroy = linear_destroy,
+	.affine = sk_affine_wb,
 };
