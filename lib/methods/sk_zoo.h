@@ -5,9 +5,10 @@
  *
  * A zoo model is read straight from its records: the `model` record (spec
  * text, attributes such as test_acc) and the f32 parameter records that
- * follow it (`records` attribute); optimiser state ("opt.*") is skipped.  A
- * parameterised layer is a group "<layer>.w" (ndim 4: conv, out x in x kh x
- * kw; ndim 2: dense, out x in) with an optional "<layer>.b" (out).  Other
+ * follow it (`records` attribute); optimiser state ("opt.*") is skipped.  The
+ * parameterised layers are the model's affine layers, as its spec's layers
+ * say (sk_layer_affine: conv, linear): a weight record (ndim 4: conv, out x
+ * in x kh x kw; ndim 2: dense, out x in) with an optional bias (out).  Other
  * parameters are kept in the flat vector only.
  */
 #ifndef SK_ZOO_H
@@ -43,8 +44,9 @@ typedef struct sk_zoo {
 #define SK_ZOO_NOB ((size_t)-1)
 
 void sk_zoo_init(sk_zoo *z);
-/* Append every model of a stream ("-" = stdin) to z.  Models without a
- * parameterised layer are an error naming the record. */
+/* Append every model of a stream ("-" = stdin) to z.  A model whose spec
+ * does not build, whose records lack a weight its spec declares, or without
+ * a parameterised layer is an error naming the record. */
 int sk_zoo_read(const char *path, sk_zoo *z);
 void sk_zoo_free(sk_zoo *z);
 void sk_zoo_model_free(sk_zoo_model *m);

@@ -1,6 +1,7 @@
 /* zoo.c: reading model zoos, hidden-unit permutations, and rank and
  * regression metrics (sk_zoo.h). */
 #include "sk_zoo.h"
+#include "sk_model.h"
 #include "sk_rng.h"
 
 #include <math.h>
@@ -39,36 +40,62 @@ typedef struct prec {
 	size_t off, size;
 } prec;
 
-/* Group "<layer>.w" (+ "<layer>.b") into layers, in order of the weights. */
-static int make_layers(sk_zoo_model *m, const prec *p, int np, const char *where)
+/* The model's parameterised layers are its affine layers (conv, linear), as
+ * the layers of q say (sk_layer_affine), in walk order; each one's W and
+ * bias are found among the records p by name and shape. */
+typedef struct affine_walk {
+	sk_zoo_model *m;
+	const prec *p;
+	int np;
+	const char *where;
+} affine_walk;
+
+static const prec *find_record(const affine_walk *k, const sk_param *q)
 {
+	for (int i = 0; i < k->np; i++)
+		if (!strcmp(k->p[i].name, q->name))
+			return k->p[i].ndim == q->ndim && !memcmp(k->p[i].shape, q->shape, sizeof(int64_t) * (size_t)q->ndim)
+			       ? &k->p[i] : NULL;
+	return NULL;
+}
+
+static int affine_fn(sk_layer *l, int depth, void *arg)
+{
+	affine_walk *k = arg;
+	const prec *w, *b = NULL;
+	sk_zoo_layer *L;
+	sk_affine a;
+	(void)depth;
+	if (!sk_layer_affine(l, &a))
+		return 0;
+	if (!(w = find_record(k, &l->params[a.w])))
+		return sk_error("%s: no record '%s' of the shape its spec gives", k->where, l->params[a.w].name);
+	if (a.b >= 0 && !(b = find_record(k, &l->params[a.b])))
+		return sk_error("%s: no record '%s' of the shape its spec gives", k->where, l->params[a.b].name);
+	if (k->m->nlayers >= k->np)
+		return sk_error("%s: more layers than parameter records", k->where);
+	L = &k->m->layers[k->m->nlayers++];
+	snprintf(L->name, sizeof L->name, "%s", l->name);
+	L->conv = w->ndim == 4;
+	L->out = (int)w->shape[0];
+	L->in = (int)w->shape[1];
+	L->kh = L->conv ? (int)w->shape[2] : 1;
+	L->kw = L->conv ? (int)w->shape[3] : 1;
+	L->w = w->off;
+	L->b = b ? b->off : SK_ZOO_NOB;
+	return 0;
+}
+
+static int make_layers(sk_zoo_model *m, sk_seq *q, const prec *p, int np, const char *where)
+{
+	affine_walk k = {m, p, np, where};
 	m->layers = calloc((size_t)np + 1, sizeof *m->layers);
 	if (!m->layers)
 		return sk_error("out of memory");
-	for (int i = 0; i < np; i++) {
-		size_t len = strlen(p[i].name);
-		sk_zoo_layer *L;
-		if (len < 3 || strcmp(p[i].name + len - 2, ".w") || (p[i].ndim != 2 && p[i].ndim != 4))
-			continue;
-		L = &m->layers[m->nlayers++];
-		memcpy(L->name, p[i].name, len - 2);
-		L->name[len - 2] = 0;
-		L->conv = p[i].ndim == 4;
-		L->out = (int)p[i].shape[0];
-		L->in = (int)p[i].shape[1];
-		L->kh = L->conv ? (int)p[i].shape[2] : 1;
-		L->kw = L->conv ? (int)p[i].shape[3] : 1;
-		L->w = p[i].off;
-		L->b = SK_ZOO_NOB;
-		for (int j = 0; j < np; j++) {
-			size_t lj = strlen(p[j].name);
-			if (lj == len && !strncmp(p[j].name, p[i].name, len - 2) && !strcmp(p[j].name + len - 2, ".b") &&
-			    p[j].ndim == 1 && p[j].shape[0] == L->out)
-				L->b = p[j].off;
-		}
-	}
+	if (sk_seq_walk_layers(q, affine_fn, &k) < 0)
+		return -1;
 	if (m->nlayers == 0)
-		return sk_error("%s: model has no weight tensor '<layer>.w' of 2 or 4 dimensions", where);
+		return sk_error("%s: model has no affine layer (such as conv or linear)", where);
 	return 0;
 }
 
@@ -80,6 +107,7 @@ static int read_model(sk_reader *r, sk_header *h, sk_zoo_model *m)
 	prec *p = NULL;
 	int np = 0;
 	long idx = sk_reader_index(r);
+	sk_model *decl = NULL;
 	memset(m, 0, sizeof *m);
 	sk_attrs_init(&m->attrs);
 	snprintf(where, sizeof where, "%s: model record %ld", sk_reader_name(r), idx);
@@ -97,8 +125,12 @@ static int read_model(sk_reader *r, sk_header *h, sk_zoo_model *m)
 	if (sk_reader_payload_into(r, h, m->spec) < 0)
 		return -1;
 	m->spec[h->rawbytes] = 0;
-	if (!(p = calloc((size_t)nrec + 1, sizeof *p)))
+	if (!(decl = sk_model_declare(m->spec, where)))   /* its layers say which records are weights */
+		return -1;
+	if (!(p = calloc((size_t)nrec + 1, sizeof *p))) {
+		sk_model_free(decl);
 		return sk_error("out of memory");
+	}
 	for (long long k = 0; k < nrec; k++) {
 		int st = sk_reader_next(r, h);
 		size_t cnt;
@@ -136,11 +168,13 @@ static int read_model(sk_reader *r, sk_header *h, sk_zoo_model *m)
 		m->nflat += cnt;
 		np++;
 	}
-	if (make_layers(m, p, np, where) < 0)
+	if (make_layers(m, decl->seq, p, np, where) < 0)
 		goto fail;
+	sk_model_free(decl);
 	free(p);
 	return 0;
 fail:
+	sk_model_free(decl);
 	free(p);
 	return -1;
 }
@@ -268,7 +302,7 @@ int sk_zoo_model_from_seq(sk_seq *q, sk_zoo_model *m)
 	c.np = 0;
 	c.total = 0;
 	c.flat = m->flat;
-	if (sk_seq_walk_params(q, collect_fn, &c) < 0 || make_layers(m, c.p, c.np, "sequence") < 0) {
+	if (sk_seq_walk_params(q, collect_fn, &c) < 0 || make_layers(m, q, c.p, c.np, "sequence") < 0) {
 		free(c.p);
 		sk_zoo_model_free(m);
 		return -1;

@@ -1,5 +1,5 @@
-/* test-zoo.c: the set layers (gradient checks), encoders, zoo metrics and the
- * logit-invariance permutation. */
+/* test-zoo.c: the set layers (gradient checks), the zoo reader's layers,
+ * encoders, zoo metrics and the logit-invariance permutation. */
 #include "gradcheck.h"
 #include "sk_model.h"
 #include "sk_sne.h"
@@ -8,8 +8,10 @@
 #include "tap.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_gradients(void)
 {
@@ -240,8 +242,79 @@ static void test_encoders(void)
 	sk_zoo_free(&z);
 }
 
+/* Write m to a temporary stream and read it back as a zoo: 0 or -1. */
+static int zoo_roundtrip(sk_model *m, sk_zoo *z)
+{
+	char path[] = "/tmp/sk-test-zoo.XXXXXX";
+	int fd = mkstemp(path), rc = -1;
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	sk_zoo_init(z);
+	if (f && sk_model_write(f, m, 0) == 0 && fclose(f) == 0) {
+		f = NULL;
+		rc = sk_zoo_read(path, z);
+	}
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		unlink(path);
+	return rc;
+}
+
+/* The zoo reader asks a model's layers which parameters are weights
+ * (sk_layer_affine), from a sequence and from a stream: the nsm layer's w and
+ * the attention blocks' q.w, k.w, v.w, o.w are not conv or dense layers. */
+static void check_affine(const char *spec, const char *what, int in, int out)
+{
+	sk_model *m = sk_model_from_text(spec, what);
+	sk_zoo_model zm;
+	sk_zoo z;
+	int ok;
+	if (!m) {
+		tap_ok(0, "%s builds: %s", what, sk_errmsg());
+		return;
+	}
+	sk_model_init(m, 3);
+	ok = sk_zoo_model_from_seq(m->seq, &zm) == 0;
+	tap_ok(ok && zm.nlayers == 1 && !strcmp(zm.layers[0].name, "fc") && zm.layers[0].in == in &&
+	       zm.layers[0].out == out && !zm.layers[0].conv && zm.layers[0].b != SK_ZOO_NOB,
+	       "%s: one affine layer from the sequence, fc %d -> %d (got %d) %s", what, in, out, ok ? zm.nlayers : -1,
+	       ok ? "" : sk_errmsg());
+	ok = zoo_roundtrip(m, &z) == 0 && z.n == 1;
+	tap_ok(ok && z.m[0].nlayers == 1 && !strcmp(z.m[0].layers[0].name, "fc") && z.m[0].layers[0].in == in &&
+	       z.m[0].layers[0].out == out && z.m[0].layers[0].w == zm.layers[0].w &&
+	       z.m[0].layers[0].b == zm.layers[0].b,
+	       "%s: the same from a stream (got %d layers) %s", what, ok ? z.m[0].nlayers : -1, ok ? "" : sk_errmsg());
+	sk_zoo_free(&z);
+	sk_zoo_model_free(&zm);
+	sk_model_free(m);
+}
+
+static void test_affine(void)
+{
+	sk_model *m;
+	sk_zoo z;
+	char *text;
+	sk_zoo_init(&z);
+	check_affine("input 1 6 6\nnsm 3 k=3\ngap\nlinear 2 name=fc\n", "nsm-gap-linear", 3, 2);
+	check_affine("input 5 6\nsab 8 heads=2\npma k=1 heads=2\nflatten\nlinear 3 name=fc\n", "sab-pma-linear", 8, 3);
+	/* a weight record whose shape is not the one its spec declares */
+	m = sk_model_from_text("input 1 6 6\nconv 2 k=3 name=c\ngap\nlinear 2 name=fc\n", "conv2");
+	text = strdup("input 1 6 6\nconv 3 k=3 name=c\ngap\nlinear 2 name=fc\n");
+	if (m && text) {
+		free(m->spec_text);
+		m->spec_text = text;
+		text = NULL;
+	}
+	free(text);
+	tap_ok(m && zoo_roundtrip(m, &z) < 0 && strstr(sk_errmsg(), "no record 'c.w' of the shape its spec gives"),
+	       "a record of another shape than the spec's is an error: %s", sk_errmsg());
+	sk_zoo_free(&z);
+	sk_model_free(m);
+}
+
 int main(void)
 {
+	test_affine();
 	test_encoders();
 	test_metrics();
 	test_permutation();
