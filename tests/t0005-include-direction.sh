@@ -10,7 +10,8 @@
 check_includes() {
 	[ -r "$1/LAYERS" ] || { echo "$1/LAYERS: missing"; return 1; }
 	(cd "$1" && find . -type f ! -name LAYERS | sed 's#^\./##' | LC_ALL=C sort | awk '
-	function exists(p,   t, r) { r = (getline t < p); close(p); return r >= 0 }
+	# (never close f, the file being read: a file may include itself, simkern.c)
+	function exists(p,   t, r) { if (p == f) return 1; r = (getline t < p); close(p); return r >= 0 }
 	function bad(msg) { print msg; nbad++ }
 	BEGIN {
 		while ((r = (getline line < "LAYERS")) > 0) {
