@@ -394,8 +394,11 @@ static long attr_long(const sk_attrs *a, const char *key, long dflt)
 {
 	const char *s = sk_attrs_get(a, key);
 	char *end;
-	long v = s ? strtol(s, &end, 10) : 0;
-	return s && *s && !*end ? v : dflt;
+	long v;
+	if (!s || !*s)
+		return dflt;
+	v = strtol(s, &end, 10);
+	return *end ? dflt : v;
 }
 
 /* What a checkpoint recorded: its hyperparameters (hp.*; in checkpoints
