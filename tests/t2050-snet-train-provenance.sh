@@ -32,7 +32,7 @@ test_expect_success 'the checkpoint records every hyperparameter, the kernels an
 # option(s) given on resume | the message
 while IFS='|' read -r opt msg; do
 	test_expect_success "--resume refuses $opt" '
-		test_error 1 snet-train -o r.tns --resume m.tns.ckpt '"$opt"' train.tns &&
+		test_error 1 snet-train -o r.tns --resume m.tns.ckpt '"$opt"' train.tns </dev/null &&
 		grep -q "^snet-train: --resume: '"$msg"'$" .stderr && test ! -e r.tns
 	'
 done <<'TABLE'
