@@ -403,8 +403,9 @@ static long attr_long(const sk_attrs *a, const char *key, long dflt)
 
 /* What a checkpoint recorded: its hyperparameters (hp.*; in checkpoints
  * from before they were recorded: the recipe, seed and threads), the epochs
- * it has run and the ranks of its run; r->warning when its machine differs. */
-static int recorded(sk_run *r, const char *ckpt, sk_attrs *rec, int *done, int *ranks)
+ * it has run and the ranks of its run; warn (n bytes) says whether its
+ * machine differs. */
+static int recorded(const char *ckpt, sk_attrs *rec, int *done, int *ranks, char *warn, size_t n)
 {
 	sk_attrs ma, st;
 	int rc = -1;
@@ -424,7 +425,8 @@ static int recorded(sk_run *r, const char *ckpt, sk_attrs *rec, int *done, int *
 	}
 	*done = (int)attr_long(&st, "epoch", 0);
 	*ranks = (int)attr_long(&st, "ranks", 1);
-	sk_checkpoint_machine_differs(&st, r->warning, sizeof r->warning);
+	if (warn)
+		sk_checkpoint_machine_differs(&st, warn, n);
 	rc = 0;
 out:
 	sk_attrs_free(&ma);
@@ -447,6 +449,21 @@ static int check_resume(const sk_train_config *c, const sk_attrs *now, const sk_
 	return sk_hparams_check(now, rec, reshard ? reshard_ok : same_shares);
 }
 
+int sk_run_check_resume(const sk_train_config *c, const sk_attrs *now, const char *ckpt, int reshard, char *warn,
+                        size_t n)
+{
+	sk_attrs rec;
+	int done = 0, ranks = 1, rc;
+	if (warn && n)
+		warn[0] = 0;
+	sk_attrs_init(&rec);
+	rc = recorded(ckpt, &rec, &done, &ranks, warn, n);
+	if (rc == 0)
+		rc = check_resume(c, now, &rec, done, reshard || ranks > 1);
+	sk_attrs_free(&rec);
+	return rc;
+}
+
 int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, sk_train_config *c)
 {
 	sk_train_config c0 = *c;
@@ -458,7 +475,7 @@ int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, 
 	r->warning[0] = 0;
 	sk_attrs_init(&rec);
 	if (ckpt) {
-		if (recorded(r, ckpt, &rec, &done, &ranks) < 0)
+		if (recorded(ckpt, &rec, &done, &ranks, r->warning, sizeof r->warning) < 0)
 			goto out;
 		for (int i = 0; i < rec.n; i++)
 			if (sk_recipe_set(&r->all, rec.key[i], rec.val[i]) < 0) {

@@ -198,6 +198,13 @@ int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, 
  * option=text): -1 naming the first that differs, skipping the options of
  * the NULL-terminated list `allowed` (may be NULL). */
 int sk_hparams_check(const sk_attrs *now, const sk_attrs *ck, const char *const *allowed);
+/* The resume rule above for any front end whose hyperparameters `now` (its
+ * c->hparams) use its own option names: reads ckpt's record and refuses a
+ * difference, allowing "epochs" and, when reshard or the checkpoint's run
+ * was distributed, "threads"; warn (n bytes, may be NULL) gets the machine
+ * warning (empty when none).  sk_run_resolve applies it to snet-train. */
+int sk_run_check_resume(const sk_train_config *c, const sk_attrs *now, const char *ckpt, int reshard, char *warn,
+                        size_t n);
 
 /* Messages for the front end while starting: info (warning 0) or warning. */
 typedef void (*sk_run_note_fn)(int warning, const char *msg, void *arg);
