@@ -402,10 +402,10 @@ static long attr_long(const sk_attrs *a, const char *key, long dflt)
 }
 
 /* What a checkpoint recorded: its hyperparameters (hp.*; in checkpoints
- * from before they were recorded: the recipe, seed and threads), the epochs
- * it has run and the ranks of its run; warn (n bytes) says whether its
- * machine differs. */
-static int recorded(const char *ckpt, sk_attrs *rec, int *done, int *ranks, char *warn, size_t n)
+ * from before they were recorded: the recipe, seed and threads, and
+ * *legacy set), the epochs it has run and the ranks of its run; warn (n
+ * bytes) says whether its machine differs. */
+static int recorded(const char *ckpt, sk_attrs *rec, int *done, int *ranks, int *legacy, char *warn, size_t n)
 {
 	sk_attrs ma, st;
 	int rc = -1;
@@ -416,7 +416,7 @@ static int recorded(const char *ckpt, sk_attrs *rec, int *done, int *ranks, char
 	for (int i = 0; i < st.n; i++)
 		if (!strncmp(st.key[i], "hp.", 3) && sk_attrs_set(rec, st.key[i] + 3, st.val[i]) < 0)
 			goto out;
-	if (rec->n == 0) {
+	if ((*legacy = rec->n == 0)) {
 		const char *t = sk_attrs_get(&ma, "recipe"), *seed = sk_attrs_get(&st, "seed"),
 		           *threads = sk_attrs_get(&st, "threads");
 		if ((t && words(t, rec) < 0) || (seed && sk_attrs_set(rec, "seed", seed) < 0) ||
@@ -434,32 +434,32 @@ out:
 	return rc;
 }
 
-/* The resume rule (sk_train.h) beyond sk_hparams_check: --epochs. */
-static int check_resume(const sk_train_config *c, const sk_attrs *now, const sk_attrs *rec, int done, int reshard)
-{
-	static const char *const reshard_ok[] = {"epochs", "threads", NULL}, *const same_shares[] = {"epochs", NULL};
-	const char *e = sk_attrs_get(rec, "epochs"), *en = sk_attrs_get(now, "epochs");
-	if (e && en && strcmp(e, en)) {
-		if (c->sched.kind == SK_SCHED_COSINE)
-			return sk_error("--resume: --epochs %s differs from the checkpoint's %s (the cosine schedule depends "
-			                "on it)", en, e);
-		if (c->epochs < done)
-			return sk_error("--resume: --epochs %s is fewer than the %d the checkpoint has run", en, done);
-	}
-	return sk_hparams_check(now, rec, reshard ? reshard_ok : same_shares);
-}
-
 int sk_run_check_resume(const sk_train_config *c, const sk_attrs *now, const char *ckpt, int reshard, char *warn,
                         size_t n)
 {
+	const char *allow[8] = {"epochs"}, *e, *en = sk_attrs_get(now, "epochs");
 	sk_attrs rec;
-	int done = 0, ranks = 1, rc;
+	int done = 0, ranks = 1, legacy = 0, na = 1, rc;
 	if (warn && n)
 		warn[0] = 0;
 	sk_attrs_init(&rec);
-	rc = recorded(ckpt, &rec, &done, &ranks, warn, n);
-	if (rc == 0)
-		rc = check_resume(c, now, &rec, done, reshard || ranks > 1);
+	if ((rc = recorded(ckpt, &rec, &done, &ranks, &legacy, warn, n)) < 0)
+		goto out;
+	if (reshard || ranks > 1)
+		allow[na++] = "threads";
+	if (legacy)   /* what older checkpoints did not record */
+		for (int i = 2; sk_run_keys[i]; i++)
+			allow[na++] = sk_run_keys[i];
+	/* more epochs, unless the schedule depends on them */
+	e = sk_attrs_get(&rec, "epochs");
+	if (e && en && strcmp(e, en) && c->sched.kind == SK_SCHED_COSINE)
+		rc = sk_error("--resume: --epochs %s differs from the checkpoint's %s (the cosine schedule depends on it)",
+		              en, e);
+	else if (e && en && strcmp(e, en) && c->epochs < done)
+		rc = sk_error("--resume: --epochs %s is fewer than the %d the checkpoint has run", en, done);
+	else
+		rc = sk_hparams_check(now, &rec, allow);
+out:
 	sk_attrs_free(&rec);
 	return rc;
 }
@@ -468,14 +468,14 @@ int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, 
 {
 	sk_train_config c0 = *c;
 	sk_attrs rec;
-	int done = 0, ranks = 1, rc = -1;
+	int done, ranks, legacy, rc = -1;
 	sk_recipe_free(&r->all);
 	sk_attrs_free(&r->hparams);
 	sk_recipe_extras_defaults(&r->x);
 	r->warning[0] = 0;
 	sk_attrs_init(&rec);
 	if (ckpt) {
-		if (recorded(ckpt, &rec, &done, &ranks, r->warning, sizeof r->warning) < 0)
+		if (recorded(ckpt, &rec, &done, &ranks, &legacy, r->warning, sizeof r->warning) < 0)
 			goto out;
 		for (int i = 0; i < rec.n; i++)
 			if (sk_recipe_set(&r->all, rec.key[i], rec.val[i]) < 0) {
@@ -502,7 +502,7 @@ int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, 
 		goto out;
 	}
 	sk_recipe_format(c, &r->x, r->recipe, sizeof r->recipe);
-	if (hparams(r, c, &r->hparams) < 0 || (ckpt && check_resume(c, &r->hparams, &rec, done, reshard || ranks > 1) < 0))
+	if (hparams(r, c, &r->hparams) < 0 || (ckpt && sk_run_check_resume(c, &r->hparams, ckpt, reshard, NULL, 0) < 0))
 		goto out;
 	c->hparams = &r->hparams;
 	rc = 0;
