@@ -20,7 +20,7 @@ BASE="--threads 1 --epochs 3 --batch 16 --optimizer sgd --lr 0.05 --momentum 0.8
 
 test_expect_success 'the checkpoint records every hyperparameter, the kernels and the BLAS core' '
 	{ snet-train -q -m net.spec -o m.tns $BASE --stop-after-steps 3 train.tns; test $? -eq 3; } &&
-	tns-info m.tns.ckpt | tail -n 1 >state &&
+	tns-info m.tns.ckpt | tail -n 1 | sed "s/$/ /" >state &&
 	for kv in optimizer=sgd lr=0.05 momentum=0.8 wd=0.0001 schedule=step step-size=2 gamma=0.5 warmup=1 \
 		epochs=3 batch=16 loss=xent crop=1 flip=0 init-unsupervised=none seed=7 threads=1 valid-split=0.25 \
 		freeze=conv2; do
