@@ -67,18 +67,16 @@ test_expect_success 'a resumed run keeps the recipe: the same bytes, other value
 '
 
 test_expect_success 'bad recipe keys and values: one-line errors naming the place' '
-	sed "s/^train epochs=3/train epochz=3/" net.spec >bad1.spec &&
-	test_error 1 snet-train -m bad1.spec -o x.tns train.tns &&
-	grep -q "^snet-train: bad1.spec:7:7: train: unknown key .epochz. (known: optimizer lr " .stderr &&
-	sed "s/^train epochs=3/train epochs=many/" net.spec >bad2.spec &&
-	test_error 1 snet-train -m bad2.spec -o x.tns train.tns &&
-	grep -q "^snet-train: bad2.spec:7:7: train: epochs: .many. is not an integer$" .stderr &&
-	sed "s/^train epochs=3/train lr=3/" net.spec >bad3.spec &&
-	test_error 1 snet-train -m bad3.spec -o x.tns train.tns &&
-	grep -q "^snet-train: bad3.spec:7:7: train: .lr. given twice (first at line 2)$" .stderr &&
-	sed "s/^train epochs=3/train schedule=multistep/; s/schedule=cosine//" net.spec >bad4.spec &&
-	test_error 1 snet-train -m bad4.spec -o x.tns train.tns &&
-	grep -q "schedule multistep needs milestones" .stderr &&
+	while IFS="|" read -r b edit msg; do
+		sed "$edit" net.spec >bad$b.spec &&
+		test_error 1 snet-train -m bad$b.spec -o x.tns train.tns </dev/null &&
+		grep -q "^snet-train: bad$b.spec:$msg" .stderr || return 1
+	done <<-TABLE &&
+	1|s/^train epochs=3/train epochz=3/|7:7: train: unknown key .epochz. (known: optimizer lr 
+	2|s/^train epochs=3/train epochs=many/|7:7: train: epochs: .many. is not an integer$
+	3|s/^train epochs=3/train lr=3/|7:7: train: .lr. given twice (first at line 2)$
+	4|s/^train epochs=3/train schedule=multistep/; s/schedule=cosine//|.*schedule multistep needs milestones
+	TABLE
 	test_error 2 snet-train -m net.spec -o x.tns --schedule multistep train.tns &&
 	test_error 2 snet-train -m net.spec -o x.tns --milestones 2 train.tns &&
 	test_error 2 snet-train -m net.spec -o x.tns --lr fast train.tns &&
