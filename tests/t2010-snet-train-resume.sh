@@ -75,12 +75,13 @@ test_expect_success 'resume refuses other data, naming the difference' '
 
 test_expect_success 'resume refuses another batch size, thread count, seed or optimizer' '
 	test_error 1 snet-train -o x.tns $ARGS --batch 64 --threads 1 --valid other.tns --resume part1/m.tns.ckpt train.tns &&
-	grep -q "batch 50 differs from --batch 64" .stderr &&
+	grep -q "^snet-train: --resume: --batch 64 differs from the checkpoint.s 50$" .stderr &&
 	test_error 1 snet-train -o x.tns $ARGS --threads 2 --valid other.tns --resume part1/m.tns.ckpt train.tns &&
-	grep -q "threads 1 differs" .stderr &&
+	grep -q "^snet-train: --resume: --threads 2 differs from the checkpoint.s 1$" .stderr &&
 	test_error 1 snet-train -o x.tns $ARGS --seed 9 --threads 1 --valid other.tns --resume part1/m.tns.ckpt train.tns &&
+	grep -q "^snet-train: --resume: --seed 9 differs from the checkpoint.s 1$" .stderr &&
 	test_error 1 snet-train -o x.tns $ARGS --optimizer sgd --threads 1 --valid other.tns --resume part1/m.tns.ckpt train.tns &&
-	grep -q "optimizer .adam. differs from --optimizer sgd" .stderr
+	grep -q "^snet-train: --resume: --optimizer sgd differs from the checkpoint.s adam$" .stderr
 '
 
 test_expect_success 'resume refuses another model, naming the spec line' '

@@ -1,19 +1,32 @@
 /* recipe.c: training recipes: the `train` lines of a spec, the command
  * line's overrides and a checkpoint's record of them, as one set of
- * key=value texts applied to a training configuration (see sk_train.h). */
+ * key=value texts applied to a training configuration; and a run built on
+ * them: its provenance, the resume rule, the model's preparation and final
+ * attributes, shared by the front ends (see sk_train.h). */
 #include "sk_train.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+const char *const sk_run_keys[] = {"seed", "threads", "valid-split", "freeze", "init", "init-layers", NULL};
+
+const char *sk_recipe_key(int i)
+{
+	int n = 0;
+	while (sk_spec_recipe_keys[n])
+		n++;
+	return i < n ? sk_spec_recipe_keys[i] : sk_run_keys[i - n];
+}
+
 static int key_index(const char *key)
 {
-	for (int i = 0; sk_spec_recipe_keys[i]; i++)
-		if (!strcmp(sk_spec_recipe_keys[i], key))
+	for (int i = 0; sk_recipe_key(i); i++)
+		if (!strcmp(sk_recipe_key(i), key))
 			return i;
 	return -1;
 }
@@ -135,6 +148,26 @@ static int apply1(const char *key, const char *v, sk_train_config *c, sk_recipe_
 		if (integer(v, 1, 100000000, &l) < 0)
 			return -1;
 		x->unsup_n = (int)l;
+	} else if (!strcmp(key, "seed")) {
+		if (integer(v, 0, 0x7fffffffffffffffL, &l) < 0)
+			return -1;
+		c->seed = (uint64_t)l;
+	} else if (!strcmp(key, "threads")) {
+		if (integer(v, 1, 256, &l) < 0)
+			return -1;
+		c->threads = (int)l;
+	} else if (!strcmp(key, "valid-split")) {
+		if (num(v, 1e-9, 1 - 1e-9, &d) < 0)
+			return -1;
+		x->valid_split = d;
+	} else if (!strcmp(key, "freeze")) {
+		if (!*v || strstr(v, ",,") || v[0] == ',' || v[strlen(v) - 1] == ',')
+			return sk_error("'%s' is not a list of layer names", v);
+		x->freeze = v;
+	} else if (!strcmp(key, "init") || !strcmp(key, "init-layers")) {
+		if (!*v)
+			return sk_error("an empty name");
+		*(strcmp(key, "init") ? &x->init_layers : &x->init) = v;
 	} else {
 		return sk_error("unknown recipe key '%s'", key);
 	}
@@ -159,7 +192,14 @@ int sk_recipe_set(sk_recipe *r, const char *key, const char *val)
 	sk_recipe_extras_defaults(&x);
 	if (apply1(key, val, &c, &x) < 0)
 		return -1;
-	if (!(v = strdup(val)))
+	if (!strcmp(key, "freeze") && r->val[k]) {   /* layers add up */
+		size_t a = strlen(r->val[k]), b = strlen(val);
+		if (!(v = malloc(a + b + 2)))
+			return sk_error("out of memory");
+		memcpy(v, r->val[k], a);
+		v[a] = ',';
+		memcpy(v + a + 1, val, b + 1);
+	} else if (!(v = strdup(val)))
 		return sk_error("out of memory");
 	free(r->val[k]);
 	r->val[k] = v;
@@ -183,34 +223,41 @@ int sk_recipe_from_spec(sk_recipe *r, const sk_spec *s)
 	return 0;
 }
 
-int sk_recipe_parse(sk_recipe *r, const char *text)
+/* "key=value key=value ..." (a formatted recipe) into a, in order. */
+static int words(const char *text, sk_attrs *a)
 {
-	const char *p = text;
-	while (*p) {
-		char key[64], val[256];
-		size_t kl, vl;
+	char w[1024];
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, " ");
+		const char *eq = memchr(p, '=', n);
+		if (n) {
+			if (!eq || eq == p || n >= sizeof w)
+				return sk_error("recipe '%s': expected key=value words", text);
+			memcpy(w, p, n);
+			w[n] = 0;
+			w[eq - p] = 0;
+			if (sk_attrs_set(a, w, w + (eq - p) + 1) < 0)
+				return -1;
+		}
+		p += n;
 		while (*p == ' ')
 			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '='), *e = strchr(p, ' ');
-		if (!e)
-			e = p + strlen(p);
-		if (!eq || eq > e || eq == p)
-			return sk_error("recipe '%s': expected key=value words", text);
-		kl = (size_t)(eq - p);
-		vl = (size_t)(e - eq - 1);
-		if (kl >= sizeof key || vl >= sizeof val)
-			return sk_error("recipe '%s': a word is too long", text);
-		memcpy(key, p, kl);
-		key[kl] = 0;
-		memcpy(val, eq + 1, vl);
-		val[vl] = 0;
-		if (sk_recipe_set(r, key, val) < 0)
-			return sk_error_prefix("recipe %s", key);
-		p = e;
 	}
 	return 0;
+}
+
+int sk_recipe_parse(sk_recipe *r, const char *text)
+{
+	sk_attrs a;
+	int rc = 0;
+	sk_attrs_init(&a);
+	if (words(text, &a) < 0)
+		rc = -1;
+	for (int i = 0; rc == 0 && i < a.n; i++)
+		if (sk_recipe_set(r, a.key[i], a.val[i]) < 0)
+			rc = sk_error_prefix("recipe %s", a.key[i]);
+	sk_attrs_free(&a);
+	return rc;
 }
 
 void sk_recipe_merge(sk_recipe *dst, const sk_recipe *over)
@@ -231,9 +278,9 @@ int sk_recipe_apply(const sk_recipe *r, sk_train_config *c, sk_recipe_extras *x)
 	/* the optimizer first: it resets momentum and decay to its defaults */
 	if (r->val[kopt] && apply1("optimizer", r->val[kopt], c, x) < 0)
 		return sk_error_prefix("optimizer");
-	for (int i = 0; sk_spec_recipe_keys[i]; i++)
-		if (i != kopt && r->val[i] && apply1(sk_spec_recipe_keys[i], r->val[i], c, x) < 0)
-			return sk_error_prefix("%s", sk_spec_recipe_keys[i]);
+	for (int i = 0; sk_recipe_key(i); i++)
+		if (i != kopt && r->val[i] && apply1(sk_recipe_key(i), r->val[i], c, x) < 0)
+			return sk_error_prefix("%s", sk_recipe_key(i));
 	if (!r->val[key_index("lr")])
 		c->sched.lr = sk_optim_default_lr(c->opt.kind);
 	if (c->sched.kind == SK_SCHED_MULTISTEP && c->sched.nmilestones == 0)
@@ -286,4 +333,306 @@ char *sk_recipe_format(const sk_train_config *c, const sk_recipe_extras *x, char
 	if (len >= n && n > 4)
 		memcpy(buf + n - 4, "...", 4);
 	return buf;
+}
+
+/* ---- a run: options, provenance and resume ---- */
+
+void sk_run_init(sk_run *r)
+{
+	memset(r, 0, sizeof *r);
+	sk_recipe_extras_defaults(&r->x);
+	sk_attrs_init(&r->hparams);
+}
+
+void sk_run_free(sk_run *r)
+{
+	sk_trainer_free(r->trainer);
+	sk_dataset_free(&r->train);
+	sk_dataset_free(&r->valid);
+	sk_recipe_free(&r->given);
+	sk_recipe_free(&r->all);
+	sk_attrs_free(&r->hparams);
+	memset(r, 0, sizeof *r);
+}
+
+static int listed(const char *k, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (!strcmp(*list, k))
+			return 1;
+	return 0;
+}
+
+int sk_hparams_check(const sk_attrs *now, const sk_attrs *ck, const char *const *allowed)
+{
+	for (int i = 0; i < now->n; i++) {
+		const char *k = now->key[i], *v = sk_attrs_get(ck, k);
+		if (!listed(k, allowed) && (!v || strcmp(v, now->val[i])))
+			return sk_error("--resume: --%s %s differs from the checkpoint's %s", k, now->val[i], v ? v : "(none)");
+	}
+	for (int i = 0; i < ck->n; i++)
+		if (!listed(ck->key[i], allowed) && !sk_attrs_get(now, ck->key[i]))
+			return sk_error("--resume: the checkpoint's run has --%s %s, this one has not", ck->key[i], ck->val[i]);
+	return 0;
+}
+
+/* The run's provenance: the recipe as formatted, then the run keys set. */
+static int hparams(const sk_run *r, const sk_train_config *c, sk_attrs *a)
+{
+	const sk_recipe_extras *x = &r->x;
+	char t[32];
+	if (words(r->recipe, a) < 0 || sk_attrs_setf(a, "seed", "%llu", (unsigned long long)c->seed) < 0 ||
+	    sk_attrs_setf(a, "threads", "%d", c->threads) < 0 ||
+	    (x->valid_split > 0 && sk_attrs_set(a, "valid-split", exact(t, sizeof t, x->valid_split, 0)) < 0) ||
+	    (x->freeze && sk_attrs_set(a, "freeze", x->freeze) < 0) || (x->init && sk_attrs_set(a, "init", x->init) < 0) ||
+	    (x->init_layers && sk_attrs_set(a, "init-layers", x->init_layers) < 0))
+		return -1;
+	return 0;
+}
+
+static long attr_long(const sk_attrs *a, const char *key, long dflt)
+{
+	const char *s = sk_attrs_get(a, key);
+	char *end;
+	long v;
+	if (!s || !*s)
+		return dflt;
+	v = strtol(s, &end, 10);
+	return *end ? dflt : v;
+}
+
+/* What a checkpoint recorded: its hyperparameters (hp.*; in checkpoints
+ * from before they were recorded: the recipe, seed and threads, and
+ * *legacy set), the epochs it has run and the ranks of its run; warn (n
+ * bytes) says whether its machine differs. */
+static int recorded(const char *ckpt, sk_attrs *rec, int *done, int *ranks, int *legacy, char *warn, size_t n)
+{
+	sk_attrs ma, st;
+	int rc = -1;
+	sk_attrs_init(&ma);
+	sk_attrs_init(&st);
+	if (sk_checkpoint_attrs(ckpt, &ma, &st) < 0)
+		goto out;
+	for (int i = 0; i < st.n; i++)
+		if (!strncmp(st.key[i], "hp.", 3) && sk_attrs_set(rec, st.key[i] + 3, st.val[i]) < 0)
+			goto out;
+	if ((*legacy = rec->n == 0)) {
+		const char *t = sk_attrs_get(&ma, "recipe"), *seed = sk_attrs_get(&st, "seed"),
+		           *threads = sk_attrs_get(&st, "threads");
+		if ((t && words(t, rec) < 0) || (seed && sk_attrs_set(rec, "seed", seed) < 0) ||
+		    (threads && sk_attrs_set(rec, "threads", threads) < 0))
+			goto out;
+	}
+	*done = (int)attr_long(&st, "epoch", 0);
+	*ranks = (int)attr_long(&st, "ranks", 1);
+	if (warn)
+		sk_checkpoint_machine_differs(&st, warn, n);
+	rc = 0;
+out:
+	sk_attrs_free(&ma);
+	sk_attrs_free(&st);
+	return rc;
+}
+
+int sk_run_check_resume(const sk_train_config *c, const sk_attrs *now, const char *ckpt, int reshard, char *warn,
+                        size_t n)
+{
+	const char *allow[8] = {"epochs"}, *e, *en = sk_attrs_get(now, "epochs");
+	sk_attrs rec;
+	int done = 0, ranks = 1, legacy = 0, na = 1, rc;
+	if (warn && n)
+		warn[0] = 0;
+	sk_attrs_init(&rec);
+	if ((rc = recorded(ckpt, &rec, &done, &ranks, &legacy, warn, n)) < 0)
+		goto out;
+	if (reshard || ranks > 1)
+		allow[na++] = "threads";
+	if (legacy)   /* what older checkpoints did not record */
+		for (int i = 2; sk_run_keys[i]; i++)
+			allow[na++] = sk_run_keys[i];
+	/* more epochs, unless the schedule depends on them */
+	e = sk_attrs_get(&rec, "epochs");
+	if (e && en && strcmp(e, en) && c->sched.kind == SK_SCHED_COSINE)
+		rc = sk_error("--resume: --epochs %s differs from the checkpoint's %s (the cosine schedule depends on it)",
+		              en, e);
+	else if (e && en && strcmp(e, en) && c->epochs < done)
+		rc = sk_error("--resume: --epochs %s is fewer than the %d the checkpoint has run", en, done);
+	else
+		rc = sk_hparams_check(now, &rec, allow);
+out:
+	sk_attrs_free(&rec);
+	return rc;
+}
+
+int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, sk_train_config *c)
+{
+	sk_train_config c0 = *c;
+	sk_attrs rec;
+	int done, ranks, legacy, rc = -1;
+	sk_recipe_free(&r->all);
+	sk_attrs_free(&r->hparams);
+	sk_recipe_extras_defaults(&r->x);
+	r->warning[0] = 0;
+	sk_attrs_init(&rec);
+	if (ckpt) {
+		if (recorded(ckpt, &rec, &done, &ranks, &legacy, r->warning, sizeof r->warning) < 0)
+			goto out;
+		for (int i = 0; i < rec.n; i++)
+			if (sk_recipe_set(&r->all, rec.key[i], rec.val[i]) < 0) {
+				sk_error_prefix("%s: recorded %s", ckpt, rec.key[i]);
+				goto out;
+			}
+	} else if (sk_recipe_from_spec(&r->all, m->spec) < 0)
+		goto out;
+	/* the recorded recipe alone: an error is the model's (or checkpoint's) */
+	if (sk_recipe_apply(&r->all, c, &r->x) < 0) {
+		sk_error_prefix("%s", ckpt ? ckpt : m->spec->srcname);
+		goto out;
+	}
+	sk_recipe_merge(&r->all, &r->given);
+	*c = c0;
+	sk_recipe_extras_defaults(&r->x);
+	if (sk_recipe_apply(&r->all, c, &r->x) < 0) {
+		rc = SK_RUN_USAGE;
+		goto out;
+	}
+	if (sk_recipe_get(&r->given, "milestones") && c->sched.kind != SK_SCHED_MULTISTEP) {
+		rc = SK_RUN_USAGE;
+		sk_error("--milestones applies to --schedule multistep");
+		goto out;
+	}
+	sk_recipe_format(c, &r->x, r->recipe, sizeof r->recipe);
+	if (hparams(r, c, &r->hparams) < 0 || (ckpt && sk_run_check_resume(c, &r->hparams, ckpt, reshard, NULL, 0) < 0))
+		goto out;
+	c->hparams = &r->hparams;
+	rc = 0;
+out:
+	sk_attrs_free(&rec);
+	return rc;
+}
+
+static void notef(sk_run_note_fn note, void *arg, int warning, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void notef(sk_run_note_fn note, void *arg, int warning, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	if (!note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	note(warning, msg, arg);
+}
+
+struct freeze_arg {
+	const char *name;   /* not terminated: len bytes */
+	size_t len;
+	int count;
+};
+
+static int freeze_fn(sk_param *p, sk_layer *l, void *arg)
+{
+	struct freeze_arg *f = arg;
+	(void)l;
+	if (!strncmp(p->name, f->name, f->len) && p->name[f->len] == '.') {
+		p->frozen = 1;
+		f->count++;
+	}
+	return 0;
+}
+
+/* The model's preparation (sk_run_start). */
+static int prepare(const sk_run *r, const sk_train_config *c, sk_model *m, int resume, sk_run_note_fn note,
+                   void *arg)
+{
+	const sk_recipe_extras *x = &r->x;
+	const sk_dataset *train = &r->train;
+	/* checkpoints carry the recipe: a resumed run reads it back */
+	if (sk_attrs_set(&m->attrs, "recipe", r->recipe) < 0)
+		return -1;
+	if (!resume && !sk_attrs_get(&m->attrs, "records") && sk_model_init(m, c->seed) < 0)
+		return -1;
+	if (!resume && x->init) {
+		sk_model *src = sk_model_load(x->init);
+		int n = src && sk_attrs_get(&src->attrs, "records") ? sk_model_copy_params(m, src, x->init_layers) : -1;
+		if (src && !sk_attrs_get(&src->attrs, "records"))
+			sk_error("a spec has no trained parameters (give a model stream)");
+		sk_model_free(src);
+		if (n < 0)
+			return sk_error_prefix("--init %s", x->init);
+		if (n == 0)
+			return sk_error("--init %s: no parameter matches the model%s%s", x->init,
+			                x->init_layers ? " in layer " : "", x->init_layers ? x->init_layers : "");
+		notef(note, arg, 0, "initialised %d parameter tensors from %s", n, x->init);
+	}
+	for (const char *p = x->freeze; p && *p;) {
+		struct freeze_arg f = {p, strcspn(p, ","), 0};
+		char name[SK_NAME_MAX];
+		snprintf(name, sizeof name, "%.*s", (int)f.len, p);
+		if (!sk_seq_find(m->seq, name))
+			return sk_error("--freeze: the model has no layer '%s'", name);
+		sk_seq_walk_params(m->seq, freeze_fn, &f);
+		if (f.count == 0)
+			notef(note, arg, 1, "--freeze: layer '%s' has no parameters", name);
+		p += f.len + (p[f.len] == ',');
+	}
+	if (x->unsup[0] && !resume) {
+		int n = sk_train_init_unsupervised(m, train, x->unsup, x->unsup_n, c->seed);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			notef(note, arg, 1, "--init-unsupervised: no layer of the model supports it");
+		else
+			notef(note, arg, 0, "initialised %d layer%s from %d examples (%s)", n, n == 1 ? "" : "s",
+			      x->unsup_n < train->n ? x->unsup_n : (int)train->n, x->unsup);
+	}
+	return 0;
+}
+
+int sk_run_start(sk_run *r, sk_model *m, const sk_train_config *c, const char *data, const char *valid,
+                 const char *ckpt, sk_run_note_fn note, void *arg)
+{
+	int ep;
+	int64_t st, gs;
+	r->has_valid = valid || r->x.valid_split > 0;
+	if (sk_dataset_read(data, &r->train) < 0 || (valid && sk_dataset_read(valid, &r->valid) < 0) ||
+	    (r->x.valid_split > 0 && sk_dataset_split(&r->train, r->x.valid_split, c->seed, &r->valid) < 0) ||
+	    prepare(r, c, m, ckpt != NULL, note, arg) < 0 ||
+	    !(r->trainer = sk_trainer_new(m, c, &r->train, r->has_valid ? &r->valid : NULL)))
+		return -1;
+	if (!ckpt)
+		return 0;
+	if (sk_trainer_resume(r->trainer, ckpt, &ep, &st, &gs) < 0)
+		return -1;
+	if (ep >= c->epochs)
+		notef(note, arg, 0, "resuming %s: it already finished %d of %d epochs; writing the model only", ckpt, ep,
+		      c->epochs);
+	else
+		notef(note, arg, 0, "resuming %s at epoch %d, step %lld of %lld (global step %lld)", ckpt, ep + 1,
+		      (long long)st, (long long)((r->train.n + c->batch - 1) / c->batch), (long long)gs);
+	return 0;
+}
+
+int sk_run_model_attrs(const sk_run *r, const sk_train_config *c, sk_attrs *a)
+{
+	const sk_trainer *t = r->trainer;
+	const sk_dataset *train = &r->train, *valid = r->has_valid ? &r->valid : NULL;
+	const sk_epoch_stats *s = sk_trainer_last(t);
+	sk_attrs_free(a);
+	sk_attrs_init(a);
+	if (sk_attrs_setf(a, "seed", "%llu", (unsigned long long)c->seed) < 0 ||
+	    sk_attrs_set(a, "command", sk_trainer_command(t)) < 0 || sk_attrs_set(a, "version", sk_version()) < 0 ||
+	    sk_attrs_setf(a, "epochs", "%d", c->epochs) < 0 || sk_attrs_set(a, "optimizer", sk_optim_name(c->opt.kind)) < 0 ||
+	    sk_attrs_setf(a, "lr", "%g", c->sched.lr) < 0 || sk_attrs_setf(a, "batch", "%d", c->batch) < 0 ||
+	    sk_attrs_set(a, "recipe", r->recipe) < 0 || sk_attrs_setf(a, "threads", "%d", c->threads) < 0 ||
+	    sk_attrs_setf(a, "train_n", "%lld", (long long)train->n) < 0 ||
+	    sk_attrs_setf(a, "train_loss", "%.6f", s->loss) < 0 || sk_attrs_setf(a, "train_acc", "%.6f", s->train_acc) < 0)
+		return -1;
+	if (valid && (sk_attrs_setf(a, "valid_loss", "%.6f", s->valid_loss) < 0 ||
+	              sk_attrs_setf(a, "valid_acc", "%.6f", s->valid_acc) < 0 ||
+	              sk_attrs_setf(a, "best_valid_acc", "%.6f", sk_trainer_best_valid(t)) < 0 ||
+	              sk_attrs_setf(a, "valid_n", "%lld", (long long)valid->n) < 0))
+		return -1;
+	return 0;
 }

@@ -84,6 +84,10 @@ typedef struct sk_train_config {
 	void *allreduce_arg;
 	int allow_reshard;      /* --resume may continue with a different number of shares */
 	const char *command;    /* stored in checkpoints and kept across resume */
+	/* Provenance: every hyperparameter of the run as option=text (the front
+	 * end's option names, canonical values; see sk_run_resolve), recorded in
+	 * checkpoints as train_state attributes "hp.OPTION" (NULL: none). */
+	const sk_attrs *hparams;
 	/* callbacks (optional) */
 	void (*on_step)(int epoch, int64_t step_in_epoch, int64_t steps_per_epoch, void *arg);
 	void (*on_epoch)(const sk_epoch_stats *s, void *arg);
@@ -98,16 +102,30 @@ void sk_train_defaults(sk_train_config *c);
  * `train` lines, from the command line or from a checkpoint's `recipe`
  * attribute.  Values are checked when set; apply() turns them into a
  * configuration, optimizer first (it resets momentum and decay to its
- * defaults), then the others; an unset lr is the optimizer's default. */
+ * defaults), then the others; an unset lr is the optimizer's default.
+ *
+ * A recipe also holds the run keys, sk_run_keys: the options beyond a
+ * model's recipe that shape a run's bits ("seed", "threads", "valid-split",
+ * "freeze": layers, comma-separated, a second set adds to the first, and
+ * "init", "init-layers": where the parameters were copied from).  A spec's
+ * `train` lines cannot set them and sk_recipe_format leaves them out. */
 #define SK_RECIPE_KEYS 32
 typedef struct sk_recipe {
-	char *val[SK_RECIPE_KEYS];   /* by index in sk_spec_recipe_keys; NULL = unset */
+	char *val[SK_RECIPE_KEYS];   /* by index in sk_recipe_key(); NULL = unset */
 } sk_recipe;
 
-/* What a recipe sets beyond sk_train_config. */
+extern const char *const sk_run_keys[];
+/* Key i: those of sk_spec_recipe_keys, then sk_run_keys; NULL past the end. */
+const char *sk_recipe_key(int i);
+
+/* What a recipe sets beyond sk_train_config.  The strings point into the
+ * recipe applied. */
 typedef struct sk_recipe_extras {
 	char unsup[32];   /* --init-unsupervised method ("" = none) */
 	int unsup_n;      /* --init-examples (default 4000) */
+	double valid_split;            /* --valid-split (0: none) */
+	const char *freeze;            /* --freeze: "LAYER[,LAYER...]" or NULL */
+	const char *init, *init_layers;   /* --init, --init-layers, or NULL */
 } sk_recipe_extras;
 
 void sk_recipe_init(sk_recipe *r);
@@ -129,6 +147,70 @@ char *sk_recipe_format(const sk_train_config *c, const sk_recipe_extras *x, char
 
 typedef struct sk_trainer sk_trainer;
 
+/* ---- a run: options, provenance and resume (lib/recipe.c) ----
+ * What a front end (snet-train) gives: the recipe and run keys of its
+ * command line in `given`.  sk_run_resolve makes the configuration from the
+ * model's recipe (resuming: from everything the checkpoint recorded) under
+ * those values, and the run's provenance: every hyperparameter as
+ * option=text in `hparams`, which checkpoints record (c->hparams).
+ *
+ * The provenance rule: a resumed run takes the values its checkpoint
+ * recorded and refuses a given one that differs, naming it ("--resume: --lr
+ * 0.1 differs from the checkpoint's 0.05").  Allowed: --epochs when the
+ * schedule does not depend on it (not cosine) and it is no fewer than the
+ * epochs the checkpoint has run; --threads when `reshard` (--distributed)
+ * or the checkpoint's run was distributed.  Options outside the provenance
+ * (log, checkpoint path and interval, quiet, force, output) may change
+ * freely.  A checkpoint written with another kernel path or OpenBLAS core
+ * than this machine's resumes with `warning` set: the bits will differ. */
+typedef struct sk_run {
+	sk_recipe given;          /* the options given (sk_recipe_set) */
+	/* filled by sk_run_resolve */
+	sk_recipe all;            /* the effective values; x's strings point here */
+	sk_recipe_extras x;
+	char recipe[1024];        /* sk_recipe_format: the model's `recipe` attribute */
+	sk_attrs hparams;         /* provenance, option=text */
+	char warning[512];        /* non-empty: say it before resuming */
+	/* filled by sk_run_start */
+	sk_dataset train, valid;
+	int has_valid;
+	sk_trainer *trainer;
+} sk_run;
+
+#define SK_RUN_USAGE (-2)   /* a bad combination of given options */
+void sk_run_init(sk_run *r);
+void sk_run_free(sk_run *r);
+/* Resolve the run of model m (resuming from ckpt when not NULL) into c
+ * (whose other fields, e.g. the default threads, are kept): 0, -1 on an
+ * error of the model or checkpoint, SK_RUN_USAGE when the given options do
+ * not go together. */
+int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, sk_train_config *c);
+/* Compare a run's hyperparameters with the ones a checkpoint recorded (both
+ * option=text): -1 naming the first that differs, skipping the options of
+ * the NULL-terminated list `allowed` (may be NULL). */
+int sk_hparams_check(const sk_attrs *now, const sk_attrs *ck, const char *const *allowed);
+/* The resume rule above for any front end whose hyperparameters `now` (its
+ * c->hparams) use its own option names: reads ckpt's record and refuses a
+ * difference, allowing "epochs" and, when reshard or the checkpoint's run
+ * was distributed, "threads"; warn (n bytes, may be NULL) gets the machine
+ * warning (empty when none).  sk_run_resolve applies it to snet-train. */
+int sk_run_check_resume(const sk_train_config *c, const sk_attrs *now, const char *ckpt, int reshard, char *warn,
+                        size_t n);
+
+/* Messages for the front end while starting: info (warning 0) or warning. */
+typedef void (*sk_run_note_fn)(int warning, const char *msg, void *arg);
+/* Start the resolved run: read the training data (path, "-" for stdin) and
+ * the validation data (valid, or the recipe's valid-split); prepare m
+ * (record the recipe in its attributes; unless resuming, initialise it from
+ * the seed, a trained model keeping its parameters, and copy --init's;
+ * --freeze; unless resuming, the unsupervised initialisation); make the
+ * trainer on c; resuming, continue from ckpt and say where. */
+int sk_run_start(sk_run *r, sk_model *m, const sk_train_config *c, const char *data, const char *valid,
+                 const char *ckpt, sk_run_note_fn note, void *arg);
+/* The attributes of the model a finished run writes (fresh: the same
+ * whether or not the run was resumed). */
+int sk_run_model_attrs(const sk_run *r, const sk_train_config *c, sk_attrs *a);
+
 /* A trainer for model m (already initialised) on train (and valid, may be
  * NULL).  Checks that the data fit the model (shape, labels in range). */
 sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_dataset *train,
@@ -146,6 +228,15 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 int sk_trainer_run(sk_trainer *t);
 /* Write a checkpoint now (atomic). */
 int sk_trainer_checkpoint(sk_trainer *t, const char *path);
+/* The attributes of a checkpoint's model record and of its train_state
+ * record (into initialised sets), without loading the parameters; -1 "not a
+ * checkpoint" when it has no train_state. */
+int sk_checkpoint_attrs(const char *path, sk_attrs *model, sk_attrs *state);
+/* What a run's bits depend on beyond its options, recorded in checkpoints
+ * as train_state "kernels" and "blas": the kernel path (sk_kernels_isa) and
+ * OpenBLAS's core type (openblas_get_corename; OPENBLAS_CORETYPE sets it).
+ * Fills msg and returns 1 when a checkpoint's state names others. */
+int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n);
 /* Final metrics of the last finished epoch (and best validation accuracy). */
 const sk_epoch_stats *sk_trainer_last(const sk_trainer *t);
 double sk_trainer_best_valid(const sk_trainer *t);

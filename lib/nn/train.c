@@ -1,6 +1,7 @@
 /* train.c: data-parallel replicas on persistent threads, the epoch loop,
  * validation, checkpoints and resume (see sk_train.h). */
 #include "sk_train.h"
+#include "sk_kernels.h"
 #include "sk_loss.h"
 #include "sk_rng.h"
 
@@ -17,6 +18,7 @@
 #endif
 
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
 
 /* Flush denormals to zero in this thread (FTZ and DAZ): tiny gradients would
  * otherwise take microcode assists that make simple loops (ReLU) many times
@@ -550,6 +552,51 @@ int64_t sk_trainer_diverged(const sk_trainer *t) { return t->diverged; }
 
 /* ---- checkpoints ---- */
 
+static const char *blas_core(void)
+{
+	const char *s = openblas_get_corename();
+	return s && *s ? s : "unknown";
+}
+
+int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n)
+{
+	const char *k = sk_attrs_get(state, "kernels"), *b = sk_attrs_get(state, "blas");
+	msg[0] = 0;
+	if (k && strcmp(k, sk_kernels_isa()))
+		snprintf(msg, n, "the checkpoint was written by the %s kernels, this machine runs the %s ones: the bits will "
+		         "differ from an uninterrupted run", k, sk_kernels_isa());
+	else if (b && strcmp(b, blas_core()))
+		snprintf(msg, n, "the checkpoint was written with OpenBLAS core %s, this machine's is %s: the bits will "
+		         "differ from an uninterrupted run", b, blas_core());
+	return msg[0] != 0;
+}
+
+int sk_checkpoint_attrs(const char *path, sk_attrs *model, sk_attrs *state)
+{
+	sk_reader *r = sk_reader_open(path);
+	sk_header h;
+	int st, got = 0;
+	if (!r)
+		return -1;
+	memset(&h, 0, sizeof h);
+	while ((st = sk_reader_next(r, &h)) > 0) {
+		if (!strcmp(h.name, "model") && !got) {
+			st = sk_attrs_copy(model, &h.attrs);
+			got = 1;
+		} else if (!strcmp(h.name, "train_state")) {
+			st = sk_attrs_copy(state, &h.attrs);
+			got = 2;
+		}
+		if (st < 0 || got == 2)
+			break;
+	}
+	sk_header_free(&h);
+	sk_reader_close(r);
+	if (st < 0)
+		return -1;
+	return got == 2 ? 0 : sk_error("%s: not a checkpoint (no train_state record)", path);
+}
+
 static int write_state(sk_trainer *t, FILE *f)
 {
 	sk_attrs a;
@@ -579,8 +626,15 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "last_valid_loss", "%a", t->last.valid_loss) < 0 ||
 	    sk_attrs_setf(&a, "last_epoch", "%d", t->last.epoch) < 0 ||
 	    sk_attrs_setf(&a, "seconds", "%.3f", t->elapsed_before + t->last.seconds) < 0 ||
-	    sk_attrs_set(&a, "command", t->command) < 0)
+	    sk_attrs_set(&a, "command", t->command) < 0 || sk_attrs_set(&a, "kernels", sk_kernels_isa()) < 0 ||
+	    sk_attrs_set(&a, "blas", blas_core()) < 0)
 		goto out;
+	for (int i = 0; t->c.hparams && i < t->c.hparams->n; i++) {
+		char key[SK_NAME_MAX];
+		snprintf(key, sizeof key, "hp.%s", t->c.hparams->key[i]);
+		if (sk_attrs_set(&a, key, t->c.hparams->val[i]) < 0)
+			goto out;
+	}
 	rc = sk_write_record_raw(f, "train_state", SK_U8, 1, &one, &zero, &a, 0);
 out:
 	sk_attrs_free(&a);

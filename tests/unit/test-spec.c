@@ -1,6 +1,8 @@
 /* test-spec.c: the spec parser in linear time (a 200,000-line spec), the
  * `train` lines of a recipe (parsed, checked, merged with overrides, applied,
- * formatted so that they read back), and per-parameter lr_mult/decay_mult. */
+ * formatted so that they read back), the run keys, the resume rule's
+ * comparison and machine check, and per-parameter lr_mult/decay_mult. */
+#include "sk_kernels.h"
 #include "sk_model.h"
 #include "sk_optim.h"
 #include "sk_train.h"
@@ -139,7 +141,15 @@ static void test_recipe(void)
 	tap_ok(sk_recipe_set(&o, "epochs", "-1") < 0, "bad epochs: %s", sk_errmsg());
 	tap_ok(sk_recipe_set(&o, "optimizer", "sgdd") < 0, "bad optimizer: %s", sk_errmsg());
 	tap_ok(sk_recipe_set(&o, "flip", "yes") < 0, "bad flip: %s", sk_errmsg());
-	tap_ok(sk_recipe_set(&o, "seed", "1") < 0, "not a recipe key: %s", sk_errmsg());
+	tap_ok(sk_recipe_set(&o, "seeds", "1") < 0, "not a recipe key: %s", sk_errmsg());
+	/* the run keys: checked as set; --freeze adds up */
+	tap_ok(sk_recipe_set(&o, "seed", "-1") < 0 && sk_recipe_set(&o, "threads", "0") < 0 &&
+	           sk_recipe_set(&o, "valid-split", "1") < 0 && sk_recipe_set(&o, "freeze", "a,,b") < 0 &&
+	           sk_recipe_set(&o, "init", "") < 0,
+	       "bad run keys refused: %s", sk_errmsg());
+	tap_ok(sk_recipe_set(&o, "freeze", "conv2") == 0 && sk_recipe_set(&o, "freeze", "linear5") == 0 &&
+	           !strcmp(sk_recipe_get(&o, "freeze"), "conv2,linear5"),
+	       "--freeze adds layers: %s", sk_recipe_get(&o, "freeze"));
 	sk_recipe_set(&o, "schedule", "multistep");
 	sk_train_defaults(&c);
 	tap_ok(sk_recipe_apply(&o, &c, &x) < 0, "multistep without milestones: %s", sk_errmsg());
@@ -161,6 +171,7 @@ static void test_recipe_errors(void)
 		{"input 4\ntrain {\n}\nlinear 2\n", "s:2:1: train: takes no '{' block"},
 		{"input 1 4 4\nresidual {\n train lr=1\n}\n", "s:3:2: train: the recipe belongs at the top level"},
 		{"train lr=1\n", "s: no layers"},
+		{"input 4\ntrain seed=1\nlinear 2\n", "s:2:7: train: unknown key 'seed'"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		sk_spec *s = sk_spec_parse(cases[i].text, "s");
@@ -290,11 +301,62 @@ static void test_mults(void)
 	}
 }
 
+/* The resume rule's comparison and the machine check (sk_train.h). */
+static void test_provenance(void)
+{
+	static const char *const allow[] = {"epochs", NULL};
+	sk_attrs now, ck, st;
+	char msg[512];
+	sk_attrs_init(&now);
+	sk_attrs_init(&ck);
+	sk_attrs_init(&st);
+	sk_attrs_set(&now, "lr", "0.1");
+	sk_attrs_set(&now, "epochs", "5");
+	sk_attrs_set(&ck, "lr", "0.1");
+	sk_attrs_set(&ck, "epochs", "3");
+	tap_ok(sk_hparams_check(&now, &ck, allow) == 0, "an allowed option may differ");
+	tap_ok(sk_hparams_check(&now, &ck, NULL) < 0 &&
+	           !strcmp(sk_errmsg(), "--resume: --epochs 5 differs from the checkpoint's 3"),
+	       "others are named: %s", sk_errmsg());
+	sk_attrs_set(&now, "lr", "0.2");
+	tap_ok(sk_hparams_check(&now, &ck, allow) < 0 &&
+	           !strcmp(sk_errmsg(), "--resume: --lr 0.2 differs from the checkpoint's 0.1"),
+	       "%s", sk_errmsg());
+	sk_attrs_set(&now, "lr", "0.1");
+	sk_attrs_set(&now, "freeze", "conv2");
+	tap_ok(sk_hparams_check(&now, &ck, allow) < 0 &&
+	           !strcmp(sk_errmsg(), "--resume: --freeze conv2 differs from the checkpoint's (none)"),
+	       "%s", sk_errmsg());
+	sk_attrs_set(&ck, "freeze", "conv2");
+	sk_attrs_set(&ck, "wd", "0.5");
+	tap_ok(sk_hparams_check(&now, &ck, allow) < 0 &&
+	           !strcmp(sk_errmsg(), "--resume: the checkpoint's run has --wd 0.5, this one has not"),
+	       "%s", sk_errmsg());
+	/* the machine: kernel path, then OpenBLAS core */
+	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 0 && !msg[0], "nothing recorded: no warning");
+	sk_attrs_set(&st, "kernels", sk_kernels_isa());
+	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 0, "the same kernels: no warning");
+	sk_attrs_set(&st, "blas", "NoSuchCore");
+	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 1 &&
+	           strstr(msg, "written with OpenBLAS core NoSuchCore, this machine's is ") &&
+	           strstr(msg, ": the bits will differ from an uninterrupted run"),
+	       "another BLAS core: %s", msg);
+	sk_attrs_set(&st, "kernels", "avx9");
+	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 1 &&
+	           strstr(msg, "written by the avx9 kernels, this machine runs the ") &&
+	           strstr(msg, ": the bits will differ from an uninterrupted run"),
+	       "other kernels: %s", msg);
+	sk_attrs_free(&now);
+	sk_attrs_free(&ck);
+	sk_attrs_free(&st);
+}
+
 int main(void)
 {
 	test_mults();
 	test_linear();
 	test_recipe();
 	test_recipe_errors();
+	test_provenance();
 	return tap_done();
 }
