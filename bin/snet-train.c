@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_STOPPED 3
@@ -77,19 +76,6 @@ enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O
 static int dist_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
 #endif
 
-static volatile sig_atomic_t stop_flag;
-static struct sigaction old_int, old_term;   /* sk_ofile's: remove temporaries, re-raise */
-
-static void on_signal(int sig)
-{
-	if (stop_flag) {   /* a second signal: give up at once, leaving no temporary */
-		sigaction(sig, sig == SIGINT ? &old_int : &old_term, NULL);
-		raise(sig);
-		return;
-	}
-	stop_flag = sig;
-}
-
 struct ui {
 	FILE *log;
 	int quiet;
@@ -115,15 +101,8 @@ static void on_epoch(const sk_epoch_stats *s, void *arg)
 			fprintf(stderr, "  valid_acc %.4f  valid_loss %.4f", s->valid_acc, s->valid_loss);
 		fprintf(stderr, "  lr %.4g  %.0f img/s  %.1f s\n", s->lr, s->images_per_s, s->seconds);
 	}
-	if (u->log) {
-		fprintf(u->log, "%d\t%.6f\t%.6f\t", s->epoch, s->loss, s->train_acc);
-		if (s->has_valid)
-			fprintf(u->log, "%.6f", s->valid_acc);
-		else
-			fprintf(u->log, "NA");
-		fprintf(u->log, "\t%.6g\t%.1f\t%.3f\n", s->lr, s->images_per_s, s->seconds);
-		fflush(u->log);
-	}
+	if (u->log)
+		sk_train_log_epoch(u->log, s, 0, NULL);
 }
 
 struct freeze_arg {
@@ -247,23 +226,11 @@ int main(int argc, char **argv)
 		}
 	sk_cli_init(&cli, argc, argv);
 	{
-		/* the recorded command leaves out --stop-after-steps (testing only: a
-		 * run stopped by it and resumed gives the uninterrupted run's bytes) */
+		/* the recorded command leaves out what steers only this invocation */
 		char **v = malloc(sizeof *v * (size_t)(argc + 1));
-		int n = 0;
 		if (!v)
 			sk_die("out of memory");
-		for (int i = 0; i < argc; i++) {
-			if (!strcmp(argv[i], "--stop-after-steps")) {
-				i++;
-				continue;
-			}
-			if (!strncmp(argv[i], "--stop-after-steps=", 19))
-				continue;
-			v[n++] = argv[i];
-		}
-		v[n] = NULL;
-		cmd = sk_cmdline(n, v);
+		cmd = sk_cmdline(sk_train_argv(argc, argv, v), v);
 		free(v);
 	}
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
@@ -361,24 +328,13 @@ int main(int argc, char **argv)
 	/* checkpoints carry it: a resumed run reads it back */
 	if (sk_attrs_set(&m->attrs, "recipe", recipe) < 0)
 		sk_die_lib();
-	if (!ckpt_path) {
-		struct stat st;
-		if (!strcmp(out_path, "-"))
-			sk_usage("writing the model to stdout needs --checkpoint FILE");
-		/* OUT.ckpt next to /dev/null or a FIFO would be a stray file there */
-		if (stat(out_path, &st) == 0 && !S_ISREG(st.st_mode))
-			sk_usage("%s is not a regular file: name the checkpoint with --checkpoint FILE", out_path);
-		size_t n = strlen(out_path) + 6;
-		if (!(ckpt_buf = malloc(n)))
-			sk_die("out of memory");
-		snprintf(ckpt_buf, n, "%s.ckpt", out_path);
-		ckpt_path = ckpt_buf;
-	}
+	if (!(ckpt_path = sk_train_ckpt_path(out_path, ckpt_path, &ckpt_buf)))
+		sk_usage("%s", sk_errmsg());
 	if (rank != 0)
 		out_path = ckpt_path = "/dev/null";   /* a device: written directly, never renamed */
 	c.checkpoint = rank == 0 ? ckpt_path : NULL;
 	c.command = cmd;
-	c.stop = &stop_flag;
+	c.stop = sk_train_stop_flag();
 
 	/* open the output first: fail before a long job */
 	sk_ofile_install_signals();
@@ -462,14 +418,9 @@ int main(int argc, char **argv)
 			        x.unsup_n < train.n ? x.unsup_n : (int)train.n, x.unsup);
 	}
 
-	if (log_path) {
-		u.log = fopen(log_path, resume_path ? "a" : "w");
-		if (!u.log) {
-			sk_ofile_abort(of);
-			sk_die("%s: cannot open log: %m", log_path);
-		}
-		if (!resume_path || ftell(u.log) == 0)
-			fprintf(u.log, "epoch\tloss\ttrain_acc\tvalid_acc\tlr\timages_per_s\tseconds\n");
+	if (log_path && !(u.log = sk_train_log_open(log_path, resume_path != NULL, NULL))) {
+		sk_ofile_abort(of);
+		sk_die_lib();
 	}
 	c.on_step = on_step;
 	c.on_epoch = on_epoch;
@@ -496,14 +447,7 @@ int main(int argc, char **argv)
 	if (!cli.quiet)
 		sk_model_report(m, stderr);
 	sk_info("recipe: %s", recipe);
-	{
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, &old_int);
-		sigaction(SIGTERM, &sa, &old_term);
-	}
+	sk_train_catch_signals();
 	rc = sk_trainer_run(t);
 	sk_progress_end();
 	if (rc < 0) {
@@ -514,9 +458,9 @@ int main(int argc, char **argv)
 		sk_ofile_abort(of);
 		const sk_epoch_stats *s = sk_trainer_last(t);
 		(void)s;
-		if (stop_flag)
+		if (*c.stop)
 			sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
-			        stop_flag == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
+			        *c.stop == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
 		else
 			sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)",
 			        (long long)c.stop_after, ckpt_path, ckpt_path);
