@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	sk_dataset d;
 	struct ui u = {NULL, NULL};
 	const char *arg, *data = "-", *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
-	char *ckpt_buf, *cmd, **av = malloc(sizeof *av * (size_t)(argc + 1)), recipe[1024];
+	char *ckpt_buf, *cmd, **av = malloc(sizeof *av * (size_t)(argc + 1)), recipe[1024], info[512];
 	int idx, first, emit_conv = 0, pool = 0, force = 0, rc;
 	int64_t max_images = 0, steps = 0;
 	sk_nsm_defaults(&lo.o);
@@ -230,7 +230,6 @@ int main(int argc, char **argv)
 		d.n = max_images;
 	if (!(u.L = sk_nsm_learner_new(&lo, &d)))
 		sk_die("%s: %s", data, sk_errmsg());
-	lo = *sk_nsm_learner_opts(u.L);
 	sk_nsm_learner_attach(u.L, &c, recipe);
 	c.on_step = cli.quiet ? NULL : on_step;
 	c.on_epoch = on_epoch;
@@ -253,14 +252,7 @@ int main(int argc, char **argv)
 	}
 	if (log_path && !(u.log = sk_train_log_open(log_path, resume != NULL, "delta\tactive")))
 		sk_die_lib();
-	if (lo.algo == SK_NSM_ALGO_KMEANS)
-		sk_info("k-means baseline: %d filters %dx%dx%d on %dx%dx%d images (scale %.6g), batch %d", lo.o.k, lo.o.c,
-		        lo.o.size, lo.o.size, lo.o.c, lo.o.h, lo.o.w, lo.scale, c.batch);
-	else
-		sk_info("%d filters %dx%dx%d stride %d on %dx%dx%d images (scale %.6g), %d dynamics steps, eta %g, tau %g, "
-		        "reg %s%s, batch %d, %d thread%s", lo.o.k, lo.o.c, lo.o.size, lo.o.size, lo.o.stride, lo.o.c, lo.o.h,
-		        lo.o.w, lo.scale, lo.o.iters, lo.o.eta, lo.o.tau, reg_names[lo.o.reg], lo.o.supervised ? ", supervised" : "", c.batch,
-		        c.threads, c.threads == 1 ? "" : "s");
+	sk_info("%s", sk_nsm_learner_describe(u.L, info, sizeof info));
 	sk_train_catch_signals();
 	rc = sk_trainer_run(t);
 	sk_progress_end();

@@ -177,7 +177,22 @@ void sk_nsm_learner_free(sk_nsm_learner *L)
 	free(L);
 }
 
-const sk_nsm_learn_opts *sk_nsm_learner_opts(const sk_nsm_learner *L) { return &L->o; }
+const char *sk_nsm_learner_describe(const sk_nsm_learner *L, char *buf, size_t n)
+{
+	const sk_nsm_opts *o = &L->o.o;
+	char eta[32] = "auto";
+	if (!o->eta_auto)
+		snprintf(eta, sizeof eta, "%g", o->eta);
+	if (L->o.algo == SK_NSM_ALGO_KMEANS)
+		snprintf(buf, n, "k-means baseline: %d filters %dx%dx%d on %dx%dx%d images (scale %.6g), %d patches an image, "
+		         "batch %d", o->k, o->c, o->size, o->size, o->c, o->h, o->w, L->o.scale, KM_PATCHES, o->max_batch);
+	else
+		snprintf(buf, n, "%d filters %dx%dx%d stride %d on %dx%dx%d images (scale %.6g), %d dynamics steps, eta %s, "
+		         "tau %g, reg %s%s, batch %d, %d thread%s", o->k, o->c, o->size, o->size, o->stride, o->c, o->h, o->w,
+		         L->o.scale, o->iters, eta, o->tau, reg_names[o->reg], o->supervised ? ", supervised" : "",
+		         o->max_batch, o->threads, o->threads == 1 ? "" : "s");
+	return buf;
+}
 sk_model *sk_nsm_learner_model(sk_nsm_learner *L) { return L->m; }
 
 int64_t sk_nsm_learner_epoch(sk_nsm_learner *L, sk_nsm_stats *last)

@@ -33,8 +33,9 @@ typedef struct sk_nsm_learner sk_nsm_learner;
  * one more than the largest label.  NULL with an error naming the problem. */
 sk_nsm_learner *sk_nsm_learner_new(const sk_nsm_learn_opts *o, sk_dataset *d);
 void sk_nsm_learner_free(sk_nsm_learner *L);
-/* The options in use (shape, classes and scale filled in). */
-const sk_nsm_learn_opts *sk_nsm_learner_opts(const sk_nsm_learner *L);
+/* One line saying what it learns, into buf: "8 filters 1x5x5 stride 1 on
+ * 1x28x28 images (scale 0.00392157), ..." or "k-means baseline: ...". */
+const char *sk_nsm_learner_describe(const sk_nsm_learner *L, char *buf, size_t n);
 /* The model the trainer trains and checkpoints: `input` and the nsm layer. */
 sk_model *sk_nsm_learner_model(sk_nsm_learner *L);
 /* Make c run this learner: c->step, the state hooks and c->step_arg.
