@@ -25,10 +25,12 @@ static const sk_option opts[] = {
 	{"output", 'o', "FILE", "write the stream to FILE atomically (default - = stdout)"},
 	{"compress", 'z', "LEVEL", "deflate the output records (1..9; default 0 = raw)"},
 	{"force", 'f', NULL, "write binary output even to a terminal"},
+	{"dataset", 0, NULL, "with --layer: write the features as a data set (images shaped like the layer's output, "
+	 "with the labels) that snet-train reads"},
 	{0, 0, 0, 0},
 };
 
-enum { O_MODEL, O_OUTPUT, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OUT, O_COMPRESS, O_FORCE };
+enum { O_MODEL, O_OUTPUT, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OUT, O_COMPRESS, O_FORCE, O_DATASET };
 
 int main(int argc, char **argv)
 {
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
 		case O_OUT: out_path = arg; break;
 		case O_COMPRESS: c.level = (int)sk_arg_long("--compress", arg, 0, 9); break;
 		case O_FORCE: force = 1; break;
+		case O_DATASET: c.dataset = 1; break;
 		}
 	}
 	if (first < argc)
@@ -82,6 +85,8 @@ int main(int argc, char **argv)
 		sk_usage("the model and the data cannot both be stdin");
 	if (output_given && c.layer)
 		sk_usage("--kind and --layer exclude each other");
+	if (c.dataset && !c.layer)
+		sk_usage("--dataset applies to --layer");
 	if (confusion && !eval)
 		sk_usage("--confusion needs --eval");
 	if (eval && (output_given || c.layer))

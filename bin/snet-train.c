@@ -78,19 +78,6 @@ static const sk_option opts[] = {
 static int dist_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
 #endif
 
-static volatile sig_atomic_t stop_flag;
-static struct sigaction old_int, old_term;   /* sk_ofile's: remove temporaries, re-raise */
-
-static void on_signal(int sig)
-{
-	if (stop_flag) {   /* a second signal: give up at once, leaving no temporary */
-		sigaction(sig, sig == SIGINT ? &old_int : &old_term, NULL);
-		raise(sig);
-		return;
-	}
-	stop_flag = sig;
-}
-
 struct ui {
 	FILE *log;
 	int quiet;
@@ -116,15 +103,8 @@ static void on_epoch(const sk_epoch_stats *s, void *arg)
 			fprintf(stderr, "  valid_acc %.4f  valid_loss %.4f", s->valid_acc, s->valid_loss);
 		fprintf(stderr, "  lr %.4g  %.0f img/s  %.1f s\n", s->lr, s->images_per_s, s->seconds);
 	}
-	if (u->log) {
-		fprintf(u->log, "%d\t%.6f\t%.6f\t", s->epoch, s->loss, s->train_acc);
-		if (s->has_valid)
-			fprintf(u->log, "%.6f", s->valid_acc);
-		else
-			fprintf(u->log, "NA");
-		fprintf(u->log, "\t%.6g\t%.1f\t%.3f\n", s->lr, s->images_per_s, s->seconds);
-		fflush(u->log);
-	}
+	if (u->log)
+		sk_train_log_epoch(u->log, s, 0, NULL);
 }
 
 static void note(int warning, const char *msg, void *arg)
@@ -277,7 +257,7 @@ int main(int argc, char **argv)
 		out_path = ckpt_path = "/dev/null";   /* a device: written directly, never renamed */
 	c.checkpoint = rank == 0 ? ckpt_path : NULL;
 	c.command = cmd;
-	c.stop = &stop_flag;
+	c.stop = sk_train_stop_flag();
 
 	/* open the output first, and check that the checkpoint can be written:
 	 * fail before a long job */
@@ -310,23 +290,16 @@ int main(int argc, char **argv)
 	if (!cli.quiet)
 		sk_model_report(m, stderr);
 	sk_info("recipe: %s", run.recipe);
-	{
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, &old_int);
-		sigaction(SIGTERM, &sa, &old_term);
-	}
+	sk_train_catch_signals();
 	rc = sk_trainer_run(run.trainer);
 	sk_progress_end();
 	if (rc < 0)
 		fail();
 	if (rc == SK_TRAIN_STOPPED) {
 		sk_ofile_abort(of);
-		if (stop_flag)
+		if (*c.stop)
 			sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
-			        stop_flag == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
+			        *c.stop == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
 		else
 			sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)",
 			        (long long)c.stop_after, ckpt_path, ckpt_path);

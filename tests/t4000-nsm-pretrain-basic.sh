@@ -1,8 +1,9 @@
 #!/bin/sh
 # nsm-pretrain: real pipelines on a synthetic data set: the output model is
 # what the man page says, it runs in snet-infer, initialises snet-train by
-# name, --transform gives a data set a linear classifier learns from (on
-# Fashion-MNIST too when installed), and runs are reproducible.
+# name, snet-infer --layer pool --dataset gives a data set a linear
+# classifier learns from (on Fashion-MNIST too when installed), runs are
+# reproducible, and the loop's options (schedules, --log) are snet-train's.
 . "$SK_SRCDIR/tests/lib.sh"
 synth_data 600 >all.tns || exit 1
 tns-select -q --range 0:512 all.tns >train.tns && tns-select -q --range 512:600 all.tns >valid.tns || exit 1
@@ -91,11 +92,11 @@ test_expect_success 'the nsm layer in a model trains (frozen, backprop=0) and le
 	awk "/^accuracy/ {exit !(\$2 > 0.5)}" metrics
 '
 
-test_expect_success '--pool and --transform: pooled features as a data set a linear model learns' '
+test_expect_success '--pool and snet-infer --dataset: pooled features as a data set a linear model learns' '
 	nsm-pretrain -q $ARGS --threads 2 --pool 2 -o p.tns train.tns &&
 	tns-info p.tns | grep -q "^0 *model" &&
-	nsm-pretrain -q --transform p.tns --threads 2 -o ftr.tns train.tns &&
-	nsm-pretrain -q --transform p.tns --threads 1 -o fva.tns valid.tns &&
+	snet-infer -q -m p.tns --layer pool --dataset --threads 2 -o ftr.tns train.tns &&
+	snet-infer -q -m p.tns --layer pool --dataset --threads 1 -o fva.tns valid.tns &&
 	tns-info ftr.tns >info && cat info >&2 &&
 	grep -q "^0 *images *f32 *512x8x12x12" info && grep -q "^1 *labels *i32 *512" info &&
 	printf "input 8 12 12\nflatten\nlinear 10\n" >lin.spec &&
@@ -110,8 +111,8 @@ if test_have_prereq fmnist; then
 			tns-select -q --range 0:600 >fm.tns &&
 		tns-select -q --range 0:512 fm.tns >fm-train.tns && tns-select -q --range 512:600 fm.tns >fm-valid.tns &&
 		nsm-pretrain -q $ARGS --threads 2 --pool 2 -o fm-p.tns fm-train.tns &&
-		nsm-pretrain -q --transform fm-p.tns --threads 2 -o fm-ftr.tns fm-train.tns &&
-		nsm-pretrain -q --transform fm-p.tns --threads 2 -o fm-fva.tns fm-valid.tns &&
+		snet-infer -q -m fm-p.tns --layer pool --dataset -o fm-ftr.tns fm-train.tns &&
+		snet-infer -q -m fm-p.tns --layer pool --dataset -o fm-fva.tns fm-valid.tns &&
 		snet-train -q -m lin.spec --epochs 10 --threads 1 -o fm-lin.tns fm-ftr.tns &&
 		snet-infer -m fm-lin.tns --eval fm-fva.tns >metrics && cat metrics >&2 &&
 		awk "/^accuracy/ {exit !(\$2 > 0.6)}" metrics
@@ -120,12 +121,13 @@ else
 	test_skip 'on a Fashion-MNIST slice the pooled features train a linear model too' "no Fashion-MNIST in $FMNIST_DIR"
 fi
 
-test_expect_success '--transform with 1 and 2 threads agrees with snet-infer' '
-	nsm-pretrain -q --transform m.tns --threads 2 -o t2.tns valid.tns &&
-	snet-infer -q -m m.tns --layer nsm1 valid.tns >si.tns &&
+test_expect_success 'snet-infer --dataset: the bits of --layer, with 1 and 2 threads; --transform is gone' '
+	snet-infer -q -m m.tns --layer nsm1 --dataset --threads 2 -o t2.tns valid.tns &&
+	snet-infer -q -m m.tns --layer nsm1 --threads 1 valid.tns >si.tns &&
 	tns-info t2.tns | grep images | grep -o "crc32=[0-9a-f]*" >a &&
 	tns-info si.tns | grep features | grep -o "crc32=[0-9a-f]*" >b &&
-	test_cmp a b
+	test -s a && test_cmp a b &&
+	test_error 2 nsm-pretrain -q --transform m.tns -o t3.tns valid.tns && test ! -e t3.tns
 '
 
 test_expect_success '--supervised: learns with labels, the label encoder stays out of the model' '
@@ -141,9 +143,23 @@ test_expect_success 'whiten and none regularisers, unit init, schedules, --tol, 
 	nsm-pretrain -q $ARGS --threads 1 --reg whiten --init unit --schedule cosine --tol 1e-3 \
 		--epochs 2 --log log.tsv -o w.tns train.tns &&
 	nsm-pretrain -q $ARGS --threads 1 --reg none --schedule step --gamma 0.5 -o z.tns train.tns &&
-	head -n 1 log.tsv | grep -q "^epoch	steps	loss	delta	active	lr	images_per_s	seconds$" &&
+	head -n 1 log.tsv | grep -q "^epoch	loss	train_acc	valid_acc	lr	images_per_s	seconds	delta	active$" &&
 	test $(wc -l <log.tsv) -eq 3 &&
-	awk "NR == 3 {exit !(\$2 == 16 && \$6 == 0)}" log.tsv
+	awk "NR == 3 {exit !(\$1 == 2 && \$3 == \"NA\" && \$4 == \"NA\" && \$5 > 0 && \$5 < 0.001)}" log.tsv
+'
+
+test_expect_success 'the schedule options are snet-train'"'"'s: multistep, --milestones, --warmup' '
+	nsm-pretrain -q $ARGS --threads 1 --epochs 2 --schedule multistep --milestones 1 --gamma 0.5 --warmup 1 \
+		--log ms.tsv -o ms.tns train.tns &&
+	awk "NR == 2 && \$5 != 0.05 {exit 1} NR == 3 && \$5 != 0.025 {exit 1}" ms.tsv &&
+	snet-train -q -m lin.spec --epochs 1 --threads 1 --log lin.tsv -o lin1.tns ftr.tns &&
+	head -n 1 lin.tsv >a && head -n 1 ms.tsv | cut -f 1-7 >b && test_cmp a b
+'
+
+test_expect_success 'more than one epoch from stdin (the data are read once, into memory)' '
+	nsm-pretrain -q $ARGS --threads 1 --epochs 2 -o e2.tns - <train.tns &&
+	nsm-pretrain -q $ARGS --threads 1 --epochs 2 -o e2f.tns train.tns &&
+	tns-info e2.tns | grep "nsm1\." >a && tns-info e2f.tns | grep "nsm1\." >b && test_cmp a b
 '
 test_expect_success '--algo kmeans: a baseline with the same output' '
 	nsm-pretrain $ARGS --threads 1 --algo kmeans --emit conv -o km.tns train.tns 2>err &&

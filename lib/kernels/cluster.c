@@ -19,6 +19,25 @@ static double dist2(const float *a, const float *b, int d)
 	return s;
 }
 
+/* The centre with the largest dot product with x (spherical k-means: unit
+ * centres, unit x). */
+static int nearest_dot(const float *x, const float *C, int k, int d)
+{
+	int bi = 0;
+	double bd = -INFINITY;
+	for (int c = 0; c < k; c++) {
+		const float *cc = C + (size_t)c * d;
+		double s = 0;
+		for (int j = 0; j < d; j++)
+			s += (double)cc[j] * x[j];
+		if (s > bd) {
+			bd = s;
+			bi = c;
+		}
+	}
+	return bi;
+}
+
 static int nearest(const float *x, const float *C, int k, int d, double *best)
 {
 	int bi = 0;
@@ -62,6 +81,17 @@ static int check_args(size_t n, int d, int k)
 	return 0;
 }
 
+int sk_kmeans_online(float *C, int k, int d, const float *x, double *cnt, int spherical)
+{
+	int c = spherical ? nearest_dot(x, C, k, d) : nearest(x, C, k, d, NULL);
+	float *cc = C + (size_t)c * d;
+	cnt[c] += 1;
+	double eta = 1.0 / cnt[c];
+	for (int j = 0; j < d; j++)
+		cc[j] = (float)(cc[j] + eta * (x[j] - cc[j]));
+	return c;
+}
+
 int sk_kmeans(const float *X, size_t n, int d, int k, int iters, int batch, uint64_t seed, float *C, float *var,
               float *w)
 {
@@ -88,13 +118,7 @@ int sk_kmeans(const float *X, size_t n, int d, int k, int iters, int batch, uint
 	for (int it = 0; it < iters; it++) {
 		for (int b = 0; b < batch; b++) {
 			size_t i = (size_t)sk_rng_next_below(&r, n);
-			const float *x = X + i * d;
-			int c = nearest(x, C, k, d, NULL);
-			float *cc = C + (size_t)c * d;
-			cnt[c] += 1;
-			double eta = 1.0 / cnt[c];
-			for (int j = 0; j < d; j++)
-				cc[j] = (float)(cc[j] + eta * (x[j] - cc[j]));
+			sk_kmeans_online(C, k, d, X + i * d, cnt, 0);
 		}
 	}
 	/* Lloyd refinement with empty-cluster re-seeding */

@@ -12,6 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One online k-means update (Sculley 2010) of the k x d centres C with the
+ * row x: the nearest centre (squared distance; with `spherical`, the largest
+ * dot product, for unit centres and a unit x) counts x in cnt[c] and moves
+ * towards it by 1/cnt[c].  Returns c.  sk_kmeans's mini-batch phase and
+ * nsm-pretrain --algo kmeans (whose counts are checkpointed) use it. */
+int sk_kmeans_online(float *C, int k, int d, const float *x, double *cnt, int spherical);
+
 /* Mini-batch k-means (Sculley 2010): `iters` batches of `batch` rows with
  * per-centre learning rates 1/count, then three full Lloyd passes that
  * re-seed empty clusters at the worst-fitted rows; var and w from the final

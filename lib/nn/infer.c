@@ -17,7 +17,7 @@ void sk_infer_defaults(sk_infer_config *c)
 }
 
 static int flush_rows(const sk_infer_config *c, const sk_model *m, size_t width, int64_t rows, const float *buf,
-                      const int32_t *lab)
+                      const int32_t *lab, int labelled)
 {
 	sk_attrs a;
 	int rc;
@@ -31,7 +31,17 @@ static int flush_rows(const sk_infer_config *c, const sk_model *m, size_t width,
 		if (l)
 			sk_attrs_set(&a, "shape", sk_shape_fmt(l->out, shp, sizeof shp));
 	}
-	if (c->output == SK_OUT_LABELS) {
+	if (c->output == SK_OUT_FEATURES && c->dataset) {
+		/* a data set: images shaped like the layer's output, then their labels */
+		sk_layer *l = sk_seq_find(m->seq, c->layer);
+		int64_t shape[5] = {rows, (int64_t)width};
+		int nd = 1;
+		for (int d = 0; l && d < l->out.n && d < 4; d++)
+			shape[nd++] = l->out.d[d];
+		rc = sk_write_record_raw(c->out, "images", SK_F32, nd > 1 ? nd : 2, shape, buf, &a, c->level);
+		if (rc == 0 && labelled)
+			rc = sk_write_record_raw(c->out, "labels", SK_I32, 1, &rows, lab, NULL, c->level);
+	} else if (c->output == SK_OUT_LABELS) {
 		rc = sk_write_record_raw(c->out, "labels", SK_I32, 1, &rows, lab, &a, c->level);
 	} else {
 		int64_t shape[2] = {rows, (int64_t)width};
@@ -137,19 +147,21 @@ int sk_infer_run(sk_model *m, sk_chunks *in, const sk_infer_config *c, sk_infer_
 					}
 				}
 			}
+			if (c->dataset && layer && y)   /* the labels go with the features */
+				memcpy(lab + rows, y + s, sizeof(int32_t) * (size_t)b);
 			if (!layer && c->output == SK_OUT_PROBS)
 				sk_softmax(b, (int)k, dst, dst);
 			rows += b;
 			s += b;
 			r->n += b;
 			if (rows == cap) {
-				if (flush_rows(c, m, width, rows, buf, lab) < 0)
+				if (flush_rows(c, m, width, rows, buf, lab, y != NULL) < 0)
 					goto out;
 				rows = 0;
 			}
 		}
 		/* one output record per input chunk (or per `cap` rows) */
-		if (flush_rows(c, m, width, rows, buf, lab) < 0)
+		if (flush_rows(c, m, width, rows, buf, lab, y != NULL) < 0)
 			goto out;
 		rows = 0;
 	}

@@ -17,6 +17,8 @@ typedef enum sk_infer_output {
 typedef struct sk_infer_config {
 	sk_infer_output output;
 	const char *layer;     /* SK_OUT_FEATURES: layer name */
+	int dataset;           /* SK_OUT_FEATURES as a data set: `images` records shaped like the layer's
+	                          output, each followed by its chunk's `labels` (snet-train reads it) */
 	int batch;             /* examples per forward (default 256) */
 	int threads;           /* replicas (default 1) */
 	FILE *out;             /* stream to write, or NULL (metrics only) */

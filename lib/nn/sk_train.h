@@ -54,6 +54,7 @@ typedef struct sk_epoch_stats {
 	double loss, train_acc; /* over the epoch's training batches */
 	int has_valid;
 	double valid_loss, valid_acc;
+	int has_acc;            /* train_acc means something (not with a custom step) */
 	double lr;              /* at the last step of the epoch */
 	double images_per_s, seconds;  /* this epoch; seconds since start */
 	int64_t step;           /* global steps done */
@@ -88,6 +89,25 @@ typedef struct sk_train_config {
 	 * end's option names, canonical values; see sk_run_resolve), recorded in
 	 * checkpoints as train_state attributes "hp.OPTION" (NULL: none). */
 	const sk_attrs *hparams;
+	/* A custom step, for learners that update the parameters by their own
+	 * rules (nsm-pretrain's NSM and k-means): when set, the loop calls it for
+	 * each batch instead of the forward, loss, backward and optimiser step;
+	 * the data need no labels, the model no class scores, and there is no
+	 * optimiser state, no validation and one process.  It gets the training
+	 * set, the batch's example indices, the global step about to run
+	 * (0-based) and the rate; it returns 0 with the batch's summed loss in
+	 * *loss, or -1 with an error (the loop stops, naming the step and the
+	 * last good checkpoint).  Schedules, checkpoints, resume, stop and the
+	 * callbacks below work as for the built-in step. */
+	int (*step)(void *arg, const sk_dataset *d, const int64_t *idx, int n, int64_t gstep, double lr, double *loss);
+	/* The custom step's own state in checkpoints (each optional):
+	 * state_write writes state_nrecords() records after the parameters;
+	 * on resume state_read is offered every record that is not the trainer's
+	 * (1 consumed, 0 not its own, -1 error: resume fails with it). */
+	int (*state_nrecords)(void *arg);
+	int (*state_write)(FILE *f, void *arg);
+	int (*state_read)(sk_reader *r, const sk_header *h, void *arg);
+	void *step_arg;
 	/* callbacks (optional) */
 	void (*on_step)(int epoch, int64_t step_in_epoch, int64_t steps_per_epoch, void *arg);
 	void (*on_epoch)(const sk_epoch_stats *s, void *arg);
@@ -246,6 +266,34 @@ const char *sk_trainer_last_checkpoint(const sk_trainer *t);  /* NULL if none wr
 /* After run() returned -1: the global step (1-based) whose loss was not
  * finite, or 0 when the error was another one. */
 int64_t sk_trainer_diverged(const sk_trainer *t);
+
+/* ---- what every training program does around the loop (lib/nn/train_front.c) ---- */
+
+/* The command line to record (model attribute `command`, kept across
+ * resume): argv without --resume and --stop-after-steps, which steer only
+ * this invocation, so a stopped and resumed run writes the bytes of an
+ * uninterrupted one.  out has room for argc + 1 pointers; returns the count
+ * (out[count] = NULL). */
+int sk_train_argv(int argc, char **argv, char **out);
+/* The checkpoint path: ckpt when given, else OUT.ckpt, malloc'ed into *buf
+ * (free it).  NULL with an error when OUT is stdout or exists and is not a
+ * regular file (OUT.ckpt would be a stray file beside a device or a FIFO). */
+const char *sk_train_ckpt_path(const char *out, const char *ckpt, char **buf);
+/* The flag for sk_train_config.stop (0, or the signal that arrived) and
+ * the handlers that set it: after sk_train_catch_signals the first SIGINT or
+ * SIGTERM sets it (the loop stops after the step with a checkpoint); a
+ * second gives up at once through sk_ofile's handlers (no temporary is
+ * left), which it installs first. */
+const volatile sig_atomic_t *sk_train_stop_flag(void);
+void sk_train_catch_signals(void);
+/* The per-epoch TSV log, appended to when resuming (the header only when the
+ * file is empty): epoch loss train_acc valid_acc lr images_per_s seconds,
+ * then the tab-separated names in `extra` ("" or NULL: none).  NULL with an
+ * error when it cannot be opened. */
+FILE *sk_train_log_open(const char *path, int resume, const char *extra);
+/* One row: the stats (NA for a metric the run does not have) and nextra
+ * values for the extra columns; flushed. */
+void sk_train_log_epoch(FILE *f, const sk_epoch_stats *s, int nextra, const double *extra);
 
 /* Unsupervised initialisation (snet-train --init-unsupervised): for each
  * top-level layer with ops->init_data, in order, forward up to n examples of

@@ -447,7 +447,7 @@ static uint32_t data_crc(const sk_dataset *d)
 	return crc;
 }
 
-static int check_data(const sk_model *m, const sk_dataset *d, const char *what)
+static int check_data(const sk_model *m, const sk_dataset *d, const char *what, int labels)
 {
 	char a[64], b[64];
 	int same = d->ndim == m->in.n;
@@ -459,6 +459,8 @@ static int check_data(const sk_model *m, const sk_dataset *d, const char *what)
 	if (!same)
 		return sk_error("%s examples are %s but the model's input is %s", what,
 		                sk_shape_str(d->ndim, ds, a, sizeof a), sk_shape_fmt(m->in, b, sizeof b));
+	if (!labels)   /* a custom step checks the labels it needs */
+		return 0;
 	if (!d->labels)
 		return sk_error("%s set has no labels", what);
 	if (m->nclasses < 1)
@@ -490,7 +492,11 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 		sk_error("the training set is empty");
 		goto fail;
 	}
-	if (check_data(m, train, "training") < 0 || (valid && check_data(m, valid, "validation") < 0))
+	if (c->step && (valid || c->allreduce || c->nshards != 1)) {
+		sk_error("a custom step trains in one process, without validation");
+		goto fail;
+	}
+	if (check_data(m, train, "training", !c->step) < 0 || (valid && check_data(m, valid, "validation", 1) < 0))
 		goto fail;
 	if (!(t->command = strdup(c->command ? c->command : ""))) {
 		sk_error("out of memory");
@@ -499,19 +505,23 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	t->steps_per_epoch = (train->n + c->batch - 1) / c->batch;
 	if (!(t->perm = sk_alloc_array((size_t)train->n, sizeof(int64_t))))
 		goto fail;
-	if (sk_model_for_training(m) < 0)
-		goto fail;
-	/* a batch larger than the data set needs no more room than the data set */
-	if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))
-		goto fail;
 	if ((t->np = sk_seq_params(m->seq, &t->ps)) < 0)
 		goto fail;
 	if (c->nshards < 1 || c->shard < 0 || c->shard >= c->nshards) {
 		sk_error("shard %d of %d is out of range", c->shard, c->nshards);
 		goto fail;
 	}
-	t->team->S = c->nshards * c->threads;
-	t->team->g0 = c->shard * c->threads;
+	/* a custom step needs no replicas and no gradients (hence no optimiser
+	 * state: the optimiser skips parameters without one) */
+	if (!c->step) {
+		if (sk_model_for_training(m) < 0)
+			goto fail;
+		/* a batch larger than the data set needs no more room than the data set */
+		if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))
+			goto fail;
+		t->team->S = c->nshards * c->threads;
+		t->team->g0 = c->shard * c->threads;
+	}
 	if (c->allreduce) {
 		t->rn = 3;
 		for (int i = 0; i < t->np; i++)
@@ -646,8 +656,11 @@ int sk_trainer_checkpoint(sk_trainer *t, const char *path)
 	sk_ofile *o = sk_ofile_open(path, 1);
 	if (!o)
 		return -1;
-	if (sk_model_write(sk_ofile_fp(o), t->m, sk_optim_nrecords(t->opt) + 1) < 0 ||
-	    sk_optim_write_state(t->opt, sk_ofile_fp(o)) < 0 || write_state(t, sk_ofile_fp(o)) < 0) {
+	int extra = t->c.state_nrecords ? t->c.state_nrecords(t->c.step_arg) : 0;
+	if (sk_model_write(sk_ofile_fp(o), t->m, sk_optim_nrecords(t->opt) + extra + 1) < 0 ||
+	    sk_optim_write_state(t->opt, sk_ofile_fp(o)) < 0 ||
+	    (t->c.state_write && t->c.state_write(sk_ofile_fp(o), t->c.step_arg) < 0) ||
+	    write_state(t, sk_ofile_fp(o)) < 0) {
 		sk_error_prefix("checkpoint %s", path);
 		sk_ofile_abort(o);
 		return -1;
@@ -676,6 +689,11 @@ static int resume_extra(sk_reader *r, const sk_header *h, void *arg)
 			return -1;
 		ra->have_state = 1;
 		return sk_reader_skip(r, h);
+	}
+	if (ra->t->c.state_read) {   /* the custom step's own state */
+		int st = ra->t->c.state_read(r, h, ra->t->c.step_arg);
+		if (st != 0)
+			return st < 0 ? -1 : 0;
 	}
 	const char *ok = sk_attrs_get(&h->attrs, "optimizer");
 	if (ok && strcmp(ok, sk_optim_name(ra->t->c.opt.kind)))
@@ -955,9 +973,46 @@ static int reduce_step(sk_trainer *t, double *loss, int64_t *correct, int *stop)
 	return 0;
 }
 
-int sk_trainer_run(sk_trainer *t)
+/* The built-in step's forward, loss and backward on the team: the summed
+ * loss and correct count of the batch idx[0..n). */
+static int team_step(sk_trainer *t, const int64_t *idx, int n, double *loss, int64_t *correct)
 {
 	sk_team *tm = t->team;
+	const sk_train_config *c = &t->c;
+	tm->kind = JOB_TRAIN;
+	tm->n = n;
+	tm->data = t->train;
+	tm->idx = idx;
+	tm->epoch = t->epoch;
+	tm->step = t->gstep;
+	tm->seed = c->seed;
+	tm->crop_pad = c->crop_pad;
+	tm->flip = c->flip;
+	tm->loss = c->loss;
+	tm->denom = (double)n;
+	if (team_run(tm) < 0)
+		return -1;
+	for (int i = 0; i < tm->T; i++) {
+		*loss += tm->w[i].loss;
+		*correct += tm->w[i].correct;
+	}
+	return 0;
+}
+
+/* A custom step failed: name the step and the last good checkpoint. */
+static int step_failed(const sk_trainer *t)
+{
+	char msg[512];
+	const char *ck = sk_trainer_last_checkpoint(t);
+	snprintf(msg, sizeof msg, "%s", sk_errmsg());
+	if (ck)
+		return sk_error("step %lld (epoch %d): %s; the last good checkpoint is '%s'", (long long)t->gstep + 1,
+		                t->epoch + 1, msg, ck);
+	return sk_error("step %lld (epoch %d): %s", (long long)t->gstep + 1, t->epoch + 1, msg);
+}
+
+int sk_trainer_run(sk_trainer *t)
+{
 	const sk_train_config *c = &t->c;
 	double start = now();
 	int64_t spe = t->steps_per_epoch, gstep0 = t->gstep;
@@ -972,27 +1027,17 @@ int sk_trainer_run(sk_trainer *t)
 			double loss = 0;
 			int64_t correct = 0;
 			lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
-			tm->kind = JOB_TRAIN;
-			tm->n = n;
-			tm->data = t->train;
-			tm->idx = t->perm + s0;
-			tm->epoch = t->epoch;
-			tm->step = t->gstep;
-			tm->seed = c->seed;
-			tm->crop_pad = c->crop_pad;
-			tm->flip = c->flip;
-			tm->loss = c->loss;
-			tm->denom = (double)n;
-			if (team_run(tm) < 0)
+			if (c->step) {
+				if (c->step(c->step_arg, t->train, t->perm + s0, n, t->gstep, lr, &loss) < 0)
+					return step_failed(t);
+			} else if (team_step(t, t->perm + s0, n, &loss, &correct) < 0)
 				return sk_error_prefix("step %lld", (long long)t->gstep + 1);
-			for (int i = 0; i < tm->T; i++) {
-				loss += tm->w[i].loss;
-				correct += tm->w[i].correct;
-			}
 			int stop = (c->stop && *c->stop) || (c->stop_after > 0 && t->gstep + 1 - gstep0 >= c->stop_after);
-			sum_grads(t);
-			if (c->allreduce && reduce_step(t, &loss, &correct, &stop) < 0)
-				return sk_error_prefix("step %lld", (long long)t->gstep + 1);
+			if (!c->step) {
+				sum_grads(t);
+				if (c->allreduce && reduce_step(t, &loss, &correct, &stop) < 0)
+					return sk_error_prefix("step %lld", (long long)t->gstep + 1);
+			}
 			if (!isfinite(loss)) {
 				const char *ck = sk_trainer_last_checkpoint(t);
 				t->diverged = t->gstep + 1;
@@ -1003,8 +1048,10 @@ int sk_trainer_run(sk_trainer *t)
 				return sk_error("loss is %s at step %lld (epoch %d); stopped before any checkpoint",
 				                isnan(loss) ? "nan" : "infinite", (long long)t->gstep + 1, t->epoch + 1);
 			}
-			sk_optim_step(t->opt, (float)lr);
-			sk_seq_project(t->m->seq);
+			if (!c->step) {
+				sk_optim_step(t->opt, (float)lr);
+				sk_seq_project(t->m->seq);
+			}
 			t->acc_loss += loss;
 			t->acc_correct += correct;
 			t->acc_seen += n;
@@ -1026,6 +1073,7 @@ int sk_trainer_run(sk_trainer *t)
 		s->epochs = c->epochs;
 		s->loss = t->acc_seen ? t->acc_loss / (double)t->acc_seen : 0;
 		s->train_acc = t->acc_seen ? (double)t->acc_correct / (double)t->acc_seen : 0;
+		s->has_acc = !c->step;
 		s->lr = lr;
 		s->step = t->gstep;
 		s->has_valid = t->valid != NULL;

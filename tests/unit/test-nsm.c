@@ -1,6 +1,7 @@
 /* test-nsm.c: the NSM solver: the dynamics' fixed point, the direction and
  * size of the W, M and Wz updates, threads, errors, and the nsm layer. */
 #include "gradcheck.h"
+#include "sk_cluster.h"
 #include "sk_layer.h"
 #include "sk_nsm.h"
 #include "sk_rng.h"
@@ -392,6 +393,23 @@ static void test_errors(void)
 	sk_nsm_free(s);
 }
 
+/* nsm-pretrain --algo kmeans's update, lib/cluster.c's online k-means: the
+ * spherical variant picks the largest dot product (here not the nearest
+ * centre), counts it and moves it by 1/count. */
+static void test_kmeans_online(void)
+{
+	float C[4] = {2, 0, 0, 0.5f}, x[2] = {0.6f, 0.8f};
+	double cnt[2] = {0, 3};
+	int c = sk_kmeans_online(C, 2, 2, x, cnt, 0);
+	tap_ok(c == 1 && cnt[1] == 4 && fabsf(C[2] - 0.15f) < 1e-7f && fabsf(C[3] - 0.575f) < 1e-7f && C[0] == 2,
+	       "online k-means: the nearest centre moves by 1/count (%d: %g %g)", c, C[2], C[3]);
+	C[2] = 0;
+	C[3] = 0.5f;
+	c = sk_kmeans_online(C, 2, 2, x, cnt, 1);
+	tap_ok(c == 0 && cnt[0] == 1 && C[0] == 0.6f && C[1] == 0.8f,
+	       "spherical: the largest dot product wins and a first count copies x (%d: %g %g)", c, C[0], C[1]);
+}
+
 static void test_layer(void)
 {
 	sk_spec *sp = sk_spec_parse("nsm 5 k=3 stride=2 iters=60 eta=0.5\n", "t.spec");
@@ -460,6 +478,7 @@ int main(void)
 	test_eta_auto();
 	test_threads();
 	test_errors();
+	test_kmeans_online();
 	test_layer();
 	test_gradient();
 	return tap_done();
