@@ -1,7 +1,8 @@
 /* sk_train.h: the training loop as a library: data-parallel replicas on
  * persistent threads, the epoch loop, validation, checkpoints and resume.
  *
- * Threads (one threading layer, coarse): each of T workers owns a replica of
+ * Threads (one threading layer, coarse: the thread pool of sk_pool.h, with
+ * denormals flushed to zero in every worker): each of T workers owns a replica of
  * the model's sequence whose parameter values are the master's (p->w shared,
  * p->g private).  A batch is cut into T contiguous shares; every worker
  * gathers, augments, runs forward, loss and backward on its share; then the
@@ -39,7 +40,7 @@ void sk_augment(float *x, int c, int h, int w, int pad, int flip, uint64_t seed,
 
 typedef enum sk_loss_kind { SK_LOSS_XENT = 0, SK_LOSS_MSE } sk_loss_kind;
 
-/* ---- a team of replicas on persistent threads ---- */
+/* ---- a team of replicas on the thread pool ---- */
 
 typedef struct sk_team sk_team;
 
