@@ -92,47 +92,39 @@ typedef float v16m __attribute__((vector_size(64), aligned(4), may_alias));
 #define ld(p) (*(const v16m *)(const void *)(p))
 #define st(p, v) (*(v16m *)(void *)(p) = (v))
 
-/* Y (p x p) = L X L^T with X q x q and L(i, j) = L[i*si + j*sj] (so that a
- * matrix and its transpose share one table).  Zero coefficients are skipped
- * and ones not multiplied: with constant arguments the compiler unrolls it
- * into the plain sums. */
+/* Y[a*ya + b*yb] = sum over r < q of L(a, r) X[b*xb + r*xr] for a < na,
+ * b < nb, L(a, r) = L[a*si + r*sj].  Zero coefficients are skipped and ones
+ * not multiplied: with constant arguments the compiler unrolls it into the
+ * plain sums. */
+INL void lin(const float *L, int si, int sj, int na, int nb, int q, const v16 *X, int xb, int xr, v16 *Y, int ya,
+             int yb)
+{
+#pragma GCC unroll 6
+	for (int a = 0; a < na; a++)
+#pragma GCC unroll 6
+		for (int b = 0; b < nb; b++) {
+			v16 s = {0};
+			int first = 1;
+#pragma GCC unroll 6
+			for (int r = 0; r < q; r++) {
+				float c = L[a * si + r * sj];
+				if (c == 0)
+					continue;
+				const v16 x = X[b * xb + r * xr];
+				v16 v = c == 1 ? x : c == -1 ? -x : c * x;
+				s = first ? v : s + v;
+				first = 0;
+			}
+			Y[a * ya + b * yb] = s;
+		}
+}
+/* Y (p x p) = L X L^T with X q x q (L(i, j) as above, so that a matrix and
+ * its transpose share one table). */
 INL void tf(const float *L, int p, int q, int si, int sj, const v16 *X, v16 *Y)
 {
 	v16 t[6 * 6];
-#pragma GCC unroll 6
-	for (int i = 0; i < p; i++)
-#pragma GCC unroll 6
-		for (int j = 0; j < q; j++) {
-			v16 s = {0};
-			int first = 1;
-#pragma GCC unroll 6
-			for (int r = 0; r < q; r++) {
-				float c = L[i * si + r * sj];
-				if (c == 0)
-					continue;
-				v16 v = c == 1 ? X[r * q + j] : c == -1 ? -X[r * q + j] : c * X[r * q + j];
-				s = first ? v : s + v;
-				first = 0;
-			}
-			t[i * q + j] = s;
-		}
-#pragma GCC unroll 6
-	for (int i = 0; i < p; i++)
-#pragma GCC unroll 6
-		for (int j = 0; j < p; j++) {
-			v16 s = {0};
-			int first = 1;
-#pragma GCC unroll 6
-			for (int r = 0; r < q; r++) {
-				float c = L[j * si + r * sj];
-				if (c == 0)
-					continue;
-				v16 v = c == 1 ? t[i * q + r] : c == -1 ? -t[i * q + r] : c * t[i * q + r];
-				s = first ? v : s + v;
-				first = 0;
-			}
-			Y[i * p + j] = s;
-		}
+	lin(L, si, sj, p, q, q, X, 1, q, t, q, 1);   /* t = L X (p x q) */
+	lin(L, si, sj, p, p, q, t, q, 1, Y, 1, p);   /* Y = t L^T (p x p) */
 }
 
 /* F(4x4,3x3) in one dimension, factored (Lavin and Gray's forms, about
