@@ -96,13 +96,13 @@ test_expect_success '--valid cannot replace the held-out split of the run' '
 	grep -q "held out --valid-split 0.25" .stderr
 '
 
-test_expect_success 'another kernel path (SK_KERNELS): a warning that the bits will differ' '
+test_expect_success 'another kernel path (SK_ISA): a warning that the bits will differ' '
 	k=$(sed "s/.* kernels=\([a-z0-9]*\) .*/\1/" state) &&
-	if [ "$k" = generic ]; then
-		echo "# this machine runs the generic kernels: nothing to switch to"
+	if [ "$k" = portable ]; then
+		echo "# this machine runs the portable kernels: nothing to switch to"
 	else
-		SK_KERNELS=generic snet-train -q -o k.tns --resume m.tns.ckpt train.tns 2>err &&
-		grep -q "^snet-train: warning: --resume: the checkpoint was written by the $k kernels, this machine runs the generic ones: the bits will differ from an uninterrupted run$" err &&
+		SK_ISA=portable snet-train -q -o k.tns --resume m.tns.ckpt train.tns 2>err &&
+		grep -q "^snet-train: warning: --resume: the checkpoint was written by the $k kernels, this machine runs the portable ones: the bits will differ from an uninterrupted run$" err &&
 		snet-train -q -o k2.tns --resume m.tns.ckpt train.tns 2>err && ! grep -q "bits will differ" err
 	fi
 '

@@ -68,7 +68,7 @@ test_expect_success 'an unknown init method is an error naming the layer' '
 '
 
 test_expect_success 'the portable C kernels and the SIMD ones give the same logits on a trained SimNet' '
-	SK_SIMKERN=c snet-infer -m m.tns -o lc.tns valid.tns &&
+	SK_ISA=portable snet-infer -m m.tns -o lc.tns valid.tns &&
 	snet-infer -m m.tns -o la.tns valid.tns &&
 	tns-export -f tsv lc.tns >lc.tsv && tns-export -f tsv la.tns >la.tsv &&
 	test $(wc -l <la.tsv) -eq 500 &&

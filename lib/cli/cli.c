@@ -3,6 +3,7 @@
 #include "sk_cli.h"
 #include "sk_stream.h"
 #include "sk_base.h"
+#include "sk_cpu.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,6 +39,8 @@ void sk_cli_init(sk_cli *c, int argc, char **argv)
 		c->prog = s ? s + 1 : argv[0];
 	}
 	sk_cli_current = c;
+	if (sk_cpu_env_check() < 0)   /* SK_ISA names no kernel path */
+		sk_die_lib();
 }
 
 static void vmsg(const char *kind, const char *fmt, va_list ap)
@@ -120,6 +123,7 @@ void sk_cli_help(const sk_cli *c, FILE *f)
 static void print_version(const sk_cli *c)
 {
 	printf("%s (simkit) %s\n", c->prog, SK_VERSION_STRING);
+	printf("kernels %s (best on this CPU: %s)\n", sk_cpu_path(), sk_cpu_isa_name(sk_cpu_best()));
 	printf("zlib %s\n", zlibVersion());
 	printf("libpng %s\n", png_get_libpng_ver(NULL));
 	if (openblas_get_config) {

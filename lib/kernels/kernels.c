@@ -1,10 +1,10 @@
 /* kernels.c: GEMM wrapper, im2col/col2im and runtime-dispatched vector helpers. */
 #include "sk_kernels.h"
 #include "sk_base.h"
+#include "sk_cpu.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,11 +74,14 @@ static void valid_range(int ow, int w, int s, int p, int kj, int *lo, int *hi)
 	*hi = b;
 }
 
-void sk_im2col(const sk_conv_geom *g, const float *x, float *col, size_t ldcol)
+/* im2col (fold = 0: col = unfold(x)) and its adjoint (fold = 1: x +=
+ * fold(col)) walk the same rows: for each kernel tap, the output rows and
+ * the input row under them, the columns in [lo, hi) inside the image. */
+static void unfold(const sk_conv_geom *g, float *x, float *col, size_t ldcol, int fold)
 {
 	const int k = g->k, s = g->stride, p = g->pad, oh = g->oh, ow = g->ow, h = g->h, w = g->w;
 	for (int c = 0; c < g->c; c++) {
-		const float *xc = x + (size_t)c * h * w;
+		float *xc = x + (size_t)c * h * w;
 		for (int ki = 0; ki < k; ki++)
 			for (int kj = 0; kj < k; kj++) {
 				float *row = col + ((size_t)(c * k + ki) * k + kj) * ldcol;
@@ -88,54 +91,46 @@ void sk_im2col(const sk_conv_geom *g, const float *x, float *col, size_t ldcol)
 					int iy = oy * s - p + ki;
 					float *r = row + (size_t)oy * ow;
 					if (iy < 0 || iy >= h) {
-						memset(r, 0, sizeof(float) * (size_t)ow);
+						if (!fold)
+							memset(r, 0, sizeof(float) * (size_t)ow);
 						continue;
 					}
-					const float *xr = xc + (size_t)iy * w + (kj - p);
-					for (int ox = 0; ox < lo; ox++)
-						r[ox] = 0;
-					if (s == 1)
-						memcpy(r + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
-					else
-						for (int ox = lo; ox < hi; ox++)
-							r[ox] = xr[ox * s];
-					for (int ox = hi; ox < ow; ox++)
-						r[ox] = 0;
+					float *xr = xc + (size_t)iy * w + (kj - p);
+					if (fold) {
+						if (s == 1)
+							sk_vadd((size_t)(hi - lo), r + lo, xr + lo);
+						else
+							for (int ox = lo; ox < hi; ox++)
+								xr[ox * s] += r[ox];
+					} else {
+						for (int ox = 0; ox < lo; ox++)
+							r[ox] = 0;
+						if (s == 1)
+							memcpy(r + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
+						else
+							for (int ox = lo; ox < hi; ox++)
+								r[ox] = xr[ox * s];
+						for (int ox = hi; ox < ow; ox++)
+							r[ox] = 0;
+					}
 				}
 			}
 	}
 }
 
+void sk_im2col(const sk_conv_geom *g, const float *x, float *col, size_t ldcol)
+{
+	unfold(g, (float *)x, col, ldcol, 0);
+}
+
 void sk_col2im(const sk_conv_geom *g, const float *col, size_t ldcol, float *x)
 {
-	const int k = g->k, s = g->stride, p = g->pad, oh = g->oh, ow = g->ow, h = g->h, w = g->w;
-	for (int c = 0; c < g->c; c++) {
-		float *xc = x + (size_t)c * h * w;
-		for (int ki = 0; ki < k; ki++)
-			for (int kj = 0; kj < k; kj++) {
-				const float *row = col + ((size_t)(c * k + ki) * k + kj) * ldcol;
-				int lo, hi;
-				valid_range(ow, w, s, p, kj, &lo, &hi);
-				for (int oy = 0; oy < oh; oy++) {
-					int iy = oy * s - p + ki;
-					if (iy < 0 || iy >= h)
-						continue;
-					const float *r = row + (size_t)oy * ow;
-					float *xr = xc + (size_t)iy * w + (kj - p);
-					if (s == 1)
-						sk_vadd((size_t)(hi - lo), r + lo, xr + lo);
-					else
-						for (int ox = lo; ox < hi; ox++)
-							xr[ox * s] += r[ox];
-				}
-			}
-	}
+	unfold(g, x, (float *)col, ldcol, 1);
 }
 
 /* ---- vector helpers ---- */
 
 struct vops {
-	const char *name;
 	void (*add)(size_t, const float *, float *);
 	void (*axpy)(size_t, float, const float *, float *);
 	void (*scale)(size_t, float, float *);
@@ -226,8 +221,8 @@ static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 	}
 }
 
-static const struct vops vops_c = {"generic", add_c,       axpy_c,     scale_c, sum_c,
-                                   dot_c,     relu_c, relu_back_c, add_rows_c, cvt_u8_c, sgd_c};
+static const struct vops vops_c = {add_c,  axpy_c,      scale_c,    sum_c,    dot_c, relu_c,
+                                   relu_back_c, add_rows_c, cvt_u8_c, sgd_c};
 
 #ifdef SK_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -355,8 +350,8 @@ AVX2 static void sgd_avx2(size_t n, float lr, float mu, float wd, float *w, cons
 	}
 	sgd_c(n - i, lr, mu, wd, w + i, g + i, m + i);
 }
-static const struct vops vops_avx2 = {"avx2",   add_avx2,  axpy_avx2,      scale_avx2,    sum_avx2,
-                                      dot_avx2, relu_avx2, relu_back_avx2, add_rows_avx2, cvt_u8_avx2, sgd_avx2};
+static const struct vops vops_avx2 = {add_avx2,       axpy_avx2,     scale_avx2,  sum_avx2, dot_avx2, relu_avx2,
+                                      relu_back_avx2, add_rows_avx2, cvt_u8_avx2, sgd_avx2};
 
 AVX512 static void add_avx512(size_t n, const float *a, float *y)
 {
@@ -489,39 +484,21 @@ AVX512 static void sgd_avx512(size_t n, float lr, float mu, float wd, float *w, 
 		_mm512_mask_storeu_ps(w + i, k, _mm512_sub_ps(wi, _mm512_mul_ps(vl, mi)));
 	}
 }
-static const struct vops vops_avx512 = {"avx512",   add_avx512,  axpy_avx512,      scale_avx512,    sum_avx512,
-                                        dot_avx512, relu_avx512, relu_back_avx512, add_rows_avx512, cvt_u8_avx512,
+static const struct vops vops_avx512 = {add_avx512,       axpy_avx512,     scale_avx512,
+                                        sum_avx512,       dot_avx512,      relu_avx512,
+                                        relu_back_avx512, add_rows_avx512, cvt_u8_avx512,
                                         sgd_avx512};
 #endif
 
-static const struct vops *V = &vops_c;
-static int dconv_fast;
-static pthread_once_t vonce = PTHREAD_ONCE_INIT;
-
-static void choose(void)
-{
-	const char *force = getenv("SK_KERNELS");
-	V = &vops_c;
-	if (force && !strcmp(force, "generic"))
-		return;
+/* the paths by level (sk_cpu.h) */
 #ifdef SK_X86
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		V = &vops_avx2;
-	if ((!force || strcmp(force, "avx2")) && __builtin_cpu_supports("avx512f"))
-		V = &vops_avx512;
-	const char *conv = getenv("SK_CONV");
-	dconv_fast = V == &vops_avx512 && !(conv && !strcmp(conv, "gemm"));
+static const struct vops *const paths[] = {&vops_c, &vops_avx2, &vops_avx512};
+#else
+static const struct vops *const paths[] = {&vops_c, &vops_c, &vops_c};
 #endif
-}
 
-static inline const struct vops *vops(void)
-{
-	pthread_once(&vonce, choose);
-	return V;
-}
+static inline const struct vops *vops(void) { return paths[sk_cpu_isa()]; }
 
-const char *sk_kernels_isa(void) { return vops()->name; }
 void sk_vadd(size_t n, const float *a, float *y) { vops()->add(n, a, y); }
 void sk_vaxpy(size_t n, float s, const float *a, float *y) { vops()->axpy(n, s, a, y); }
 void sk_vscale(size_t n, float s, float *y) { vops()->scale(n, s, y); }
@@ -639,33 +616,47 @@ AVX512 static void add3_avx512(size_t n, const float *a, const float *b, float *
 		_mm512_mask_storeu_ps(y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
 	}
 }
-#define FAST512 (vops() == &vops_avx512)
+#define FAST512 (sk_cpu_isa() == SK_ISA_AVX512)
 #else
+/* one path: every kernel below is its portable version */
 #define FAST512 0
 #define affine_avx512 affine_c
 #define affine2_avx512 affine2_c
 #define stats_avx512 stats_c
 #define add3_avx512 add3_c
 #define dotsh_avx512 dotsh_c
+#define transpose_avx512 transpose_c
+#define dfwd_avx512 dfwd_c
+#define ddw_avx512 ddw_c
+#define ddx_avx512 ddx_c
+#define pfwd_avx512 pfwd_c
+#define pdw_avx512 pdw_c
+#define maxpool2_avx512 maxpool2_c
+#define tanh_avx512 tanh_c
+#define sigmoid_avx512 sigmoid_c
 #endif
+/* the AVX-512 version of kernel f at that level, else the portable one; the
+ * direct convolutions also step aside for SK_CONV=gemm */
+#define PICK(f) (FAST512 ? f##_avx512 : f##_c)
+#define DCONV(f) (sk_dconv_ok() ? f##_avx512 : f##_c)
 
 void sk_vaffine(size_t n, float a, float shift, float b, const float *x, float *y)
 {
-	(FAST512 ? affine_avx512 : affine_c)(n, a, shift, b, x, y);
+	PICK(affine)(n, a, shift, b, x, y);
 }
 void sk_vaffine2(size_t n, float a, const float *u, float b, const float *v, float shift, float c, float *y)
 {
-	(FAST512 ? affine2_avx512 : affine2_c)(n, a, u, b, v, shift, c, y);
+	PICK(affine2)(n, a, u, b, v, shift, c, y);
 }
 void sk_vstats(size_t n, const float *x, float shift, double *s1, double *s2)
 {
-	(FAST512 ? stats_avx512 : stats_c)(n, x, shift, s1, s2);
+	PICK(stats)(n, x, shift, s1, s2);
 }
 float sk_vdot_shift(size_t n, const float *a, const float *b, float shift)
 {
-	return (FAST512 ? dotsh_avx512 : dotsh_c)(n, a, b, shift);
+	return PICK(dotsh)(n, a, b, shift);
 }
-void sk_vadd3(size_t n, const float *a, const float *b, float *y) { (FAST512 ? add3_avx512 : add3_c)(n, a, b, y); }
+void sk_vadd3(size_t n, const float *a, const float *b, float *y) { PICK(add3)(n, a, b, y); }
 
 /* ---- transposes ---- */
 
@@ -777,13 +768,7 @@ AVX512 static void transpose_avx512(int m, int n, const float *src, size_t lds, 
 
 void sk_transpose_bias(int m, int n, const float *src, size_t lds, float *dst, size_t ldd, const float *bias)
 {
-#ifdef SK_X86
-	if (vops() == &vops_avx512) {
-		transpose_avx512(m, n, src, lds, dst, ldd, bias);
-		return;
-	}
-#endif
-	transpose_c(m, n, src, lds, dst, ldd, bias);
+	PICK(transpose)(m, n, src, lds, dst, ldd, bias);
 }
 
 void sk_transpose(int m, int n, const float *src, size_t lds, float *dst, size_t ldd)
@@ -832,84 +817,59 @@ static void ddx_c(float *dxt, const int *pofft, const int *dyoff, int npix, cons
 #ifdef SK_X86
 #define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
 
-/* PB pixels at once: one weight load feeds PB broadcast FMAs. */
-AVX512_INLINE void dfwd_blk(const float *x, const int *toff, int ntap, const int *poff, const float *wt, float *out,
-                            const int PB)
+/* JB rows at once (pixels of the forward pass, taps of the weight
+ * gradient): out[j][0..16) = (init ? out[j] : 0) + sum over l < nl of
+ * x[a[j] + b[l]] * v[l][0..16); one load of v feeds JB broadcast FMAs. */
+AVX512_INLINE void dblk(const float *x, const int *a, const int *b, int nl, const float *v, float *out,
+                        const int init, const int JB)
 {
 	__m512 acc[8];
-	const float *b[8];
+	const float *p[8];
 #pragma GCC unroll 8
-	for (int j = 0; j < PB; j++) {
-		acc[j] = _mm512_setzero_ps();
-		b[j] = x + poff[j];
+	for (int j = 0; j < JB; j++) {
+		acc[j] = init ? _mm512_load_ps(out + 16 * j) : _mm512_setzero_ps();
+		p[j] = x + a[j];
 	}
-	for (int t = 0; t < ntap; t++) {
-		__m512 w = _mm512_load_ps(wt + 16 * t);
-		int o = toff[t];
+	for (int l = 0; l < nl; l++) {
+		__m512 w = _mm512_load_ps(v + 16 * (size_t)l);
+		int o = b[l];
 #pragma GCC unroll 8
-		for (int j = 0; j < PB; j++)
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(b[j][o]), w, acc[j]);
+		for (int j = 0; j < JB; j++)
+			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(p[j][o]), w, acc[j]);
 	}
 #pragma GCC unroll 8
-	for (int j = 0; j < PB; j++)
+	for (int j = 0; j < JB; j++)
 		_mm512_store_ps(out + 16 * j, acc[j]);
+}
+
+/* dblk over na rows: blocks of 8, then the rest in one. */
+AVX512_INLINE void drows(const float *x, const int *a, int na, const int *b, int nl, const float *v, float *out,
+                         const int init)
+{
+	int i = 0;
+	for (; i + 8 <= na; i += 8)
+		dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 8);
+	switch (na - i) {
+	case 7: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 7); break;
+	case 6: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 6); break;
+	case 5: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 5); break;
+	case 4: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 4); break;
+	case 3: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 3); break;
+	case 2: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 2); break;
+	case 1: dblk(x, a + i, b, nl, v, out + 16 * (size_t)i, init, 1); break;
+	}
 }
 
 AVX512 static void dfwd_avx512(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt,
                                float *out)
 {
-	int i = 0;
-	for (; i + 8 <= npix; i += 8)
-		dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 8);
-	switch (npix - i) {
-	case 7: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 7); break;
-	case 6: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 6); break;
-	case 5: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 5); break;
-	case 4: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 4); break;
-	case 3: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 3); break;
-	case 2: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 2); break;
-	case 1: dfwd_blk(x, toff, ntap, poff + i, wt, out + 16 * (size_t)i, 1); break;
-	}
-}
-
-/* TB taps at once: one gradient load feeds TB broadcast FMAs. */
-AVX512_INLINE void ddw_blk(const float *x, const int *toff, const int *poff, int npix, const float *dyt, float *dwt,
-                           const int TB)
-{
-	__m512 acc[8];
-	const float *b[8];
-#pragma GCC unroll 8
-	for (int j = 0; j < TB; j++) {
-		acc[j] = _mm512_load_ps(dwt + 16 * j);
-		b[j] = x + toff[j];
-	}
-	for (int i = 0; i < npix; i++) {
-		__m512 d = _mm512_load_ps(dyt + 16 * (size_t)i);
-		int o = poff[i];
-#pragma GCC unroll 8
-		for (int j = 0; j < TB; j++)
-			acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(b[j][o]), d, acc[j]);
-	}
-#pragma GCC unroll 8
-	for (int j = 0; j < TB; j++)
-		_mm512_store_ps(dwt + 16 * j, acc[j]);
+	drows(x, poff, npix, toff, ntap, wt, out, 0);
 }
 
 AVX512 static void ddw_avx512(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt,
                               float *dwt)
 {
-	int t = 0;
-	for (; t + 8 <= ntap; t += 8)
-		ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 8);
-	switch (ntap - t) {
-	case 7: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 7); break;
-	case 6: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 6); break;
-	case 5: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 5); break;
-	case 4: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 4); break;
-	case 3: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 3); break;
-	case 2: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 2); break;
-	case 1: ddw_blk(x, toff + t, poff, npix, dyt, dwt + 16 * t, 1); break;
-	}
+	drows(x, toff, ntap, poff, npix, dyt, dwt, 1);
 }
 
 /* All KK taps of one pixel in registers; one broadcast of dy per output
@@ -1007,44 +967,34 @@ AVX512 static void ddx_avx512(float *dxt, const int *pofft, const int *dyoff, in
 }
 #endif
 
+/* SK_CONV=gemm turns the direct convolutions off (read once) */
+static int conv_gemm = -1;
+
 int sk_dconv_ok(void)
 {
-	vops();
-	return dconv_fast;
+	int g = __atomic_load_n(&conv_gemm, __ATOMIC_RELAXED);
+	if (g < 0) {
+		const char *e = getenv("SK_CONV");
+		g = e && !strcmp(e, "gemm");
+		__atomic_store_n(&conv_gemm, g, __ATOMIC_RELAXED);
+	}
+	return FAST512 && !g;
 }
 
 void sk_dconv_fwd(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt, float *out)
 {
-#ifdef SK_X86
-	if (sk_dconv_ok()) {
-		dfwd_avx512(x, toff, ntap, poff, npix, wt, out);
-		return;
-	}
-#endif
-	dfwd_c(x, toff, ntap, poff, npix, wt, out);
+	DCONV(dfwd)(x, toff, ntap, poff, npix, wt, out);
 }
 
 void sk_dconv_dw(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *dyt, float *dwt)
 {
-#ifdef SK_X86
-	if (sk_dconv_ok()) {
-		ddw_avx512(x, toff, ntap, poff, npix, dyt, dwt);
-		return;
-	}
-#endif
-	ddw_c(x, toff, ntap, poff, npix, dyt, dwt);
+	DCONV(ddw)(x, toff, ntap, poff, npix, dyt, dwt);
 }
 
 void sk_dconv_dx(float *dxt, const int *pofft, const int *dyoff, int npix, const int *koff, int kk, const float *dy,
                  int nout, int ostride, const float *wd)
 {
-#ifdef SK_X86
-	if (sk_dconv_ok()) {
-		ddx_avx512(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
-		return;
-	}
-#endif
-	ddx_c(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
+	DCONV(ddx)(dxt, pofft, dyoff, npix, koff, kk, dy, nout, ostride, wd);
 }
 
 /* ---- pixel-vector direct convolution (stride 1, few output channels) ----
@@ -1212,24 +1162,12 @@ AVX512 static void pdw_avx512(const float *xp, int c, int hp, int wp, int k, int
 void sk_pconv_fwd(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *w,
                   const float *bias, float *y)
 {
-#ifdef SK_X86
-	if (sk_dconv_ok()) {
-		pfwd_avx512(xp, c, hp, wp, k, oh, ow, o, w, bias, y);
-		return;
-	}
-#endif
-	pfwd_c(xp, c, hp, wp, k, oh, ow, o, w, bias, y);
+	DCONV(pfwd)(xp, c, hp, wp, k, oh, ow, o, w, bias, y);
 }
 
 void sk_pconv_dw(const float *xp, int c, int hp, int wp, int k, int oh, int ow, int o, const float *dy, float *acc)
 {
-#ifdef SK_X86
-	if (sk_dconv_ok()) {
-		pdw_avx512(xp, c, hp, wp, k, oh, ow, o, dy, acc);
-		return;
-	}
-#endif
-	pdw_c(xp, c, hp, wp, k, oh, ow, o, dy, acc);
+	DCONV(pdw)(xp, c, hp, wp, k, oh, ow, o, dy, acc);
 }
 
 /* ---- 2x2 stride-2 max pooling of one plane ---- */
@@ -1291,13 +1229,7 @@ AVX512 static void maxpool2_avx512(const float *x, int w, int oh, int ow, float 
 
 void sk_maxpool2(const float *x, int w, int oh, int ow, float *y, int32_t *arg)
 {
-#ifdef SK_X86
-	if (vops() == &vops_avx512) {
-		maxpool2_avx512(x, w, oh, ow, y, arg);
-		return;
-	}
-#endif
-	maxpool2_c(x, w, oh, ow, y, arg);
+	PICK(maxpool2)(x, w, oh, ow, y, arg);
 }
 
 /* ---- tanh and the logistic function ---- */
@@ -1371,24 +1303,5 @@ AVX512 static void sigmoid_avx512(size_t n, const float *x, float *y)
 }
 #endif
 
-void sk_vtanh(size_t n, const float *x, float *y)
-{
-#ifdef SK_X86
-	if (vops() == &vops_avx512) {
-		tanh_avx512(n, x, y);
-		return;
-	}
-#endif
-	tanh_c(n, x, y);
-}
-
-void sk_vsigmoid(size_t n, const float *x, float *y)
-{
-#ifdef SK_X86
-	if (vops() == &vops_avx512) {
-		sigmoid_avx512(n, x, y);
-		return;
-	}
-#endif
-	sigmoid_c(n, x, y);
-}
+void sk_vtanh(size_t n, const float *x, float *y) { PICK(tanh)(n, x, y); }
+void sk_vsigmoid(size_t n, const float *x, float *y) { PICK(sigmoid)(n, x, y); }

@@ -7,11 +7,12 @@
  * worker accumulates its own statistics, reduced in worker order. */
 #include "sk_nsm.h"
 #include "sk_base.h"
+#include "sk_cpu.h"
+#include "sk_pool.h"
 #include "sk_rng.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -20,8 +21,6 @@
 #endif
 
 #define NSM_BLOCK_DEFAULT 256
-
-int sk_nsm_portable = 0;
 
 /* workspace of the sparse AVX-512 dynamics (K <= 64), see below */
 #define NSM_KP 64
@@ -107,6 +106,7 @@ void sk_nsm_free(sk_nsm *s)
 {
 	if (!s)
 		return;
+	sk_pool_free(s->pool);
 	if (s->work)
 		for (int i = 0; i < s->nwork; i++)
 			work_free(&s->work[i]);
@@ -217,7 +217,7 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 		goto fail;
 	s->nwork = o->threads;
 	s->work = sk_alloc_array((size_t)s->nwork, sizeof *s->work);
-	if (!s->work)
+	if (!s->work || !(s->pool = sk_pool_new(s->nwork)))
 		goto fail;
 	for (int i = 0; i < s->nwork; i++) {
 		sk_nsm_work *w = &s->work[i];
@@ -537,21 +537,13 @@ static int dynamics_sparse(nsm_sparse_ws *w, int k, int ncol, const float *A, co
 	return 0;
 }
 
-static int have_avx512(void)
-{
-	static int have = -1;
-	if (have < 0) {
-		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-	}
-	return have;
-}
+static int have_avx512(void) { return sk_cpu_isa() == SK_ISA_AVX512; }
 #endif
 
 static int use_sparse(int k)
 {
 #ifdef NSM_X86
-	return !sk_nsm_portable && k <= NSM_KP && have_avx512();
+	return k <= NSM_KP && have_avx512();
 #else
 	(void)k;
 	return 0;
@@ -586,7 +578,7 @@ static int dynamics(nsm_sparse_ws *ws, int k, int ncol, const float *A, const fl
 		int want = tol > 0 || it == iters - 1;
 		float *sw;
 #ifdef NSM_X86
-		if (!sk_nsm_portable && have_avx512())
+		if (have_avx512())
 			dyn_step_avx512(k, ncol, A, cur, v, nxt, want, &dd, &yy);
 		else
 #endif
@@ -742,9 +734,9 @@ static void run_block(job *jb, sk_nsm_work *w, int64_t j0, int nbc)
 	}
 }
 
-static void *worker(void *arg)
+static int worker(void *arg, int tid)
 {
-	job *jb = arg;
+	job *jb = (job *)arg + tid;
 	sk_nsm *s = jb->s;
 	sk_nsm_work *w = &s->work[jb->tid];
 	int64_t ncol = (int64_t)jb->n * s->p, nb = s->o.block;
@@ -755,15 +747,13 @@ static void *worker(void *arg)
 		int nbc = (int)(ncol - j0 < nb ? ncol - j0 : nb);
 		run_block(jb, w, j0, nbc);
 	}
-	return NULL;
+	return 0;
 }
 
 static int run(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y, int train, sk_nsm_stats *st)
 {
 	int K = s->o.k, T = s->nwork;
 	job jobs[256];
-	pthread_t th[256];
-	int started[256] = {0};
 	if (n < 0 || n > s->o.max_batch)
 		return sk_error("nsm: batch of %d images exceeds the prepared %d", n, s->o.max_batch);
 	/* A = I - eta M */
@@ -789,16 +779,8 @@ static int run(sk_nsm *s, int n, const float *x, const int32_t *labels, float *y
 		if (t >= T)
 			zero_acc(s, &s->work[t], train);
 	}
-	for (int t = 1; t < T; t++)
-		started[t] = pthread_create(&th[t], NULL, worker, &jobs[t]) == 0;
-	/* threads that failed to start run here, in order */
-	worker(&jobs[0]);
-	for (int t = 1; t < T; t++) {
-		if (started[t])
-			pthread_join(th[t], NULL);
-		else
-			worker(&jobs[t]);
-	}
+	if (sk_pool_run(s->pool, T, worker, jobs) < 0)
+		return -1;
 	for (int t = 0; t < T; t++)
 		if (jobs[t].bad_label)
 			return sk_error("nsm: a label is outside [0, %d)", s->o.classes);

@@ -395,6 +395,7 @@ VTGT static void VSFX(mex_bwd)(int M, int K, int Q, const float *P, const float 
 
 #include "sk_simkern.h"
 #include "sk_base.h"
+#include "sk_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -711,85 +712,31 @@ void sk_sim_bwd_nan(int kind, int M, int K, int Q, const float *P, const float *
 		}
 }
 
-/* ---- dispatch ---- */
+/* ---- dispatch: the kernel of the level in use (sk_cpu.h) ---- */
 
-static int isa_cur = -1;
-
-int sk_simkern_best_isa(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
-		return SK_ISA_AVX512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return SK_ISA_AVX2;
-	return SK_ISA_C;
-}
-
-int sk_simkern_isa(void)
-{
-	int i = __atomic_load_n(&isa_cur, __ATOMIC_RELAXED);
-	if (i < 0) {
-		const char *e = getenv("SK_SIMKERN");
-		i = sk_simkern_best_isa();
-		if (e && !strcmp(e, "c"))
-			i = SK_ISA_C;
-		else if (e && !strcmp(e, "avx2") && i >= SK_ISA_AVX2)
-			i = SK_ISA_AVX2;
-		__atomic_store_n(&isa_cur, i, __ATOMIC_RELAXED);
-	}
-	return i;
-}
-
-int sk_simkern_set_isa(int isa)
-{
-	if (isa < SK_ISA_C || isa > sk_simkern_best_isa())
-		return sk_error("kernel path '%s' is not supported by this CPU", sk_simkern_isa_name(isa));
-	__atomic_store_n(&isa_cur, isa, __ATOMIC_RELAXED);
-	return 0;
-}
-
-const char *sk_simkern_isa_name(int isa)
-{
-	return isa == SK_ISA_AVX512 ? "avx512" : isa == SK_ISA_AVX2 ? "avx2" : isa == SK_ISA_C ? "c" : "unknown";
-}
+#define PICK(f) (sk_cpu_isa() == SK_ISA_AVX512 ? f##_avx512 : sk_cpu_isa() == SK_ISA_AVX2 ? f##_avx2 : f##_c)
 
 void sk_sim_fwd(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, float *Y)
 {
-	switch (sk_simkern_isa()) {
-	case SK_ISA_AVX512: sim_fwd_avx512(kind, M, K, Q, P, Z, U, Y); break;
-	case SK_ISA_AVX2: sim_fwd_avx2(kind, M, K, Q, P, Z, U, Y); break;
-	default: sim_fwd_c(kind, M, K, Q, P, Z, U, Y);
-	}
+	PICK(sim_fwd)(kind, M, K, Q, P, Z, U, Y);
 }
 
 void sk_sim_bwd(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, const float *G,
                 float *dP, float *dZ, float *dU)
 {
-	switch (sk_simkern_isa()) {
-	case SK_ISA_AVX512: sim_bwd_avx512(kind, M, K, Q, P, Z, U, G, dP, dZ, dU); break;
-	case SK_ISA_AVX2: sim_bwd_avx2(kind, M, K, Q, P, Z, U, G, dP, dZ, dU); break;
-	default: sim_bwd_c(kind, M, K, Q, P, Z, U, G, dP, dZ, dU);
-	}
+	PICK(sim_bwd)(kind, M, K, Q, P, Z, U, G, dP, dZ, dU);
 }
 
 void sk_mex_fwd(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax, float *Y,
                 float *CM, float *S)
 {
-	switch (sk_simkern_isa()) {
-	case SK_ISA_AVX512: mex_fwd_avx512(M, K, Q, P, B, xi, softmax, Y, CM, S); break;
-	case SK_ISA_AVX2: mex_fwd_avx2(M, K, Q, P, B, xi, softmax, Y, CM, S); break;
-	default: mex_fwd_c(M, K, Q, P, B, xi, softmax, Y, CM, S);
-	}
+	PICK(mex_fwd)(M, K, Q, P, B, xi, softmax, Y, CM, S);
 }
 
 void sk_mex_bwd(int M, int K, int Q, const float *P, const float *B, const float *xi, int softmax, const float *Y,
                 const float *CM, const float *S, const float *G, float *dP, float *dB, float *dxi, float *work)
 {
-	switch (sk_simkern_isa()) {
-	case SK_ISA_AVX512: mex_bwd_avx512(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work); break;
-	case SK_ISA_AVX2: mex_bwd_avx2(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work); break;
-	default: mex_bwd_c(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work);
-	}
+	PICK(mex_bwd)(M, K, Q, P, B, xi, softmax, Y, CM, S, G, dP, dB, dxi, work);
 }
 
 /* ---- patch geometry ---- */

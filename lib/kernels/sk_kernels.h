@@ -1,9 +1,8 @@
 /* sk_kernels.h: the numeric kernels under the layers: GEMM (OpenBLAS),
  * im2col/col2im, direct small convolutions and vector helpers.
  *
- * Vector helpers are compiled for AVX-512, AVX2+FMA and portable C and
- * chosen once at run time from the CPU (SK_KERNELS=generic|avx2|avx512 in
- * the environment forces one, for tests and benchmarks).  Nothing here
+ * Vector helpers are compiled for AVX-512, AVX2+FMA and portable C; each
+ * call runs the level sk_cpu_isa() chose (sk_cpu.h: SK_ISA caps it).  Nothing here
  * allocates, prints or starts threads; OpenBLAS runs on the number of
  * threads set with sk_blas_threads() (the engine sets 1 and runs replicas).
  */
@@ -15,8 +14,6 @@
 
 /* Set the number of OpenBLAS threads (n >= 1). */
 void sk_blas_threads(int n);
-/* The instruction set chosen: "avx512", "avx2" or "generic". */
-const char *sk_kernels_isa(void);
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C with op(A) m x k, op(B) k x n;
  * ta/tb non-zero transpose A/B. */
@@ -82,8 +79,8 @@ void sk_transpose_bias(int m, int n, const float *src, size_t lds, float *dst, s
  * "Pixels" index output positions of a group of images; poff[i] is the
  * offset (in floats) of pixel i's window origin in the (padded) input, and
  * toff[t] the offset of kernel tap t = (c*k + ki)*k + kj from that origin.
- * sk_dconv_ok() says whether these kernels may be used (AVX-512 present and
- * not disabled with SK_KERNELS or SK_CONV=gemm). */
+ * sk_dconv_ok() says whether these kernels may be used (the AVX-512 level,
+ * and not disabled with SK_CONV=gemm). */
 int sk_dconv_ok(void);
 /* out[i][0..16) = sum_t x[poff[i] + toff[t]] * wt[t][0..16) for i < npix. */
 void sk_dconv_fwd(const float *x, const int *toff, int ntap, const int *poff, int npix, const float *wt, float *out);

@@ -88,6 +88,7 @@ typedef struct sk_nsm {
 	double *accYZ, *cnt;
 	sk_nsm_work *work;
 	int nwork;
+	struct sk_pool *pool; /* nwork workers */
 } sk_nsm;
 
 /* Check the options and allocate everything (no allocation afterwards).
@@ -122,10 +123,5 @@ int sk_nsm_step(sk_nsm *s, int n, const float *x, const int32_t *labels, float l
  * stores the last step's squared change and squared norm in d2 and y2. */
 int sk_nsm_dynamics(int k, int ncol, const float *A, const float *v, float *y, float *t, int iters, float tol,
                     double *d2, double *y2);
-
-/* 0 (default): the dynamics use the fused AVX-512 kernel where the CPU has
- * it; 1: always the portable path (OpenBLAS sgemm, then the projection).
- * For tests and benchmarks. */
-extern int sk_nsm_portable;
 
 #endif

@@ -10,9 +10,9 @@
  * templates and a chunk of columns and keep partial sums in registers.
  *
  * Three paths compute the same thing: portable C (plain loops, also the
- * reference), AVX2+FMA and AVX-512F (chosen at run time with
- * __builtin_cpu_supports; sk_simkern_set_isa() forces one for tests and
- * benchmarks).  They differ only in rounding (FMA, summation order).
+ * reference), AVX2+FMA and AVX-512F (chosen at run time by sk_cpu_isa();
+ * SK_ISA or sk_cpu_set_isa() caps it for tests and benchmarks).  They
+ * differ only in rounding (FMA, summation order).
  * Kernels are single-threaded: the engine parallelises over replicas.
  */
 #ifndef SK_SIMKERN_H
@@ -23,15 +23,6 @@
 #define SK_SIMKERN_QALIGN 32
 
 enum sk_simkind { SK_SIM_L1 = 1, SK_SIM_L2 = 2 };
-enum sk_isa { SK_ISA_C = 0, SK_ISA_AVX2 = 1, SK_ISA_AVX512 = 2 };
-
-/* The best available path, the one in use, forcing one (-1 if the CPU lacks
- * it), and its name ("c", "avx2", "avx512"). */
-int sk_simkern_best_isa(void);
-int sk_simkern_isa(void);
-int sk_simkern_set_isa(int isa);
-const char *sk_simkern_isa_name(int isa);
-
 /* Similarity forward: Y[m,q] = -sum_k U[m,k] f(P[k,q] - Z[m,k]),
  * f = |.| (L1) or (.)^2 (L2).  Z, U are M x K. */
 void sk_sim_fwd(int kind, int M, int K, int Q, const float *P, const float *Z, const float *U, float *Y);

@@ -11,7 +11,7 @@
  * filter gradient in the transformed domain, another the input gradient,
  * which the transposed input transform folds back into the image.  Tiles
  * are transformed on 16 channels at a time (AVX-512, AVX2 or portable code,
- * following sk_kernels_isa(); the three give the same bits).  Everything
+ * following sk_cpu_isa(); the three give the same bits).  Everything
  * runs in a fixed order: the same inputs give the same bits on the same
  * path (instruction set, tile, batch size).
  *
@@ -46,8 +46,5 @@ void sk_wino_forward(sk_wino *p, int n, const float *x, const float *w, const fl
 /* dw += the filters' gradient; dx = the input's gradient when dx != NULL.
  * (The bias gradient is the row sums of dy, left to the caller.) */
 void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const float *dy, float *dw, float *dx);
-
-/* The transform kernels in use: "avx512", "avx2" or "generic". */
-const char *sk_wino_isa(void);
 
 #endif

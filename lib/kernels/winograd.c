@@ -14,9 +14,9 @@
  */
 #include "sk_winograd.h"
 #include "sk_base.h"
+#include "sk_cpu.h"
 #include "sk_kernels.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,47 +92,39 @@ typedef float v16m __attribute__((vector_size(64), aligned(4), may_alias));
 #define ld(p) (*(const v16m *)(const void *)(p))
 #define st(p, v) (*(v16m *)(void *)(p) = (v))
 
-/* Y (p x p) = L X L^T with X q x q and L(i, j) = L[i*si + j*sj] (so that a
- * matrix and its transpose share one table).  Zero coefficients are skipped
- * and ones not multiplied: with constant arguments the compiler unrolls it
- * into the plain sums. */
+/* Y[a*ya + b*yb] = sum over r < q of L(a, r) X[b*xb + r*xr] for a < na,
+ * b < nb, L(a, r) = L[a*si + r*sj].  Zero coefficients are skipped and ones
+ * not multiplied: with constant arguments the compiler unrolls it into the
+ * plain sums. */
+INL void lin(const float *L, int si, int sj, int na, int nb, int q, const v16 *X, int xb, int xr, v16 *Y, int ya,
+             int yb)
+{
+#pragma GCC unroll 6
+	for (int a = 0; a < na; a++)
+#pragma GCC unroll 6
+		for (int b = 0; b < nb; b++) {
+			v16 s = {0};
+			int first = 1;
+#pragma GCC unroll 6
+			for (int r = 0; r < q; r++) {
+				float c = L[a * si + r * sj];
+				if (c == 0)
+					continue;
+				const v16 x = X[b * xb + r * xr];
+				v16 v = c == 1 ? x : c == -1 ? -x : c * x;
+				s = first ? v : s + v;
+				first = 0;
+			}
+			Y[a * ya + b * yb] = s;
+		}
+}
+/* Y (p x p) = L X L^T with X q x q (L(i, j) as above, so that a matrix and
+ * its transpose share one table). */
 INL void tf(const float *L, int p, int q, int si, int sj, const v16 *X, v16 *Y)
 {
 	v16 t[6 * 6];
-#pragma GCC unroll 6
-	for (int i = 0; i < p; i++)
-#pragma GCC unroll 6
-		for (int j = 0; j < q; j++) {
-			v16 s = {0};
-			int first = 1;
-#pragma GCC unroll 6
-			for (int r = 0; r < q; r++) {
-				float c = L[i * si + r * sj];
-				if (c == 0)
-					continue;
-				v16 v = c == 1 ? X[r * q + j] : c == -1 ? -X[r * q + j] : c * X[r * q + j];
-				s = first ? v : s + v;
-				first = 0;
-			}
-			t[i * q + j] = s;
-		}
-#pragma GCC unroll 6
-	for (int i = 0; i < p; i++)
-#pragma GCC unroll 6
-		for (int j = 0; j < p; j++) {
-			v16 s = {0};
-			int first = 1;
-#pragma GCC unroll 6
-			for (int r = 0; r < q; r++) {
-				float c = L[j * si + r * sj];
-				if (c == 0)
-					continue;
-				v16 v = c == 1 ? t[i * q + r] : c == -1 ? -t[i * q + r] : c * t[i * q + r];
-				s = first ? v : s + v;
-				first = 0;
-			}
-			Y[i * p + j] = s;
-		}
+	lin(L, si, sj, p, q, q, X, 1, q, t, q, 1);   /* t = L X (p x q) */
+	lin(L, si, sj, p, p, q, t, q, 1, Y, 1, p);   /* Y = t L^T (p x p) */
 }
 
 /* F(4x4,3x3) in one dimension, factored (Lavin and Gray's forms, about
@@ -190,194 +182,118 @@ INL void a4(const v16 *x, int sx, v16 *y, int sy)
 			F(t_ + i_ * (q), 1, (Y) + i_ * (p), 1);                                                          \
 	} while (0)
 
-/* V planes, rows t0..: BT d BT^T for every tile of the image in xp. */
-INL void in_tf_body(const sk_wino *P, const float *xp, float *V, int t0, const int m)
+/* The four tile transforms walk the tiles the same way: for every tile of
+ * one image (rows t0.. of the planes) and every 16 channels, a tile side in
+ * the image buffer img (e x e positions at (ty*m, tx*m)) and a point side,
+ * the a*a planes at pl, one transformed into the other:
+ *   TF_IN  planes V  = BT d BT^T     of the tiles of xp (e = a)
+ *   TF_DX  tiles dxp += BT^T dV BT   of the planes V, in tile order (e = a)
+ *   TF_OUT tiles yc  = AT M AT^T     of the planes M (e = m)
+ *   TF_DY  planes M  = AT^T dY AT    of the tiles of dyc (e = m) */
+enum { TF_IN, TF_DX, TF_OUT, TF_DY };
+
+INL void tile_tf(const sk_wino *P, const int kind, float *img, float *pl, int t0, const int m)
 {
-	const int a = m + 2;
-	const float *BT = m == 2 ? BT2 : BT4;
+	const int a = m + 2, in = kind == TF_IN || kind == TF_DX, e = in ? a : m;
+	const int to_planes = kind == TF_IN || kind == TF_DY;
+	const int cs = in ? P->cp : P->kp;                            /* floats per position */
+	const size_t lw = in ? (size_t)P->wp : (size_t)P->tw * m;     /* positions per image row */
+	const size_t ps = in ? P->xs : P->ms;                         /* floats per plane */
+	const float *BT = m == 2 ? BT2 : BT4, *AT = m == 2 ? AT2 : AT4;
 	v16 d[6 * 6], y[6 * 6];
 	for (int ty = 0; ty < P->th; ty++)
 		for (int tx = 0; tx < P->tw; tx++) {
-			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->cp;
-			for (int cb = 0; cb < P->cp; cb += 16) {
-				const float *s = xp + ((size_t)ty * m * P->wp + (size_t)tx * m) * P->cp + cb;
-				for (int i = 0; i < a; i++)
-					for (int j = 0; j < a; j++)
-						d[i * a + j] = ld(s + ((size_t)i * P->wp + j) * P->cp);
-				if (m == 4)
+			size_t row = (size_t)(t0 + ty * P->tw + tx) * cs;
+			for (int cb = 0; cb < cs; cb += 16) {
+				float *o = img + ((size_t)ty * m * lw + (size_t)tx * m) * cs + cb, *q = pl + row + cb;
+				if (to_planes)
+					for (int i = 0; i < e; i++)
+						for (int j = 0; j < e; j++)
+							d[i * e + j] = ld(o + ((size_t)i * lw + j) * cs);
+				else
+					for (int xi = 0; xi < a * a; xi++)
+						d[xi] = ld(q + xi * ps);
+				if (kind == TF_IN && m == 4)
 					TF2(bt4, 6, 6, d, y);
-				else
+				else if (kind == TF_IN)
 					tf(BT, a, a, a, 1, d, y);
-				for (int xi = 0; xi < a * a; xi++)
-					st(V + xi * P->xs + row + cb, y[xi]);
-			}
-		}
-}
-
-/* AT M AT^T for every tile of the image whose rows start at t0, into yc. */
-INL void out_tf_body(const sk_wino *P, const float *M, int t0, float *yc, const int m)
-{
-	const int a = m + 2;
-	const float *AT = m == 2 ? AT2 : AT4;
-	const size_t ldy = (size_t)P->tw * m;
-	v16 d[6 * 6], y[4 * 4];
-	for (int ty = 0; ty < P->th; ty++)
-		for (int tx = 0; tx < P->tw; tx++) {
-			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->kp;
-			for (int kb = 0; kb < P->kp; kb += 16) {
-				for (int xi = 0; xi < a * a; xi++)
-					d[xi] = ld(M + xi * P->ms + row + kb);
-				if (m == 4)
+				else if (kind == TF_DX && m == 4)
+					TF2(b4, 6, 6, d, y);
+				else if (kind == TF_DX)
+					tf(BT, a, a, 1, a, d, y);
+				else if (kind == TF_OUT && m == 4)
 					TF2(at4, 4, 6, d, y);
-				else
+				else if (kind == TF_OUT)
 					tf(AT, m, a, a, 1, d, y);
-				float *o = yc + ((size_t)ty * m * ldy + (size_t)tx * m) * P->kp + kb;
-				for (int i = 0; i < m; i++)
-					for (int j = 0; j < m; j++)
-						st(o + ((size_t)i * ldy + j) * P->kp, y[i * m + j]);
-			}
-		}
-}
-
-/* The adjoint of out_tf: AT^T dY AT for every tile of dyc, into M. */
-INL void dy_tf_body(const sk_wino *P, const float *dyc, float *M, int t0, const int m)
-{
-	const int a = m + 2;
-	const float *AT = m == 2 ? AT2 : AT4;
-	const size_t ldy = (size_t)P->tw * m;
-	v16 d[4 * 4], y[6 * 6];
-	for (int ty = 0; ty < P->th; ty++)
-		for (int tx = 0; tx < P->tw; tx++) {
-			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->kp;
-			for (int kb = 0; kb < P->kp; kb += 16) {
-				const float *s = dyc + ((size_t)ty * m * ldy + (size_t)tx * m) * P->kp + kb;
-				for (int i = 0; i < m; i++)
-					for (int j = 0; j < m; j++)
-						d[i * m + j] = ld(s + ((size_t)i * ldy + j) * P->kp);
-				if (m == 4)
+				else if (m == 4)
 					TF2(a4, 6, 4, d, y);
 				else
 					tf(AT, a, m, 1, a, d, y);
-				for (int xi = 0; xi < a * a; xi++)
-					st(M + xi * P->ms + row + kb, y[xi]);
-			}
-		}
-}
-
-/* The adjoint of in_tf: dxp += BT^T dV BT over every tile, in tile order. */
-INL void dx_tf_body(const sk_wino *P, const float *V, int t0, float *dxp, const int m)
-{
-	const int a = m + 2;
-	const float *BT = m == 2 ? BT2 : BT4;
-	v16 d[6 * 6], y[6 * 6];
-	for (int ty = 0; ty < P->th; ty++)
-		for (int tx = 0; tx < P->tw; tx++) {
-			size_t row = (size_t)(t0 + ty * P->tw + tx) * P->cp;
-			for (int cb = 0; cb < P->cp; cb += 16) {
-				for (int xi = 0; xi < a * a; xi++)
-					d[xi] = ld(V + xi * P->xs + row + cb);
-				if (m == 4)
-					TF2(b4, 6, 6, d, y);
+				if (to_planes)
+					for (int xi = 0; xi < a * a; xi++)
+						st(q + xi * ps, y[xi]);
 				else
-					tf(BT, a, a, 1, a, d, y);
-				float *o = dxp + ((size_t)ty * m * P->wp + (size_t)tx * m) * P->cp + cb;
-				for (int i = 0; i < a; i++)
-					for (int j = 0; j < a; j++) {
-						float *q = o + ((size_t)i * P->wp + j) * P->cp;
-						st(q, ld(q) + y[i * a + j]);
-					}
+					for (int i = 0; i < e; i++)
+						for (int j = 0; j < e; j++) {
+							float *t = o + ((size_t)i * lw + j) * cs;
+							if (kind == TF_DX)
+								st(t, ld(t) + y[i * e + j]);
+							else
+								st(t, y[i * e + j]);
+						}
 			}
 		}
 }
 
-/* U[xi][c][k] = (G g G^T)[xi] for the filters g[c][0..9)[k] of wt (the
- * weights transposed: C x 9 x kp), 16 filters at a time. */
-INL void ftf_body(const sk_wino *P, const float *wt, float *U, const int m)
+/* The filters, 16 at a time: forward, U[xi][c][k] = (G g G^T)[xi] for the
+ * filters g[c][0..9)[k] of wt (the weights transposed: C x 9 x kp); back,
+ * the adjoint dwt[c][0..9)[k] = (G^T dU G) from dU[xi][c][k] (cp rows). */
+INL void filt_tf(const sk_wino *P, const int back, const float *src, float *dst, const int m)
 {
 	const int a = m + 2;
 	const float *G = m == 2 ? G2 : G4;
-	v16 d[3 * 3], y[6 * 6];
+	const size_t us = (size_t)(back ? P->cp : P->c) * P->kp;    /* floats per point of U */
+	v16 d[6 * 6], y[6 * 6];
 	for (int c = 0; c < P->c; c++)
 		for (int kb = 0; kb < P->kp; kb += 16) {
-			for (int t = 0; t < 9; t++)
-				d[t] = ld(wt + ((size_t)c * 9 + t) * P->kp + kb);
-			tf(G, a, 3, 3, 1, d, y);
-			for (int xi = 0; xi < a * a; xi++)
-				st(U + ((size_t)xi * P->c + c) * P->kp + kb, y[xi]);
-		}
-}
-
-/* The adjoint: dwt[c][0..9)[k] = (G^T dU G) from dU[xi][c][k]. */
-INL void fbk_body(const sk_wino *P, const float *dU, float *dwt, const int m)
-{
-	const int a = m + 2;
-	const float *G = m == 2 ? G2 : G4;
-	v16 d[6 * 6], y[3 * 3];
-	for (int c = 0; c < P->c; c++)
-		for (int kb = 0; kb < P->kp; kb += 16) {
-			for (int xi = 0; xi < a * a; xi++)
-				d[xi] = ld(dU + ((size_t)xi * P->cp + c) * P->kp + kb);
-			tf(G, 3, a, 1, 3, d, y);
-			for (int t = 0; t < 9; t++)
-				st(dwt + ((size_t)c * 9 + t) * P->kp + kb, y[t]);
+			size_t wo = (size_t)c * 9 * P->kp + kb, uo = (size_t)c * P->kp + kb;
+			for (int i = 0; i < (back ? a * a : 9); i++)
+				d[i] = back ? ld(src + uo + i * us) : ld(src + wo + (size_t)i * P->kp);
+			if (back)
+				tf(G, 3, a, 1, 3, d, y);
+			else
+				tf(G, a, 3, 3, 1, d, y);
+			for (int i = 0; i < (back ? 9 : a * a); i++)
+				st(back ? dst + wo + (size_t)i * P->kp : dst + uo + i * us, y[i]);
 		}
 }
 
 struct wk {
-	const char *name;
-	void (*in_tf)(const sk_wino *, const float *, float *, int);
-	void (*out_tf)(const sk_wino *, const float *, int, float *);
-	void (*dy_tf)(const sk_wino *, const float *, float *, int);
-	void (*dx_tf)(const sk_wino *, const float *, int, float *);
-	void (*ftf)(const sk_wino *, const float *, float *);
-	void (*fbk)(const sk_wino *, const float *, float *);
+	void (*tiles)(const sk_wino *, int, float *, float *, int);
+	void (*filt)(const sk_wino *, int, const float *, float *);
 };
 
+/* one instruction set's transforms; m, the kind and the direction become
+ * constants inside */
+#define TILES(K) (P->m == 2 ? tile_tf(P, K, img, pl, t0, 2) : tile_tf(P, K, img, pl, t0, 4))
 #define KERNELS(SUF, ATTR)                                                                                   \
-	ATTR static void in_tf_##SUF(const sk_wino *P, const float *xp, float *V, int t0)                        \
+	ATTR static void tiles_##SUF(const sk_wino *P, int kind, float *img, float *pl, int t0)                  \
 	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			in_tf_body(P, xp, V, t0, 2);                                                                     \
-		else                                                                                                 \
-			in_tf_body(P, xp, V, t0, 4);                                                                     \
+		switch (kind) {                                                                                      \
+		case TF_IN: TILES(TF_IN); break;                                                                     \
+		case TF_DX: TILES(TF_DX); break;                                                                     \
+		case TF_OUT: TILES(TF_OUT); break;                                                                   \
+		default: TILES(TF_DY);                                                                               \
+		}                                                                                                    \
 	}                                                                                                        \
-	ATTR static void out_tf_##SUF(const sk_wino *P, const float *M, int t0, float *yc)                       \
+	ATTR static void filt_##SUF(const sk_wino *P, int back, const float *src, float *dst)                    \
 	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			out_tf_body(P, M, t0, yc, 2);                                                                    \
+		if (back)                                                                                            \
+			P->m == 2 ? filt_tf(P, 1, src, dst, 2) : filt_tf(P, 1, src, dst, 4);                             \
 		else                                                                                                 \
-			out_tf_body(P, M, t0, yc, 4);                                                                    \
+			P->m == 2 ? filt_tf(P, 0, src, dst, 2) : filt_tf(P, 0, src, dst, 4);                             \
 	}                                                                                                        \
-	ATTR static void dy_tf_##SUF(const sk_wino *P, const float *dyc, float *M, int t0)                       \
-	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			dy_tf_body(P, dyc, M, t0, 2);                                                                    \
-		else                                                                                                 \
-			dy_tf_body(P, dyc, M, t0, 4);                                                                    \
-	}                                                                                                        \
-	ATTR static void dx_tf_##SUF(const sk_wino *P, const float *V, int t0, float *dxp)                       \
-	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			dx_tf_body(P, V, t0, dxp, 2);                                                                    \
-		else                                                                                                 \
-			dx_tf_body(P, V, t0, dxp, 4);                                                                    \
-	}                                                                                                        \
-	ATTR static void ftf_##SUF(const sk_wino *P, const float *wt, float *U)                                  \
-	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			ftf_body(P, wt, U, 2);                                                                           \
-		else                                                                                                 \
-			ftf_body(P, wt, U, 4);                                                                           \
-	}                                                                                                        \
-	ATTR static void fbk_##SUF(const sk_wino *P, const float *dU, float *dwt)                                \
-	{                                                                                                        \
-		if (P->m == 2)                                                                                       \
-			fbk_body(P, dU, dwt, 2);                                                                         \
-		else                                                                                                 \
-			fbk_body(P, dU, dwt, 4);                                                                         \
-	}                                                                                                        \
-	static const struct wk wk_##SUF = {#SUF,         in_tf_##SUF, out_tf_##SUF, dy_tf_##SUF,                 \
-	                                   dx_tf_##SUF,  ftf_##SUF,   fbk_##SUF};
+	static const struct wk wk_##SUF = {tiles_##SUF, filt_##SUF};
 
 KERNELS(generic, )
 #if defined(__x86_64__) || defined(__i386__)
@@ -454,31 +370,16 @@ __attribute__((target("avx512f"))) static void prod_avx512(int rows, int kred, c
 }
 #endif
 
-static const struct wk *K_ = &wk_generic;
-static pthread_once_t konce = PTHREAD_ONCE_INIT;
-
-/* Follow the vector helpers' choice (SK_KERNELS forces one). */
-static void kchoose(void)
-{
-	const char *isa = sk_kernels_isa();
-	K_ = &wk_generic;
-#if defined(__x86_64__) || defined(__i386__)
-	if (!strcmp(isa, "avx512"))
-		K_ = &wk_avx512;
-	else if (!strcmp(isa, "avx2"))
-		K_ = &wk_avx2;
-#else
-	(void)isa;
-#endif
-}
-
+/* The transforms of the level in use (sk_cpu.h). */
 static const struct wk *kern(void)
 {
-	pthread_once(&konce, kchoose);
-	return K_;
+#if defined(__x86_64__) || defined(__i386__)
+	static const struct wk *const paths[] = {&wk_generic, &wk_avx2, &wk_avx512};
+	return paths[sk_cpu_isa()];
+#else
+	return &wk_generic;
+#endif
 }
-
-const char *sk_wino_isa(void) { return kern()->name; }
 
 /* ---- the rule ---- */
 
@@ -574,7 +475,7 @@ sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
 	/* rows rounded up to 16 for the product kernel's blocks */
 	p->xs = (size_t)(p->G * p->T + 15) / 16 * 16 * p->cp;
 	p->ms = (size_t)(p->G * p->T + 15) / 16 * 16 * p->kp;
-	p->own = !strcmp(kern()->name, "avx512") && !getenv("SK_WINO_SGEMM");
+	p->own = sk_cpu_isa() == SK_ISA_AVX512 && !getenv("SK_WINO_SGEMM");
 	img = (size_t)p->hp * p->wp * p->cp;
 	vm = (size_t)p->th * m * p->tw * m * p->kp;
 	big = (size_t)p->a * p->a;
@@ -598,7 +499,7 @@ static void filter_tf(sk_wino *p, const float *w)
 {
 	const int a2 = p->a * p->a;
 	sk_transpose(p->k, p->c * 9, w, (size_t)p->c * 9, p->wt, p->kp);
-	kern()->ftf(p, p->wt, p->U);
+	kern()->filt(p, 0, p->wt, p->U);
 	if (p->own)
 		for (int xi = 0; xi < a2; xi++)
 			sk_transpose(p->c, p->k, p->U + (size_t)xi * p->c * p->kp, p->kp, p->Ut + (size_t)xi * p->k * p->cp,
@@ -609,7 +510,7 @@ static void filter_tf(sk_wino *p, const float *w)
 static void filter_tf_back(const sk_wino *p, float *dw)
 {
 	size_t n = (size_t)p->k * p->c * 9;
-	kern()->fbk(p, p->dU, p->wt);
+	kern()->filt(p, 1, p->dU, p->wt);
 	sk_transpose(p->c * 9, p->k, p->wt, p->kp, p->wtmp, (size_t)p->c * 9);
 	sk_vadd(n, p->wtmp, dw);
 }
@@ -658,7 +559,7 @@ static void group_in(sk_wino *p, const struct wk *K, int gn, const float *x)
 	size_t in = (size_t)p->c * p->h * p->w;
 	for (int gi = 0; gi < gn; gi++) {
 		to_xp(p, x + gi * in, p->xp);
-		K->in_tf(p, p->xp, p->V, gi * p->T);
+		K->tiles(p, TF_IN, p->xp, p->V, gi * p->T);
 	}
 }
 
@@ -677,7 +578,7 @@ void sk_wino_forward(sk_wino *p, int n, const float *x, const float *w, const fl
 			        p->M + xi * p->ms);
 		for (int gi = 0; gi < gn; gi++) {
 			float *yi = y + (size_t)(i0 + gi) * out;
-			K->out_tf(p, p->M, gi * p->T, p->yc);
+			K->tiles(p, TF_OUT, p->yc, p->M, gi * p->T);
 			if (p->ow == p->tw * p->m)
 				sk_transpose_bias((int)P, p->k, p->yc, p->kp, yi, P, bias);
 			else
@@ -704,7 +605,7 @@ void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const f
 			const float *dyi = dy + (size_t)(i0 + gi) * out;
 			for (int r = 0; r < p->oh; r++)
 				sk_transpose(p->k, p->ow, dyi + (size_t)r * p->ow, P, p->dyc + r * ldy, p->kp);
-			K->dy_tf(p, p->dyc, p->M, gi * p->T);
+			K->tiles(p, TF_DY, p->dyc, p->M, gi * p->T);
 		}
 		for (int xi = 0; xi < a2; xi++) {
 			float *Vx = p->V + xi * p->xs, *Mx = p->M + xi * p->ms, *dUx = p->dU + (size_t)xi * p->cp * p->kp;
@@ -719,7 +620,7 @@ void sk_wino_backward(sk_wino *p, int n, const float *x, const float *w, const f
 		for (int gi = 0; gi < gn; gi++) {
 			float *dxi = dx + (size_t)(i0 + gi) * in;
 			memset(p->dxp, 0, sizeof(float) * (size_t)p->hp * p->wp * p->cp);
-			K->dx_tf(p, p->V, gi * p->T, p->dxp);
+			K->tiles(p, TF_DX, p->dxp, p->V, gi * p->T);
 			for (int r = 0; r < p->h; r++)
 				sk_transpose(p->w, p->c, p->dxp + ((size_t)(r + p->pad) * p->wp + p->pad) * p->cp, p->cp,
 				             dxi + (size_t)r * p->w, hw);

@@ -27,17 +27,11 @@
 #include "sk_infer.h"
 #include "sk_kernels.h"
 #include "sk_plan.h"
+#include "sk_pool.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
-void openblas_set_num_threads(int);
 
 #define SLOT_X (-1)                  /* the caller's input: read only */
 #define SLICE_FLOATS ((size_t)1 << 18) /* the largest activation of a slice: 1 MiB */
@@ -76,15 +70,6 @@ typedef struct plan {
 	size_t capsz;
 	int captured;
 } plan;
-
-/* Flush denormals to zero in this thread (FTZ and DAZ), as the training
- * engine does: the same numbers, and no microcode assists. */
-static void no_denormals(void)
-{
-#if defined(__SSE2__)
-	_mm_setcsr(_mm_getcsr() | 0x8040);
-#endif
-}
 
 static int is(const sk_layer *l, const char *type) { return !strcmp(l->ops->type, type); }
 
@@ -635,132 +620,69 @@ static size_t plan_bytes(const plan *p)
 	return b;
 }
 
-/* ---- the engine: one plan per thread, on persistent threads ---- */
-
-typedef struct worker {
-	struct sk_engine *e;
-	plan *p;
-	int id, rc;
-	char err[512];
-	pthread_t th;
-} worker;
+/* ---- the engine: one plan per thread, on the thread pool ---- */
 
 struct sk_engine {
 	int T, max_batch;
 	size_t insz, outsz, capsz;
-	worker *w;
-	pthread_mutex_t mu;
-	pthread_cond_t go, done;
-	uint64_t gen;
-	int pending, quit, started;
+	plan **p;
+	sk_pool *pool;
 	/* the current job */
 	int n;
 	const float *x;
 	float *y, *cap;
 };
 
-static void run_share(sk_engine *e, worker *w)
+static int run_share(void *arg, int id)
 {
-	int lo = (int)((int64_t)e->n * w->id / e->T), hi = (int)((int64_t)e->n * (w->id + 1) / e->T);
-	w->rc = 0;
-	if (hi > lo && plan_forward(w->p, hi - lo, e->x + (size_t)lo * e->insz, e->y ? e->y + (size_t)lo * e->outsz : NULL,
-	                            e->cap ? e->cap + (size_t)lo * e->capsz : NULL) < 0) {
-		snprintf(w->err, sizeof w->err, "%s", sk_errmsg());
-		w->rc = -1;
-	}
-}
-
-static void *worker_main(void *arg)
-{
-	worker *w = arg;
-	sk_engine *e = w->e;
-	uint64_t seen = 0;
-	no_denormals();
-	for (;;) {
-		pthread_mutex_lock(&e->mu);
-		while (e->gen == seen && !e->quit)
-			pthread_cond_wait(&e->go, &e->mu);
-		if (e->quit) {
-			pthread_mutex_unlock(&e->mu);
-			return NULL;
-		}
-		seen = e->gen;
-		pthread_mutex_unlock(&e->mu);
-		run_share(e, w);
-		pthread_mutex_lock(&e->mu);
-		if (--e->pending == 0)
-			pthread_cond_signal(&e->done);
-		pthread_mutex_unlock(&e->mu);
-	}
+	sk_engine *e = arg;
+	int lo = (int)((int64_t)e->n * id / e->T), hi = (int)((int64_t)e->n * (id + 1) / e->T);
+	if (hi <= lo)
+		return 0;
+	return plan_forward(e->p[id], hi - lo, e->x + (size_t)lo * e->insz, e->y ? e->y + (size_t)lo * e->outsz : NULL,
+	                    e->cap ? e->cap + (size_t)lo * e->capsz : NULL);
 }
 
 void sk_engine_free(sk_engine *e)
 {
 	if (!e)
 		return;
-	if (e->started > 1) {
-		pthread_mutex_lock(&e->mu);
-		e->quit = 1;
-		pthread_cond_broadcast(&e->go);
-		pthread_mutex_unlock(&e->mu);
-		for (int i = 1; i < e->started; i++)
-			pthread_join(e->w[i].th, NULL);
-	}
-	for (int i = 0; i < e->T; i++)
-		plan_free(e->w[i].p);
-	free(e->w);
-	pthread_mutex_destroy(&e->mu);
-	pthread_cond_destroy(&e->go);
-	pthread_cond_destroy(&e->done);
+	sk_pool_free(e->pool);
+	for (int i = 0; e->p && i < e->T; i++)
+		plan_free(e->p[i]);
+	free(e->p);
 	free(e);
 }
 
 sk_engine *sk_engine_new(sk_model *m, int threads, int max_batch, const char *layer, int slice)
 {
 	sk_engine *e;
-	if (threads < 1 || threads > 256) {
-		sk_error("threads %d out of range (1 to 256)", threads);
-		return NULL;
-	}
 	if (max_batch < 1) {
 		sk_error("batch %d out of range", max_batch);
 		return NULL;
 	}
-	if (threads > max_batch)
+	/* no more threads than examples (sk_pool_new checks the range) */
+	if (threads > max_batch && threads <= 256)
 		threads = max_batch;
-	openblas_set_num_threads(1);
-	no_denormals();
+	sk_blas_threads(1);
 	if (!(e = calloc(1, sizeof *e))) {
 		sk_error("out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->go, NULL);
-	pthread_cond_init(&e->done, NULL);
 	e->T = threads;
 	e->max_batch = max_batch;
 	e->insz = sk_shape_size(m->in);
 	e->outsz = sk_shape_size(m->seq->out);
-	if (!(e->w = calloc((size_t)threads, sizeof *e->w))) {
+	if (!(e->pool = sk_pool_new(threads)))
+		goto fail;
+	if (!(e->p = calloc((size_t)threads, sizeof *e->p))) {
 		sk_error("out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < threads; i++) {
-		worker *w = &e->w[i];
-		w->e = e;
-		w->id = i;
-		if (!(w->p = plan_new(m, i, (max_batch + threads - 1) / threads, slice, layer)))
+	for (int i = 0; i < threads; i++)
+		if (!(e->p[i] = plan_new(m, i, (max_batch + threads - 1) / threads, slice, layer)))
 			goto fail;
-	}
-	e->capsz = e->w[0].p->capsz;
-	e->started = 1;
-	for (int i = 1; i < threads; i++) {
-		if (pthread_create(&e->w[i].th, NULL, worker_main, &e->w[i]) != 0) {
-			sk_error("cannot start thread %d", i);
-			goto fail;
-		}
-		e->started = i + 1;
-	}
+	e->capsz = e->p[0]->capsz;
 	return e;
 fail:
 	sk_engine_free(e);
@@ -773,11 +695,11 @@ size_t sk_engine_bytes(const sk_engine *e)
 {
 	size_t b = 0;
 	for (int i = 0; i < e->T; i++)
-		b += plan_bytes(e->w[i].p);
+		b += plan_bytes(e->p[i]);
 	return b;
 }
 
-int sk_engine_slice(const sk_engine *e) { return e->w[0].p->slice; }
+int sk_engine_slice(const sk_engine *e) { return e->p[0]->slice; }
 
 int sk_engine_forward(sk_engine *e, int n, const float *x, float *y, float *features)
 {
@@ -789,22 +711,5 @@ int sk_engine_forward(sk_engine *e, int n, const float *x, float *y, float *feat
 	e->x = x;
 	e->y = y;
 	e->cap = features;
-	if (e->T > 1) {
-		pthread_mutex_lock(&e->mu);
-		e->pending = e->T - 1;
-		e->gen++;
-		pthread_cond_broadcast(&e->go);
-		pthread_mutex_unlock(&e->mu);
-	}
-	run_share(e, &e->w[0]);
-	if (e->T > 1) {
-		pthread_mutex_lock(&e->mu);
-		while (e->pending > 0)
-			pthread_cond_wait(&e->done, &e->mu);
-		pthread_mutex_unlock(&e->mu);
-	}
-	for (int i = 0; i < e->T; i++)
-		if (e->w[i].rc < 0)
-			return sk_error("%s", e->w[i].err);
-	return 0;
+	return sk_pool_run(e->pool, e->T, run_share, e);
 }

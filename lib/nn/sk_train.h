@@ -1,7 +1,8 @@
 /* sk_train.h: the training loop as a library: data-parallel replicas on
  * persistent threads, the epoch loop, validation, checkpoints and resume.
  *
- * Threads (one threading layer, coarse): each of T workers owns a replica of
+ * Threads (one threading layer, coarse: the thread pool of sk_pool.h, with
+ * denormals flushed to zero in every worker): each of T workers owns a replica of
  * the model's sequence whose parameter values are the master's (p->w shared,
  * p->g private).  A batch is cut into T contiguous shares; every worker
  * gathers, augments, runs forward, loss and backward on its share; then the
@@ -30,7 +31,7 @@
 
 typedef enum sk_loss_kind { SK_LOSS_XENT = 0, SK_LOSS_MSE } sk_loss_kind;
 
-/* ---- a team of replicas on persistent threads ---- */
+/* ---- a team of replicas on the thread pool ---- */
 
 typedef struct sk_team sk_team;
 
@@ -253,7 +254,7 @@ int sk_trainer_checkpoint(sk_trainer *t, const char *path);
  * checkpoint" when it has no train_state. */
 int sk_checkpoint_attrs(const char *path, sk_attrs *model, sk_attrs *state);
 /* What a run's bits depend on beyond its options, recorded in checkpoints
- * as train_state "kernels" and "blas": the kernel path (sk_kernels_isa) and
+ * as train_state "kernels" and "blas": the kernel path (sk_cpu_path) and
  * OpenBLAS's core type (openblas_get_corename; OPENBLAS_CORETYPE sets it).
  * Fills msg and returns 1 when a checkpoint's state names others. */
 int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n);

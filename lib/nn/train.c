@@ -1,34 +1,20 @@
-/* train.c: data-parallel replicas on persistent threads, the epoch loop,
+/* train.c: data-parallel replicas on the thread pool, the epoch loop,
  * validation, checkpoints and resume (see sk_train.h). */
 #include "sk_train.h"
+#include "sk_cpu.h"
 #include "sk_kernels.h"
 #include "sk_loss.h"
+#include "sk_pool.h"
 #include "sk_rng.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
-void openblas_set_num_threads(int);
 char *openblas_get_corename(void);
-
-/* Flush denormals to zero in this thread (FTZ and DAZ): tiny gradients would
- * otherwise take microcode assists that make simple loops (ReLU) many times
- * slower.  Deterministic all the same. */
-static void no_denormals(void)
-{
-#if defined(__SSE2__)
-	_mm_setcsr(_mm_getcsr() | 0x8040);
-#endif
-}
 
 #define SHUFFLE_STREAM 0x73687566ULL   /* "shuf" */
 #define UNSUP_STREAM 0x756e7375ULL     /* "unsu" */
@@ -69,7 +55,6 @@ static double loss_eval(sk_loss_kind kind, int n, int k, const float *z, const i
 enum job_kind { JOB_TRAIN, JOB_EVAL, JOB_FORWARD };
 
 typedef struct worker {
-	struct sk_team *team;
 	int id;
 	sk_seq *seq;          /* replica (worker 0: the master sequence) */
 	sk_param **ps;        /* its parameters in stream order */
@@ -77,9 +62,6 @@ typedef struct worker {
 	int32_t *y;
 	double loss;
 	int64_t correct;
-	int rc;
-	char err[512];
-	pthread_t th;
 } worker;
 
 struct sk_team {
@@ -88,10 +70,7 @@ struct sk_team {
 	int S, g0;                 /* shares over all processes; this process's first share */
 	size_t insize, outsize;
 	worker *w;
-	pthread_mutex_t mu;
-	pthread_cond_t go, done;
-	uint64_t gen;
-	int pending, quit, started;
+	sk_pool *pool;
 	/* the current job */
 	enum job_kind kind;
 	int n;                     /* examples in the batch */
@@ -108,55 +87,6 @@ struct sk_team {
 	sk_loss_kind loss;
 	double denom;
 };
-
-static void run_share(sk_team *t, worker *w);
-
-static void *worker_main(void *arg)
-{
-	worker *w = arg;
-	sk_team *t = w->team;
-	uint64_t seen = 0;
-	no_denormals();
-	for (;;) {
-		pthread_mutex_lock(&t->mu);
-		while (t->gen == seen && !t->quit)
-			pthread_cond_wait(&t->go, &t->mu);
-		if (t->quit) {
-			pthread_mutex_unlock(&t->mu);
-			return NULL;
-		}
-		seen = t->gen;
-		pthread_mutex_unlock(&t->mu);
-		run_share(t, w);
-		pthread_mutex_lock(&t->mu);
-		if (--t->pending == 0)
-			pthread_cond_signal(&t->done);
-		pthread_mutex_unlock(&t->mu);
-	}
-}
-
-/* Run the current job on every worker; worker 0 is the calling thread. */
-static int team_run(sk_team *t)
-{
-	if (t->T > 1) {
-		pthread_mutex_lock(&t->mu);
-		t->pending = t->T - 1;
-		t->gen++;
-		pthread_cond_broadcast(&t->go);
-		pthread_mutex_unlock(&t->mu);
-	}
-	run_share(t, &t->w[0]);
-	if (t->T > 1) {
-		pthread_mutex_lock(&t->mu);
-		while (t->pending > 0)
-			pthread_cond_wait(&t->done, &t->mu);
-		pthread_mutex_unlock(&t->mu);
-	}
-	for (int i = 0; i < t->T; i++)
-		if (t->w[i].rc < 0)
-			return sk_error("%s", t->w[i].err);
-	return 0;
-}
 
 /* The output buffer of a named layer in a sequence (searched recursively). */
 static float *find_act(sk_seq *q, const char *name, size_t *size)
@@ -176,15 +106,10 @@ static float *find_act(sk_seq *q, const char *name, size_t *size)
 	return NULL;
 }
 
-static int fail_worker(worker *w)
+static int run_share(void *arg, int id)
 {
-	snprintf(w->err, sizeof w->err, "%s", sk_errmsg());
-	w->rc = -1;
-	return -1;
-}
-
-static void run_share(sk_team *t, worker *w)
-{
+	sk_team *t = arg;
+	worker *w = &t->w[id];
 	/* training and evaluation batches are cut into S shares over all
 	 * processes; plain forward passes stay local */
 	int S = t->kind == JOB_FORWARD ? t->T : t->S, gs = (t->kind == JOB_FORWARD ? 0 : t->g0) + w->id;
@@ -192,7 +117,6 @@ static void run_share(sk_team *t, worker *w)
 	int n = hi - lo, k = (int)t->outsize;
 	sk_ctx ctx;
 	const float *z;
-	w->rc = 0;
 	w->loss = 0;
 	w->correct = 0;
 	memset(&ctx, 0, sizeof ctx);
@@ -207,17 +131,15 @@ static void run_share(sk_team *t, worker *w)
 				memset(p->g, 0, sizeof(float) * p->size);
 		}
 	if (n <= 0)
-		return;
+		return 0;
 	if (t->kind == JOB_FORWARD) {
 		const float *x = t->xin + (size_t)lo * t->insize;
-		if (!sk_seq_forward(w->seq, &ctx, n, x)) {
-			fail_worker(w);
-			return;
-		}
+		if (!sk_seq_forward(w->seq, &ctx, n, x))
+			return -1;
 		size_t sz = t->layer_size;
 		const float *a = t->layer ? find_act(w->seq, t->layer, &sz) : w->seq->act[w->seq->n - 1];
 		memcpy(t->out + (size_t)lo * t->layer_size, a, sizeof(float) * (size_t)n * t->layer_size);
-		return;
+		return 0;
 	}
 	/* gather the share */
 	if (t->idx) {
@@ -237,29 +159,24 @@ static void run_share(sk_team *t, worker *w)
 	}
 	ctx.train = t->kind == JOB_TRAIN;
 	ctx.example0 = t->step * (int64_t)t->max_batch + lo;
-	if (!(z = sk_seq_forward(w->seq, &ctx, n, w->x))) {
-		fail_worker(w);
-		return;
-	}
+	if (!(z = sk_seq_forward(w->seq, &ctx, n, w->x)))
+		return -1;
 	w->loss = loss_eval(t->loss, n, k, z, w->y, t->kind == JOB_TRAIN ? w->dl : NULL, t->denom, w->onehot,
 	                    &w->correct);
 	if (t->kind == JOB_TRAIN && sk_seq_backward(w->seq, &ctx, n, w->x, w->dl, NULL) < 0)
-		fail_worker(w);
+		return -1;
+	return 0;
 }
+
+/* Run the current job on every worker; worker 0 is the calling thread. */
+static int team_run(sk_team *t) { return sk_pool_run(t->pool, t->T, run_share, t); }
 
 void sk_team_free(sk_team *t)
 {
 	if (!t)
 		return;
-	if (t->started) {
-		pthread_mutex_lock(&t->mu);
-		t->quit = 1;
-		pthread_cond_broadcast(&t->go);
-		pthread_mutex_unlock(&t->mu);
-		for (int i = 1; i < t->started; i++)
-			pthread_join(t->w[i].th, NULL);
-	}
-	for (int i = 0; i < t->T; i++) {
+	sk_pool_free(t->pool);
+	for (int i = 0; t->w && i < t->T; i++) {
 		worker *w = &t->w[i];
 		if (i > 0 && w->seq) {
 			/* a replica's values are the model's */
@@ -276,32 +193,25 @@ void sk_team_free(sk_team *t)
 		sk_free(w->y);
 	}
 	free(t->w);
-	pthread_mutex_destroy(&t->mu);
-	pthread_cond_destroy(&t->go);
-	pthread_cond_destroy(&t->done);
 	free(t);
 }
 
 sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 {
 	sk_team *t;
-	if (threads < 1 || threads > 256) {
-		sk_error("threads %d out of range (1 to 256)", threads);
-		return NULL;
-	}
 	if (max_batch < 1) {
 		sk_error("batch %d out of range", max_batch);
 		return NULL;
 	}
-	openblas_set_num_threads(1);
-	no_denormals();
+	sk_blas_threads(1);
 	if (!(t = calloc(1, sizeof *t))) {
 		sk_error("out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->go, NULL);
-	pthread_cond_init(&t->done, NULL);
+	if (!(t->pool = sk_pool_new(threads))) {   /* checks the thread count */
+		free(t);
+		return NULL;
+	}
 	t->m = m;
 	t->T = threads;
 	t->S = threads;
@@ -312,13 +222,11 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 	t->outsize = sk_shape_size(m->seq->out);
 	if (!(t->w = calloc((size_t)threads, sizeof *t->w))) {
 		sk_error("out of memory");
-		free(t);
-		return NULL;
+		goto fail;
 	}
 	for (int i = 0; i < threads; i++) {
 		worker *w = &t->w[i];
 		size_t tmpn = t->insize > (size_t)t->share_max * 2 ? t->insize : (size_t)t->share_max * 2;
-		w->team = t;
 		w->id = i;
 		if (i == 0)
 			w->seq = m->seq;
@@ -349,13 +257,6 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 		    !(w->tmp = sk_alloc_array(tmpn, sizeof(float) * 2)) ||
 		    !(w->y = sk_alloc_array((size_t)t->share_max, sizeof(int32_t))))
 			goto fail;
-	}
-	for (int i = 1; i < threads; i++) {
-		if (pthread_create(&t->w[i].th, NULL, worker_main, &t->w[i]) != 0) {
-			sk_error("cannot start thread %d", i);
-			goto fail;
-		}
-		t->started = i + 1;
 	}
 	return t;
 fail:
@@ -572,9 +473,9 @@ int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n)
 {
 	const char *k = sk_attrs_get(state, "kernels"), *b = sk_attrs_get(state, "blas");
 	msg[0] = 0;
-	if (k && strcmp(k, sk_kernels_isa()))
+	if (k && strcmp(k, sk_cpu_path()))
 		snprintf(msg, n, "the checkpoint was written by the %s kernels, this machine runs the %s ones: the bits will "
-		         "differ from an uninterrupted run", k, sk_kernels_isa());
+		         "differ from an uninterrupted run", k, sk_cpu_path());
 	else if (b && strcmp(b, blas_core()))
 		snprintf(msg, n, "the checkpoint was written with OpenBLAS core %s, this machine's is %s: the bits will "
 		         "differ from an uninterrupted run", b, blas_core());
@@ -636,7 +537,7 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "last_valid_loss", "%a", t->last.valid_loss) < 0 ||
 	    sk_attrs_setf(&a, "last_epoch", "%d", t->last.epoch) < 0 ||
 	    sk_attrs_setf(&a, "seconds", "%.3f", t->elapsed_before + t->last.seconds) < 0 ||
-	    sk_attrs_set(&a, "command", t->command) < 0 || sk_attrs_set(&a, "kernels", sk_kernels_isa()) < 0 ||
+	    sk_attrs_set(&a, "command", t->command) < 0 || sk_attrs_set(&a, "kernels", sk_cpu_path()) < 0 ||
 	    sk_attrs_set(&a, "blas", blas_core()) < 0)
 		goto out;
 	for (int i = 0; t->c.hparams && i < t->c.hparams->n; i++) {

@@ -137,8 +137,8 @@ void sk_ofile_remove_pending(void);
 
 /* CRC-32 as zlib computes it (helper for tests and importers). */
 uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len);
-/* 1 when sk_crc32 uses the carry-less multiply (PCLMULQDQ) path; setting
- * SK_NO_CLMUL in the environment forces the portable (zlib) path. */
+/* 1 when sk_crc32 uses the carry-less multiply (PCLMULQDQ) path; SK_ISA=
+ * portable in the environment forces the portable (zlib) path. */
 int sk_crc32_accelerated(void);
 
 #endif

@@ -17,6 +17,7 @@
  * payload is decoded through fixed-size buffers.
  */
 #include "sk_stream.h"
+#include "sk_cpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,21 +132,14 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t cr
 }
 #endif
 
-/* -1 unknown, 0 no, 1 yes; SK_NO_CLMUL in the environment disables it
- * (for tests of the portable path). */
-static int clmul_ok = -1;
-
+/* SK_ISA=portable turns it off (sk_cpu.h). */
 int sk_crc32_accelerated(void)
 {
-	if (clmul_ok < 0) {
 #ifdef SK_HAVE_CLMUL
-		__builtin_cpu_init();
-		clmul_ok = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1") && !getenv("SK_NO_CLMUL");
+	return sk_cpu_clmul();
 #else
-		clmul_ok = 0;
+	return 0;
 #endif
-	}
-	return clmul_ok;
 }
 
 uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len)

@@ -1,9 +1,10 @@
 /* bench-simkern.c: time forward + backward (input and parameter gradients)
  * of one layer spec on random data, single-threaded; used by
  * scripts/bench-simnet.  Usage:
- *   bench-simkern [-n BATCH] [-r REPS] [-i c|avx2|avx512] C H W SPEC...
+ *   bench-simkern [-n BATCH] [-r REPS] [-i portable|avx2|avx512] C H W SPEC...
  * Prints one TSV line per spec: spec, isa, batch, ms per forward+backward
  * (best of REPS, process CPU time), ms forward, workspace MB (maximum resident set growth). */
+#include "sk_cpu.h"
 #include "sk_layer.h"
 #include "sk_rng.h"
 #include "sk_simkern.h"
@@ -46,12 +47,12 @@ int main(int argc, char **argv)
 		a++;
 	}
 	if (argc - a < 4 || n < 1 || reps < 1) {
-		fprintf(stderr, "usage: bench-simkern [-n BATCH] [-r REPS] [-i c|avx2|avx512] C H W SPEC...\n");
+		fprintf(stderr, "usage: bench-simkern [-n BATCH] [-r REPS] [-i portable|avx2|avx512] C H W SPEC...\n");
 		return 2;
 	}
 	if (isa) {
-		int want = !strcmp(isa, "c") ? SK_ISA_C : !strcmp(isa, "avx2") ? SK_ISA_AVX2 : SK_ISA_AVX512;
-		if (sk_simkern_set_isa(want) < 0) {
+		int want = !strcmp(isa, "portable") ? SK_ISA_PORTABLE : !strcmp(isa, "avx2") ? SK_ISA_AVX2 : SK_ISA_AVX512;
+		if (sk_cpu_set_isa(want) < 0) {
 			fprintf(stderr, "bench-simkern: %s\n", sk_errmsg());
 			return 1;
 		}
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 			if (k && t1 - t0 < bestf)
 				bestf = t1 - t0;
 		}
-		printf("%s\t%s\t%d\t%.3f\t%.3f\t%.1f\n", argv[s], sk_simkern_isa_name(sk_simkern_isa()), n, best * 1e3,
+		printf("%s\t%s\t%d\t%.3f\t%.3f\t%.1f\n", argv[s], sk_cpu_path(), n, best * 1e3,
 		       bestf * 1e3, (double)(maxrss_kb() - rss0) / 1024.0);
 		free(dy);
 		sk_seq_free(q);

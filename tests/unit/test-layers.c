@@ -2,6 +2,7 @@
  * results against naive references, parameter and FLOP counts, and the
  * model specs under share/models. */
 #include "gradcheck.h"
+#include "sk_cpu.h"
 #include "sk_kernels.h"
 #include "sk_rng.h"
 #include "tap.h"
@@ -598,7 +599,7 @@ static void kernels(void)
 		a[i] = (float)i, b[i] = 1;
 	sk_vaxpy(37, 2.0f, a, b);
 	tap_ok(b[36] == 73 && b[0] == 1 && sk_vsum(37, a) == 666 && sk_vdot(37, a, a) == 16206,
-	       "vector helpers (%s)", sk_kernels_isa());
+	       "vector helpers (%s)", sk_cpu_path());
 	for (int i = 0; i < 37; i++)
 		a[i] = (float)(i % 5) - 2.0f;
 	sk_vrelu(37, 0.5f, a, b);
@@ -643,7 +644,7 @@ static void kernels(void)
 		}
 		kbad += memcmp(w, w2, sizeof w) != 0 || memcmp(m, m2, sizeof m) != 0;
 		tap_ok(kbad == 0, "relu (+0, NaN), u8 conversion and SGD kernels match the scalar forms (%s, %d wrong)",
-		       sk_kernels_isa(), kbad);
+		       sk_cpu_path(), kbad);
 	}
 	/* tanh and sigmoid against libm over a wide range, zero and the tails */
 	enum { NT = 2001 };
@@ -667,7 +668,7 @@ static void kernels(void)
 			serr = e2;
 	}
 	tap_ok(terr < 1e-6 && serr < 1e-6 && ty[NT / 2] == 0, "tanh and sigmoid kernels (%s): max rel err %.2g %.2g",
-	       sk_kernels_isa(), terr, serr);
+	       sk_cpu_path(), terr, serr);
 	free(tx);
 	free(ty);
 	free(sy);

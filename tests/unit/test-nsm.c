@@ -2,6 +2,7 @@
  * size of the W, M and Wz updates, threads, errors, and the nsm layer. */
 #include "gradcheck.h"
 #include "sk_cluster.h"
+#include "sk_cpu.h"
 #include "sk_layer.h"
 #include "sk_nsm.h"
 #include "sk_rng.h"
@@ -302,9 +303,9 @@ static void test_kernels(void)
 		for (int j = 0; j < K; j++)
 			A[i * K + j] = (i == j) - eta * M[i * K + j];
 	double da, ya, db, yb;
-	sk_nsm_portable = 1;
+	sk_cpu_set_isa(SK_ISA_PORTABLE);
 	int ia = sk_nsm_dynamics(K, N, A, v, y1, t, 25, 0, &da, &ya);
-	sk_nsm_portable = 0;
+	sk_cpu_set_isa(sk_cpu_best());
 	int ib = sk_nsm_dynamics(K, N, A, v, y2, t, 25, 0, &db, &yb);
 	double e = 0;
 	for (int i = 0; i < K * N; i++)

@@ -3,6 +3,7 @@
  * NaN marginalisation, clustering and unsupervised init. */
 #include "gradcheck.h"
 #include "sk_cluster.h"
+#include "sk_cpu.h"
 #include "sk_model.h"
 #include "sk_rng.h"
 #include "sk_simkern.h"
@@ -37,14 +38,14 @@ static double maxrel(const float *a, const float *b, size_t n)
 
 static void test_kernels(void)
 {
-	int best = sk_simkern_best_isa();
+	int best = sk_cpu_best();
 	const int M = 7, K = 13, Q = 96;
 	float *P = randv((size_t)K * Q, 1, 1, 0), *Z = randv((size_t)M * K, 2, 1, 0), *U = randv((size_t)M * K, 3, 0.3f, 1);
 	float *G = randv((size_t)M * Q, 4, 1, 0);
 	float *Y[3], *dP[3], *dZ[3], *dU[3], *CM[3], *S[3], *dB[3], *dxi[3];
 	float *work = sk_alloc_array((size_t)K * 16, 4);
 	float xi[7] = {1.0f, -1.3f, INFINITY, -INFINITY, 1e-7f, 6.0f, -0.02f}; /* 1e-7: the small-xi expansion */
-	tap_diag("kernel paths available: %s", sk_simkern_isa_name(best));
+	tap_diag("kernel paths available: %s", sk_cpu_isa_name(best));
 	/* a few exact zeros of d = x - z (sgn(0) = 0 in every path) */
 	P[5] = Z[0];
 	P[Q + 7] = Z[1];
@@ -54,17 +55,17 @@ static void test_kernels(void)
 			dP[isa] = sk_alloc_array((size_t)K * Q, 4);
 			dZ[isa] = sk_alloc_array((size_t)M * K, 4);
 			dU[isa] = sk_alloc_array((size_t)M * K, 4);
-			sk_simkern_set_isa(isa);
+			sk_cpu_set_isa(isa);
 			sk_sim_fwd(kind, M, K, Q, P, Z, U, Y[isa]);
 			sk_sim_bwd(kind, M, K, Q, P, Z, U, G, dP[isa], dZ[isa], dU[isa]);
 		}
 		for (int isa = 1; isa <= best; isa++) {
-			tap_ok(maxrel(Y[isa], Y[0], (size_t)M * Q) < 1e-5, "sim %s forward: %s equals c (%.2g)",
-			       kind == SK_SIM_L1 ? "l1" : "l2", sk_simkern_isa_name(isa), maxrel(Y[isa], Y[0], (size_t)M * Q));
+			tap_ok(maxrel(Y[isa], Y[0], (size_t)M * Q) < 1e-5, "sim %s forward: %s equals portable (%.2g)",
+			       kind == SK_SIM_L1 ? "l1" : "l2", sk_cpu_isa_name(isa), maxrel(Y[isa], Y[0], (size_t)M * Q));
 			double e = fmax(maxrel(dP[isa], dP[0], (size_t)K * Q),
 			                fmax(maxrel(dZ[isa], dZ[0], (size_t)M * K), maxrel(dU[isa], dU[0], (size_t)M * K)));
-			tap_ok(e < 1e-4, "sim %s backward: %s equals c (%.2g)", kind == SK_SIM_L1 ? "l1" : "l2",
-			       sk_simkern_isa_name(isa), e);
+			tap_ok(e < 1e-4, "sim %s backward: %s equals portable (%.2g)", kind == SK_SIM_L1 ? "l1" : "l2",
+			       sk_cpu_isa_name(isa), e);
 		}
 		for (int isa = 0; isa <= best; isa++) {
 			sk_free(Y[isa]);
@@ -82,17 +83,17 @@ static void test_kernels(void)
 			dP[isa] = sk_alloc_array((size_t)K * Q, 4);
 			dB[isa] = sk_alloc_array((size_t)M * K, 4);
 			dxi[isa] = sk_alloc_array((size_t)M, 4);
-			sk_simkern_set_isa(isa);
+			sk_cpu_set_isa(isa);
 			sk_mex_fwd(M, K, Q, P, Z, xi, sm, Y[isa], CM[isa], S[isa]);
 			sk_mex_bwd(M, K, Q, P, Z, xi, sm, Y[isa], CM[isa], S[isa], G, dP[isa], dB[isa], dxi[isa], work);
 		}
 		for (int isa = 1; isa <= best; isa++) {
-			tap_ok(maxrel(Y[isa], Y[0], (size_t)M * Q) < 1e-5, "mex %s forward: %s equals c (%.2g)",
-			       sm ? "softmax" : "mean", sk_simkern_isa_name(isa), maxrel(Y[isa], Y[0], (size_t)M * Q));
+			tap_ok(maxrel(Y[isa], Y[0], (size_t)M * Q) < 1e-5, "mex %s forward: %s equals portable (%.2g)",
+			       sm ? "softmax" : "mean", sk_cpu_isa_name(isa), maxrel(Y[isa], Y[0], (size_t)M * Q));
 			double e = fmax(maxrel(dP[isa], dP[0], (size_t)K * Q),
 			                fmax(maxrel(dB[isa], dB[0], (size_t)M * K), maxrel(dxi[isa], dxi[0], (size_t)M)));
-			tap_ok(e < 1e-4, "mex %s backward: %s equals c (%.2g)", sm ? "softmax" : "mean",
-			       sk_simkern_isa_name(isa), e);
+			tap_ok(e < 1e-4, "mex %s backward: %s equals portable (%.2g)", sm ? "softmax" : "mean",
+			       sk_cpu_isa_name(isa), e);
 		}
 		for (int isa = 0; isa <= best; isa++) {
 			sk_free(Y[isa]);
@@ -103,7 +104,7 @@ static void test_kernels(void)
 			sk_free(dxi[isa]);
 		}
 	}
-	sk_simkern_set_isa(best);
+	sk_cpu_set_isa(best);
 	double we = 0;
 	for (float x = -87; x <= 0; x += 0.01f)
 		we = fmax(we, fabs(sk_simkern_exp(x) - exp(x)) / exp(x));
@@ -121,29 +122,29 @@ static void test_kernels(void)
  * computed alone (the tiling does not change an output's operations). */
 static void test_kernel_tiles(void)
 {
-	int best = sk_simkern_best_isa();
+	int best = sk_cpu_best();
 	const int M = 13, K = 300, Q = 64;
 	float *P = randv((size_t)K * Q, 11, 1, 0), *Z = randv((size_t)M * K, 12, 1, 0), *U = randv((size_t)M * K, 13, 0.3f, 1);
 	float *Y0 = sk_alloc_array((size_t)M * Q, 4), *Y = sk_alloc_array((size_t)M * Q, 4);
 	float *Y1 = sk_alloc_array((size_t)Q, 4);
 	for (int kind = SK_SIM_L1; kind <= SK_SIM_L2; kind++) {
-		sk_simkern_set_isa(SK_ISA_C);
+		sk_cpu_set_isa(SK_ISA_PORTABLE);
 		sk_sim_fwd(kind, M, K, Q, P, Z, U, Y0);
 		for (int isa = 1; isa <= best; isa++) {
 			int same = 1;
-			sk_simkern_set_isa(isa);
+			sk_cpu_set_isa(isa);
 			sk_sim_fwd(kind, M, K, Q, P, Z, U, Y);
 			for (int m = 0; m < M; m++) {
 				sk_sim_fwd(kind, 1, K, Q, P, Z + (size_t)m * K, U + (size_t)m * K, Y1);
 				same &= !memcmp(Y1, Y + (size_t)m * Q, (size_t)Q * sizeof(float));
 			}
 			tap_ok(maxrel(Y, Y0, (size_t)M * Q) < 1e-5, "sim %s forward, K = 300 in chunks: %s equals c (%.2g)",
-			       kind == SK_SIM_L1 ? "l1" : "l2", sk_simkern_isa_name(isa), maxrel(Y, Y0, (size_t)M * Q));
+			       kind == SK_SIM_L1 ? "l1" : "l2", sk_cpu_isa_name(isa), maxrel(Y, Y0, (size_t)M * Q));
 			tap_ok(same, "sim %s forward, %s: 13 templates at once give each template's bits alone",
-			       kind == SK_SIM_L1 ? "l1" : "l2", sk_simkern_isa_name(isa));
+			       kind == SK_SIM_L1 ? "l1" : "l2", sk_cpu_isa_name(isa));
 		}
 	}
-	sk_simkern_set_isa(best);
+	sk_cpu_set_isa(best);
 	sk_free(P);
 	sk_free(Z);
 	sk_free(U);

@@ -2,6 +2,7 @@
  * `train` lines of a recipe (parsed, checked, merged with overrides, applied,
  * formatted so that they read back), the run keys, the resume rule's
  * comparison and machine check, and per-parameter lr_mult/decay_mult. */
+#include "sk_cpu.h"
 #include "sk_kernels.h"
 #include "sk_model.h"
 #include "sk_optim.h"
@@ -334,7 +335,7 @@ static void test_provenance(void)
 	       "%s", sk_errmsg());
 	/* the machine: kernel path, then OpenBLAS core */
 	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 0 && !msg[0], "nothing recorded: no warning");
-	sk_attrs_set(&st, "kernels", sk_kernels_isa());
+	sk_attrs_set(&st, "kernels", sk_cpu_path());
 	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 0, "the same kernels: no warning");
 	sk_attrs_set(&st, "blas", "NoSuchCore");
 	tap_ok(sk_checkpoint_machine_differs(&st, msg, sizeof msg) == 1 &&

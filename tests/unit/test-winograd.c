@@ -9,6 +9,7 @@
  * largest magnitude, at most 2e-6 for F(2x2,3x3) and 2e-5 for F(4x4,3x3)
  * (the direct form in float measures about 5e-7 on the same data). */
 #include "gradcheck.h"
+#include "sk_cpu.h"
 #include "sk_kernels.h"
 #include "sk_rng.h"
 #include "sk_winograd.h"
@@ -365,7 +366,7 @@ static void gradients(void)
 
 int main(void)
 {
-	tap_diag("transform kernels: %s", sk_wino_isa());
+	tap_diag("transform kernels: %s", sk_cpu_path());
 	rule();
 	against_direct();
 	layer();
