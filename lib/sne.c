@@ -929,7 +929,7 @@ out:
 
 /* ---- (de)serialisation ---- */
 
-int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
+int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra, int level)
 {
 	char text[512];
 	sk_attrs a;
@@ -946,13 +946,13 @@ int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
 		goto out;
 	if (e->mu) {
 		int64_t fs[1] = {e->nfeat};
-		if (sk_write_record_raw(f, "norm.mu", SK_F32, 1, fs, e->mu, NULL, 0) < 0 ||
-		    sk_write_record_raw(f, "norm.sd", SK_F32, 1, fs, e->sd, NULL, 0) < 0)
+		if (sk_write_record_raw(f, "norm.mu", SK_F32, 1, fs, e->mu, NULL, level) < 0 ||
+		    sk_write_record_raw(f, "norm.sd", SK_F32, 1, fs, e->sd, NULL, level) < 0)
 			goto out;
 	}
 	for (int i = 0; i < e->np; i++)
 		if (sk_write_record_raw(f, e->params[i]->name, SK_F32, e->params[i]->ndim, e->params[i]->shape,
-		                        e->params[i]->w, NULL, 0) < 0)
+		                        e->params[i]->w, NULL, level) < 0)
 			goto out;
 	rc = 0;
 out:
