@@ -131,38 +131,20 @@ static int growi(int **p, int *cap, int n)
 	return 0;
 }
 
-struct plist {
-	sk_param **p;
-	int n, cap;
-};
-
-static int plist_fn(sk_param *p, sk_layer *l, void *arg)
-{
-	struct plist *pl = arg;
-	(void)l;
-	if (p->flags & SK_P_BUFFER)
-		return 0;
-	if (pl->n == pl->cap) {
-		int nc = pl->cap ? 2 * pl->cap : 32;
-		sk_param **q = realloc(pl->p, sizeof *q * (size_t)nc);
-		if (!q)
-			return sk_error("out of memory");
-		pl->p = q;
-		pl->cap = nc;
-	}
-	pl->p[pl->n++] = p;
-	return 0;
-}
-
+/* The trained parameters of q (none when q is NULL), buffers left out. */
 static int params_of(sk_seq *q, sk_param ***out, int *n)
 {
-	struct plist pl = {0};
-	if (q && sk_seq_walk_params(q, plist_fn, &pl) < 0) {
-		free(pl.p);
+	int np, k = 0;
+	*out = NULL;
+	*n = 0;
+	if (!q)
+		return 0;
+	if ((np = sk_seq_params(q, out)) < 0)
 		return -1;
-	}
-	*out = pl.p;
-	*n = pl.n;
+	for (int i = 0; i < np; i++)
+		if (!((*out)[i]->flags & SK_P_BUFFER))
+			(*out)[k++] = (*out)[i];
+	*n = k;
 	return 0;
 }
 

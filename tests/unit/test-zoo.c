@@ -306,6 +306,29 @@ static void test_read_linear(void)
 	sk_zoo_free(&z);
 }
 
+/* The zoo reader is the model reader: a member with a record its spec does
+ * not declare is an error naming it (the old zoo reader took any f32
+ * record, here as a layer "bogus"), as snet-infer would say. */
+static void test_read_rules(void)
+{
+	char path[] = "/tmp/test-zoo-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w+b") : NULL;
+	sk_model *m = sk_model_from_text("input 4\nlinear 3\n", "zoo");
+	float w[6] = {0};
+	int64_t sh[2] = {2, 3};
+	int ok = f && m && sk_model_init(m, 1) == 0 && sk_model_write(f, m, 1) == 0 &&
+	         sk_write_record_raw(f, "bogus.w", SK_F32, 2, sh, w, NULL, 0) == 0;
+	ok = ok && fclose(f) == 0;
+	sk_zoo z;
+	sk_zoo_init(&z);
+	ok = ok && sk_zoo_read(path, &z) < 0 && strstr(sk_errmsg(), "'bogus.w' is not a parameter");
+	tap_ok(ok, "a record the member's spec does not declare is an error: %s", sk_errmsg());
+	unlink(path);
+	sk_zoo_free(&z);
+	sk_model_free(m);
+}
+
 /* The spec of a run: the templates give the zoo's networks, byte for byte
  * the text the members carry. */
 static void test_zoo_spec(void)
@@ -340,6 +363,7 @@ static void test_zoo_spec(void)
 int main(void)
 {
 	test_read_linear();
+	test_read_rules();
 	test_zoo_spec();
 	test_encoders();
 	test_metrics();
