@@ -22,7 +22,8 @@ static int cmd_apply(int argc, char **argv, int codes)
 	};
 	sk_cli cli = {.prog = "zoo-encode", .opts = opts,
 	              .synopsis = codes ? "encode -E ENCODER [options] [ZOO...]" : "predict -E ENCODER [options] [ZOO...]",
-	              .summary = codes ? "write one fixed-length code per model" : "write the predicted attribute of each model"};
+	              .summary = codes ? "write one fixed-length code per model"
+	                               : "write the predicted attribute of each model"};
 	common c = {.out = "-"};
 	const char *encp = NULL, *attr = NULL, *label = NULL, *arg;
 	int idx, gap = 0, n, *sel, have_truth = 1;

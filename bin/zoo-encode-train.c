@@ -100,7 +100,8 @@ int cmd_train(int argc, char **argv)
 		sk_die_lib();
 	sk_attrs a;
 	sk_attrs_init(&a);
-	if (sk_attrs_set(&a, "attr", attr) < 0 || sk_attrs_set(&a, "zoo", zoo_name(label, c.first < argc ? argv[c.first] : "-")) < 0 ||
+	if (sk_attrs_set(&a, "attr", attr) < 0 ||
+	    sk_attrs_set(&a, "zoo", zoo_name(label, c.first < argc ? argv[c.first] : "-")) < 0 ||
 	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)tc.seed) < 0 ||
 	    sk_attrs_setf(&a, "lambda", "%g", tc.lambda) < 0 || sk_attrs_setf(&a, "epochs", "%d", tc.epochs) < 0 ||
 	    sk_attrs_setf(&a, "models", "%d", n) < 0 || sk_attrs_set(&a, "command", cmdline) < 0 ||
