@@ -560,6 +560,33 @@ static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
 
 /* Backward from ds (B values), after enc_forward of the same batch;
  * accumulates into the masters' gradients. */
+/* Backward through the groups gs[0..ng) of one set level: each group's
+ * output gradient is gathered from the rows ref[] of dout, and the gradient
+ * of its key inputs (w wide, the first D columns kept) scattered to the rows
+ * first[ref] + j of din. */
+static int groups_backward(sk_encoder *e, group *gs, int ng, sk_param **master, const float *dout, float *din,
+                           const int *first, size_t w)
+{
+	int D = e->c.d;
+	for (int gi = 0; gi < ng; gi++) {
+		group *g = &gs[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
+		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * w) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(g->dy + (size_t)r * D, dout + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
+		if (group_backward(e, g, master) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			for (int j = 0; j < g->key; j++)
+				memcpy(din + (size_t)(first[g->ref[r]] + j) * D, g->dx + ((size_t)r * g->key + j) * w,
+				       (size_t)D * sizeof(float));
+	}
+	return 0;
+}
+
 static int enc_backward(sk_encoder *e, const float *ds)
 {
 	int B = e->B, D = e->c.d;
@@ -571,42 +598,9 @@ static int enc_backward(sk_encoder *e, const float *ds)
 		return -1;
 	if (sk_seq_backward(e->head, &e->ctx, B, e->z, ds, e->dz) < 0)
 		return -1;
-	for (int gi = 0; gi < e->nmg; gi++) {
-		group *g = &e->mg[gi];
-		if (!g->count)
-			continue;
-		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
-		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * mw) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++)
-			memcpy(g->dy + (size_t)r * D, e->dz + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
-		if (group_backward(e, g, e->mpar) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++) {
-			int b = g->ref[r];
-			for (int j = 0; j < g->key; j++)
-				memcpy(e->dvl + (size_t)(e->mlayer0[b] + j) * D, g->dx + ((size_t)r * g->key + j) * mw,
-				       (size_t)D * sizeof(float));
-		}
-	}
-	for (int gi = 0; gi < e->nlg; gi++) {
-		group *g = &e->lg[gi];
-		if (!g->count)
-			continue;
-		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
-		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * lw) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++)
-			memcpy(g->dy + (size_t)r * D, e->dvl + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
-		if (group_backward(e, g, e->lpar) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++) {
-			int i = g->ref[r];
-			for (int c = 0; c < g->key; c++)
-				memcpy(e->dyc + (size_t)(e->lchunk0[i] + c) * D, g->dx + ((size_t)r * g->key + c) * lw,
-				       (size_t)D * sizeof(float));
-		}
-	}
+	if (groups_backward(e, e->mg, e->nmg, e->mpar, e->dz, e->dvl, e->mlayer0, mw) < 0 ||
+	    groups_backward(e, e->lg, e->nlg, e->lpar, e->dvl, e->dyc, e->lchunk0, lw) < 0)
+		return -1;
 	return sk_seq_backward(e->chunk, &e->ctx, e->N, e->xc, e->dyc, NULL);
 }
 
