@@ -84,9 +84,9 @@ int sk_encoder_check_gradients(sk_encoder *e, const struct sk_zoo *z, const int 
                                int samples, double tol, double *worst);
 
 /* Save as records: an `encoder` record (u8 payload: the configuration as
- * text; attribute `records`) followed by its tensors; extra attributes are
- * added to the encoder record. */
-int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra);
+ * text; attribute `records`) followed by its tensors (deflated at level, 0 =
+ * raw); extra attributes are added to the encoder record. */
+int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra, int level);
 /* Read the first encoder of a stream; its attributes into attrs (may be NULL). */
 sk_encoder *sk_encoder_load(const char *path, sk_attrs *attrs);
 

@@ -1,21 +1,24 @@
 /* sk_zoo.h: model zoos (models concatenated in one stream, each with its
- * attributes), the hidden-unit permutations that leave a network's function
- * unchanged, and the rank and regression metrics used to evaluate property
- * predictors (Kendall's tau-b, Spearman, R^2, RMSE).
+ * attributes): reading them and selecting models (lib/methods/zoo.c), the
+ * hidden-unit permutations that leave a network's function unchanged, the
+ * zoo generator (hyperparameter sampler, architectures, one run:
+ * lib/methods/zoogen.c), and evaluating property predictors: Kendall's tau-b,
+ * Spearman, R^2, RMSE, tables, rankings, nearest models (lib/methods/zooeval.c).
  *
- * A zoo model is read straight from its records: the `model` record (spec
- * text, attributes such as test_acc) and the f32 parameter records that
- * follow it (`records` attribute); optimiser state ("opt.*") is skipped.  The
- * parameterised layers are the model's affine layers, as its spec's layers
- * say (sk_layer_affine: conv, linear): a weight record (ndim 4: conv, out x
- * in x kh x kw; ndim 2: dense, out x in) with an optional bias (out).  Other
- * parameters are kept in the flat vector only.
+ * A zoo model is read by the model reader (sk_model_read, sk_model.h: the
+ * same rules as every program that loads a model; optimiser state is
+ * skipped), then kept as a flat vector of every parameter (buffers too) in
+ * stream order.  The parameterised layers are the model's affine layers, as
+ * its spec's layers say (sk_layer_affine: conv, linear): a weight record
+ * (ndim 4: conv, out x in x kh x kw; ndim 2: dense, out x in) with an
+ * optional bias (out).  Other parameters are kept in the flat vector only.
  */
 #ifndef SK_ZOO_H
 #define SK_ZOO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sk_layer.h"
 #include "sk_stream.h"
@@ -39,6 +42,7 @@ typedef struct sk_zoo_model {
 typedef struct sk_zoo {
 	int n, cap;
 	sk_zoo_model *m;
+	size_t copied;         /* values copied into flat vectors while reading (each once) */
 } sk_zoo;
 
 #define SK_ZOO_NOB ((size_t)-1)
@@ -52,9 +56,41 @@ void sk_zoo_free(sk_zoo *z);
 void sk_zoo_model_free(sk_zoo_model *m);
 /* A deep copy (layers, parameters; attributes too when with_attrs). */
 int sk_zoo_model_copy(sk_zoo_model *dst, const sk_zoo_model *src, int with_attrs);
-/* One numeric attribute of every model into out[z->n]; an error names the
- * first model without it (or with a non-numeric value). */
-int sk_zoo_attr(const sk_zoo *z, const char *key, double *out);
+/* Every stream of paths[0..n) (none: stdin) into z (initialised here). */
+int sk_zoo_read_all(sk_zoo *z, char **paths, int n);
+/* One numeric attribute of the models idx[0..n) (idx NULL: models 0..n-1)
+ * into out[n]; an error names the first model without it or with a value
+ * that is not a number in [lo, hi]. */
+int sk_zoo_attr(const sk_zoo *z, const int *idx, int n, const char *key, double lo, double hi, double *out);
+
+/* ---- selecting models (--where, --split) ----
+ * A model is kept when every KEY=VALUE of `where` holds for its attributes
+ * and it lies in the part asked for.  Parts split the runs (attribute `by`,
+ * "run" by default: the checkpoints of one run), never a run: a run is in
+ * the test part when a uniform draw keyed on (seed, its name) is below
+ * test_frac; of the others, those whose second draw is below val_frac form
+ * the val part, the rest the train part.  A run's side does not depend on
+ * the other models, so it is stable under any filtering. */
+#define SK_ZOO_WHERE_MAX 8
+typedef struct sk_zoo_select {
+	const char *where[SK_ZOO_WHERE_MAX];
+	int nwhere;
+	const char *part;      /* "all" (default), "train", "val" or "test" */
+	double test_frac;      /* default 0.5 */
+	double val_frac;       /* default 0 */
+	uint64_t seed;         /* default 0 */
+	const char *by;        /* default "run" */
+} sk_zoo_select;
+
+void sk_zoo_select_defaults(sk_zoo_select *s);
+/* The index of a part name (0 all, 1 train, 2 val, 3 test), or -1 with an error. */
+int sk_zoo_select_part(const char *part);
+/* Add a KEY=VALUE condition (kept by reference); -1 with an error when it
+ * has no '=' or there are too many. */
+int sk_zoo_select_where(sk_zoo_select *s, const char *kv);
+/* Indices of the selected models of z (malloc'ed), *n their count; NULL
+ * with an error when none is left. */
+int *sk_zoo_select_models(const sk_zoo *z, const sk_zoo_select *s, int *n);
 
 /* From/to a built sequence (its parameters in walk order). */
 int sk_zoo_model_from_seq(sk_seq *q, sk_zoo_model *m);
@@ -69,6 +105,104 @@ int sk_zoo_model_to_seq(const sk_zoo_model *m, sk_seq *q);
  * them.  Returns -1 when the layers do not chain (in of the next layer not a
  * multiple of out). */
 int sk_zoo_permute(sk_zoo_model *m, uint64_t seed, uint64_t index);
+
+/* ---- the zoo generator (lib/methods/zoogen.c) ----
+ * A run of a zoo: hyperparameters drawn from the run seed (the Small CNN
+ * Zoo's families, PAPERS.md 5.7), an architecture from its spec template,
+ * training by the training engine (sk_trainer) with the drawn recipe, and
+ * one member (the model with its hyperparameters and train/test metrics as
+ * attributes) per checkpoint epoch.  A run ends completed or diverged (a
+ * non-finite loss: the members kept so far are marked so); any other error
+ * fails it. */
+typedef struct sk_zoo_hparams {
+	const char *activation;   /* relu, tanh */
+	const char *init;         /* he, xavier, normal */
+	double init_scale;
+	const char *optimizer;    /* sgd (no momentum), adam, rmsprop */
+	double lr, l2, dropout;
+	double train_fraction;    /* of the training examples used */
+} sk_zoo_hparams;
+
+/* The hyperparameters of run `seed`. */
+void sk_zoo_draw(uint64_t seed, sk_zoo_hparams *h);
+/* The spec template of an architecture ("zoo-cnn", "zoo-cnn2"), or NULL
+ * with an error naming the known ones. */
+const char *sk_zoo_arch(const char *name);
+/* The spec of a run (malloc'ed): its recipe line and the architecture with
+ * the drawn hyperparameters and nclasses outputs. */
+char *sk_zoo_spec(const char *arch, const sk_zoo_hparams *h, int batch, int epochs, int nclasses);
+
+#define SK_ZOO_CHECK_MAX 64
+typedef struct sk_zoo_run_config {
+	const char *arch;         /* default "zoo-cnn" */
+	uint64_t seed;            /* draws every hyperparameter (default 1) */
+	int check[SK_ZOO_CHECK_MAX], ncheck;  /* increasing epochs kept (default 0,1,2,3,6,12,18; 0 = init) */
+	int batch;                /* default 64 */
+	int64_t train_examples, test_examples;  /* use the first N only (0: all) */
+	int64_t eval_train;       /* train metrics on the first N examples kept (default 2000) */
+	const char *dataset;      /* attribute `dataset` */
+	const char *command;      /* attribute `command` */
+} sk_zoo_run_config;
+
+typedef struct sk_zoo_run_result {
+	sk_zoo_hparams h;
+	int members;              /* kept */
+	int64_t diverged;         /* the step whose loss was not finite, or 0 */
+	char why[512];            /* the trainer's message when diverged */
+} sk_zoo_run_result;
+
+typedef struct sk_zoo_run sk_zoo_run;
+
+void sk_zoo_run_defaults(sk_zoo_run_config *c);
+/* Set the checkpoint epochs from "E1,E2,..." (increasing, 0..100000). */
+int sk_zoo_run_checkpoints(sk_zoo_run_config *c, const char *list);
+/* Read the data (labelled, images the architecture takes; the number of
+ * classes is the largest label + 1, or more when the images' `classes`
+ * attribute names more), draw the hyperparameters and build the model. */
+sk_zoo_run *sk_zoo_run_new(const sk_zoo_run_config *c, const char *train, const char *test);
+/* Train, keeping the members in memory; 0 when the run completed or
+ * diverged (see res), -1 when it failed. */
+int sk_zoo_run_train(sk_zoo_run *z, sk_zoo_run_result *res);
+/* Write the members, each with run_status (and diverged_step), their
+ * parameter records deflated at level (0 = raw). */
+int sk_zoo_run_write(sk_zoo_run *z, FILE *f, int level);
+void sk_zoo_run_free(sk_zoo_run *z);
+
+/* ---- evaluating predictions (lib/methods/zooeval.c) ----
+ * A prediction file (zoo-encode predict or encode) holds records `pred`
+ * (n, f32), `truth` (n), `codes` (n x code size) and `ids` (n, i32: the
+ * models' positions in their zoo; 0..n-1 when absent); at least pred or
+ * codes. */
+typedef struct sk_zoo_pred {
+	char name[256];           /* the file */
+	int n, cs, nids;
+	float *pred, *truth, *codes;
+	int32_t *ids;
+	sk_attrs attrs;           /* of the pred record: encoder, seed, train_zoo, test_zoo, ... */
+	double m[4];              /* tau, spearman, r2, rmse of pred against truth (NaN without them) */
+} sk_zoo_pred;
+
+int sk_zoo_pred_read(const char *path, sk_zoo_pred *p);
+/* Records codes, pred and truth (those not NULL) and ids, each with p->attrs,
+ * deflated at level (0 = raw). */
+int sk_zoo_pred_write(FILE *f, const sk_zoo_pred *p, int level);
+void sk_zoo_pred_free(sk_zoo_pred *p);
+/* The index in m[] of "tau", "spearman", "r2" or "rmse", or -1 with an error. */
+int sk_zoo_metric_parse(const char *name);
+/* Written to f as text tables (level < 0), or as records deflated at level:
+ * metrics: one line (record `metrics`: n, tau, spearman, r2, rmse) per file;
+ * table: rows = distinct values of attribute `rows`, columns = distinct
+ *   train_zoo->test_zoo, cells = mean, std and count of metric m over the
+ *   files (record `table`, rows x cols x 3);
+ * rank: each file's models by prediction, largest first, with their true
+ *   rank (record `ranking` per file, top 0 = all);
+ * nearest: the k nearest models of each model (or of the model with id
+ *   `query`) by Euclidean distance of the codes (record `nearest` per
+ *   model). */
+int sk_zoo_compare_metrics(FILE *f, const sk_zoo_pred *p, int n, int level);
+int sk_zoo_compare_table(FILE *f, const sk_zoo_pred *p, int n, const char *rows, int m, int level);
+int sk_zoo_compare_rank(FILE *f, const sk_zoo_pred *p, int n, int top, int level);
+int sk_zoo_compare_nearest(FILE *f, const sk_zoo_pred *p, int n, int k, const char *query, int level);
 
 /* ---- metrics (n >= 2; NaN when undefined, e.g. a constant vector) ---- */
 

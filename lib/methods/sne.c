@@ -131,38 +131,20 @@ static int growi(int **p, int *cap, int n)
 	return 0;
 }
 
-struct plist {
-	sk_param **p;
-	int n, cap;
-};
-
-static int plist_fn(sk_param *p, sk_layer *l, void *arg)
-{
-	struct plist *pl = arg;
-	(void)l;
-	if (p->flags & SK_P_BUFFER)
-		return 0;
-	if (pl->n == pl->cap) {
-		int nc = pl->cap ? 2 * pl->cap : 32;
-		sk_param **q = realloc(pl->p, sizeof *q * (size_t)nc);
-		if (!q)
-			return sk_error("out of memory");
-		pl->p = q;
-		pl->cap = nc;
-	}
-	pl->p[pl->n++] = p;
-	return 0;
-}
-
+/* The trained parameters of q (none when q is NULL), buffers left out. */
 static int params_of(sk_seq *q, sk_param ***out, int *n)
 {
-	struct plist pl = {0};
-	if (q && sk_seq_walk_params(q, plist_fn, &pl) < 0) {
-		free(pl.p);
+	int np, k = 0;
+	*out = NULL;
+	*n = 0;
+	if (!q)
+		return 0;
+	if ((np = sk_seq_params(q, out)) < 0)
 		return -1;
-	}
-	*out = pl.p;
-	*n = pl.n;
+	for (int i = 0; i < np; i++)
+		if (!((*out)[i]->flags & SK_P_BUFFER))
+			(*out)[k++] = (*out)[i];
+	*n = k;
 	return 0;
 }
 
@@ -578,6 +560,33 @@ static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
 
 /* Backward from ds (B values), after enc_forward of the same batch;
  * accumulates into the masters' gradients. */
+/* Backward through the groups gs[0..ng) of one set level: each group's
+ * output gradient is gathered from the rows ref[] of dout, and the gradient
+ * of its key inputs (w wide, the first D columns kept) scattered to the rows
+ * first[ref] + j of din. */
+static int groups_backward(sk_encoder *e, group *gs, int ng, sk_param **master, const float *dout, float *din,
+                           const int *first, size_t w)
+{
+	int D = e->c.d;
+	for (int gi = 0; gi < ng; gi++) {
+		group *g = &gs[gi];
+		if (!g->count)
+			continue;
+		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
+		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * w) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			memcpy(g->dy + (size_t)r * D, dout + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
+		if (group_backward(e, g, master) < 0)
+			return -1;
+		for (int r = 0; r < g->count; r++)
+			for (int j = 0; j < g->key; j++)
+				memcpy(din + (size_t)(first[g->ref[r]] + j) * D, g->dx + ((size_t)r * g->key + j) * w,
+				       (size_t)D * sizeof(float));
+	}
+	return 0;
+}
+
 static int enc_backward(sk_encoder *e, const float *ds)
 {
 	int B = e->B, D = e->c.d;
@@ -589,42 +598,9 @@ static int enc_backward(sk_encoder *e, const float *ds)
 		return -1;
 	if (sk_seq_backward(e->head, &e->ctx, B, e->z, ds, e->dz) < 0)
 		return -1;
-	for (int gi = 0; gi < e->nmg; gi++) {
-		group *g = &e->mg[gi];
-		if (!g->count)
-			continue;
-		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
-		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * mw) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++)
-			memcpy(g->dy + (size_t)r * D, e->dz + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
-		if (group_backward(e, g, e->mpar) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++) {
-			int b = g->ref[r];
-			for (int j = 0; j < g->key; j++)
-				memcpy(e->dvl + (size_t)(e->mlayer0[b] + j) * D, g->dx + ((size_t)r * g->key + j) * mw,
-				       (size_t)D * sizeof(float));
-		}
-	}
-	for (int gi = 0; gi < e->nlg; gi++) {
-		group *g = &e->lg[gi];
-		if (!g->count)
-			continue;
-		if (grow(&g->dy, &g->capdy, (size_t)g->count * D) < 0 ||
-		    grow(&g->dx, &g->capdx, (size_t)g->count * g->key * lw) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++)
-			memcpy(g->dy + (size_t)r * D, e->dvl + (size_t)g->ref[r] * D, (size_t)D * sizeof(float));
-		if (group_backward(e, g, e->lpar) < 0)
-			return -1;
-		for (int r = 0; r < g->count; r++) {
-			int i = g->ref[r];
-			for (int c = 0; c < g->key; c++)
-				memcpy(e->dyc + (size_t)(e->lchunk0[i] + c) * D, g->dx + ((size_t)r * g->key + c) * lw,
-				       (size_t)D * sizeof(float));
-		}
-	}
+	if (groups_backward(e, e->mg, e->nmg, e->mpar, e->dz, e->dvl, e->mlayer0, mw) < 0 ||
+	    groups_backward(e, e->lg, e->nlg, e->lpar, e->dvl, e->dyc, e->lchunk0, lw) < 0)
+		return -1;
 	return sk_seq_backward(e->chunk, &e->ctx, e->N, e->xc, e->dyc, NULL);
 }
 
@@ -929,7 +905,7 @@ out:
 
 /* ---- (de)serialisation ---- */
 
-int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
+int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra, int level)
 {
 	char text[512];
 	sk_attrs a;
@@ -946,13 +922,13 @@ int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra)
 		goto out;
 	if (e->mu) {
 		int64_t fs[1] = {e->nfeat};
-		if (sk_write_record_raw(f, "norm.mu", SK_F32, 1, fs, e->mu, NULL, 0) < 0 ||
-		    sk_write_record_raw(f, "norm.sd", SK_F32, 1, fs, e->sd, NULL, 0) < 0)
+		if (sk_write_record_raw(f, "norm.mu", SK_F32, 1, fs, e->mu, NULL, level) < 0 ||
+		    sk_write_record_raw(f, "norm.sd", SK_F32, 1, fs, e->sd, NULL, level) < 0)
 			goto out;
 	}
 	for (int i = 0; i < e->np; i++)
 		if (sk_write_record_raw(f, e->params[i]->name, SK_F32, e->params[i]->ndim, e->params[i]->shape,
-		                        e->params[i]->w, NULL, 0) < 0)
+		                        e->params[i]->w, NULL, level) < 0)
 			goto out;
 	rc = 0;
 out:

@@ -1,5 +1,5 @@
-/* zoo.c: reading model zoos, hidden-unit permutations, and rank and
- * regression metrics (sk_zoo.h). */
+/* zoo.c: reading model zoos (through the model reader), selecting models,
+ * hidden-unit permutations, and rank and regression metrics (sk_zoo.h). */
 #include "sk_zoo.h"
 #include "sk_model.h"
 #include "sk_rng.h"
@@ -7,9 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ZOO_TEXT_MAX ((size_t)1 << 20)
-#define ZOO_MAX_RECORDS 100000
 
 void sk_zoo_init(sk_zoo *z) { memset(z, 0, sizeof *z); }
 
@@ -32,7 +29,7 @@ void sk_zoo_free(sk_zoo *z)
 	memset(z, 0, sizeof *z);
 }
 
-/* A parameter record seen while reading: name, shape, offset. */
+/* A parameter of a zoo model: name, shape, offset in the flat vector. */
 typedef struct prec {
 	char name[SK_NAME_MAX];
 	int ndim;
@@ -99,84 +96,66 @@ static int make_layers(sk_zoo_model *m, sk_seq *q, const prec *p, int np, const 
 	return 0;
 }
 
-static int read_model(sk_reader *r, sk_header *h, sk_zoo_model *m)
+/* The flat vector and layers of m from the parameters of sequence q in
+ * stream order (buffers such as running statistics too, unless
+ * skip_buffers): one pass sizes the vector, one copies every value once;
+ * *copied (when not NULL) counts the values copied. */
+static int flatten(sk_zoo_model *m, sk_seq *q, int skip_buffers, const char *where, size_t *copied)
 {
-	const char *rs = sk_attrs_get(&h->attrs, "records");
-	char where[256], *end;
-	long long nrec;
-	prec *p = NULL;
-	int np = 0;
-	long idx = sk_reader_index(r);
-	sk_model *decl = NULL;
+	sk_param **ps = NULL;
+	int np = sk_seq_params(q, &ps), k = 0, rc;
+	prec *p = np < 0 ? NULL : calloc((size_t)np + 1, sizeof *p);
+	size_t total = 0;
+	if (!p) {
+		free(ps);
+		return np < 0 ? -1 : sk_error("out of memory");
+	}
+	for (int i = 0; i < np; i++) {
+		if (skip_buffers && (ps[i]->flags & SK_P_BUFFER))
+			continue;
+		snprintf(p[k].name, sizeof p[k].name, "%s", ps[i]->name);
+		p[k].ndim = ps[i]->ndim;
+		memcpy(p[k].shape, ps[i]->shape, sizeof p[k].shape);
+		p[k].off = total;
+		p[k].size = ps[i]->size;
+		total += ps[i]->size;
+		k++;
+	}
+	rc = (m->flat = sk_alloc_array(total ? total : 1, sizeof(float))) ? 0 : -1;
+	for (int i = 0, j = 0; rc == 0 && i < np; i++)
+		if (!skip_buffers || !(ps[i]->flags & SK_P_BUFFER))
+			memcpy(m->flat + p[j++].off, ps[i]->w, ps[i]->size * sizeof(float));
+	if (rc == 0) {
+		m->nflat = total;
+		if (copied)
+			*copied += total;
+		rc = make_layers(m, q, p, k, where);
+	}
+	free(ps);
+	free(p);
+	return rc;
+}
+
+/* One model through the model reader (sk_model_read: the spec is built and
+ * every record checked by name and shape), then flattened. */
+static int read_model(sk_reader *r, sk_header *h, sk_zoo_model *m, size_t *copied)
+{
+	char where[256];
+	sk_model *mod;
+	int rc = -1;
 	memset(m, 0, sizeof *m);
 	sk_attrs_init(&m->attrs);
-	snprintf(where, sizeof where, "%s: model record %ld", sk_reader_name(r), idx);
-	if (h->dtype != SK_U8 || h->ndim != 1 || h->rawbytes > ZOO_TEXT_MAX)
-		return sk_error("%s: spec must be u8 text of at most %zu bytes", where, ZOO_TEXT_MAX);
-	if (!rs)
-		return sk_error("%s has no 'records' attribute", where);
-	nrec = strtoll(rs, &end, 10);
-	if (*end || nrec < 0 || nrec > ZOO_MAX_RECORDS)
-		return sk_error("%s: bad 'records' value '%s'", where, rs);
-	if (sk_attrs_copy(&m->attrs, &h->attrs) < 0)
+	snprintf(where, sizeof where, "%s: model record %ld", sk_reader_name(r), sk_reader_index(r));
+	if (!(mod = sk_model_read(r, h)))
 		return -1;
-	if (!(m->spec = malloc((size_t)h->rawbytes + 1)))
-		return sk_error("out of memory");
-	if (sk_reader_payload_into(r, h, m->spec) < 0)
-		return -1;
-	m->spec[h->rawbytes] = 0;
-	if (!(decl = sk_model_declare(m->spec, where)))   /* its layers say which records are weights */
-		return -1;
-	if (!(p = calloc((size_t)nrec + 1, sizeof *p))) {
-		sk_model_free(decl);
-		return sk_error("out of memory");
+	if (flatten(m, mod->seq, 0, where, copied) == 0 && sk_attrs_copy(&m->attrs, &mod->attrs) == 0) {
+		if ((m->spec = strdup(mod->spec_text)))
+			rc = 0;
+		else
+			sk_error("out of memory");
 	}
-	for (long long k = 0; k < nrec; k++) {
-		int st = sk_reader_next(r, h);
-		size_t cnt;
-		if (st <= 0) {
-			if (st == 0)
-				sk_error("%s: stream ends after %lld of its %lld records", where, k, nrec);
-			goto fail;
-		}
-		if (!strncmp(h->name, "opt.", 4) || !strncmp(h->name, "state.", 6) || h->dtype != SK_F32 ||
-		    h->ndim < 1 || h->ndim > 4)
-			continue;   /* the reader skips the payload */
-		if (sk_shape_check(SK_F32, h->ndim, h->shape, &cnt, NULL) < 0)
-			goto fail;
-		snprintf(p[np].name, sizeof p[np].name, "%s", h->name);
-		p[np].ndim = h->ndim;
-		memcpy(p[np].shape, h->shape, sizeof(int64_t) * (size_t)h->ndim);
-		p[np].off = m->nflat;
-		p[np].size = cnt;
-		{
-			float *nf;
-			if (m->nflat + cnt > ((size_t)1 << 30)) {
-				sk_error("%s: more than 2^30 parameters", where);
-				goto fail;
-			}
-			nf = sk_alloc_array(m->nflat + cnt, sizeof(float));
-			if (!nf)
-				goto fail;
-			if (m->nflat)
-				memcpy(nf, m->flat, m->nflat * sizeof(float));
-			sk_free(m->flat);
-			m->flat = nf;
-		}
-		if (sk_reader_payload_into(r, h, m->flat + m->nflat) < 0)
-			goto fail;
-		m->nflat += cnt;
-		np++;
-	}
-	if (make_layers(m, decl->seq, p, np, where) < 0)
-		goto fail;
-	sk_model_free(decl);
-	free(p);
-	return 0;
-fail:
-	sk_model_free(decl);
-	free(p);
-	return -1;
+	sk_model_free(mod);
+	return rc;
 }
 
 int sk_zoo_read(const char *path, sk_zoo *z)
@@ -201,7 +180,7 @@ int sk_zoo_read(const char *path, sk_zoo *z)
 			z->m = nm;
 			z->cap = nc;
 		}
-		if (read_model(r, &h, &z->m[z->n]) < 0) {
+		if (read_model(r, &h, &z->m[z->n], &z->copied) < 0) {
 			sk_zoo_model_free(&z->m[z->n]);
 			st = -1;
 			break;
@@ -236,93 +215,141 @@ int sk_zoo_model_copy(sk_zoo_model *dst, const sk_zoo_model *src, int with_attrs
 	return 0;
 }
 
-int sk_zoo_attr(const sk_zoo *z, const char *key, double *out)
+int sk_zoo_attr(const sk_zoo *z, const int *idx, int n, const char *key, double lo, double hi, double *out)
 {
-	for (int i = 0; i < z->n; i++) {
+	for (int k = 0; k < n; k++) {
+		int i = idx ? idx[k] : k;
 		const char *v = sk_attrs_get(&z->m[i].attrs, key);
 		char *end;
 		if (!v)
 			return sk_error("model %d has no attribute '%s'", i + 1, key);
-		out[i] = strtod(v, &end);
-		if (end == v || *end || !isfinite(out[i]))
-			return sk_error("model %d: attribute %s='%s' is not a finite number", i + 1, key, v);
+		out[k] = strtod(v, &end);
+		if (end == v || *end || !(out[k] >= lo && out[k] <= hi))
+			return sk_error("model %d: %s='%s' is not a number in [%g, %g]", i + 1, key, v, lo, hi);
 	}
+	return 0;
+}
+
+/* ---- selecting models ---- */
+
+void sk_zoo_select_defaults(sk_zoo_select *s)
+{
+	memset(s, 0, sizeof *s);
+	s->part = "all";
+	s->test_frac = 0.5;
+	s->by = "run";
+}
+
+int sk_zoo_select_part(const char *part)
+{
+	static const char *const parts[] = {"all", "train", "val", "test"};
+	for (int i = 0; i < 4; i++)
+		if (part && !strcmp(part, parts[i]))
+			return i;
+	return sk_error("--split is all, train, val or test, not '%s'", part ? part : "");
+}
+
+int sk_zoo_select_where(sk_zoo_select *s, const char *kv)
+{
+	if (s->nwhere == SK_ZOO_WHERE_MAX)
+		return sk_error("at most %d --where options", SK_ZOO_WHERE_MAX);
+	if (!strchr(kv, '='))
+		return sk_error("--where wants KEY=VALUE, got '%s'", kv);
+	s->where[s->nwhere++] = kv;
+	return 0;
+}
+
+/* The side of model i: its run's two draws keyed on (seed, run name), so a
+ * run is never cut and its side does not depend on the other models. */
+static const char *side_of(const sk_zoo_model *m, int i, const sk_zoo_select *s)
+{
+	const char *run = sk_attrs_get(&m->attrs, s->by);
+	char buf[32];
+	if (!run) {
+		snprintf(buf, sizeof buf, "%d", i);
+		run = buf;
+	}
+	float u = sk_rng_uniform(s->seed, sk_rng_hash(run), 0);
+	float v = sk_rng_uniform(s->seed, sk_rng_hash(run), 1);
+	return u < s->test_frac ? "test" : v < s->val_frac ? "val" : "train";
+}
+
+static int where_holds(const sk_zoo_model *m, const sk_zoo_select *s)
+{
+	for (int w = 0; w < s->nwhere; w++) {
+		const char *eq = strchr(s->where[w], '='), *v;
+		char key[SK_NAME_MAX];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - s->where[w]), s->where[w]);
+		v = sk_attrs_get(&m->attrs, key);
+		if (!v || strcmp(v, eq + 1))
+			return 0;
+	}
+	return 1;
+}
+
+int *sk_zoo_select_models(const sk_zoo *z, const sk_zoo_select *s, int *n)
+{
+	int *idx = malloc(sizeof *idx * (size_t)(z->n + 1)), k = 0;
+	if (!idx) {
+		sk_error("out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < z->n; i++)
+		if (where_holds(&z->m[i], s) && (!strcmp(s->part, "all") || !strcmp(side_of(&z->m[i], i, s), s->part)))
+			idx[k++] = i;
+	if (k == 0) {
+		free(idx);
+		sk_error("no model left after --where/--split (of %d read)", z->n);
+		return NULL;
+	}
+	*n = k;
+	return idx;
+}
+
+int sk_zoo_read_all(sk_zoo *z, char **paths, int n)
+{
+	sk_zoo_init(z);
+	if (n == 0)
+		return sk_zoo_read("-", z);
+	for (int i = 0; i < n; i++)
+		if (sk_zoo_read(paths[i], z) < 0)
+			return -1;
 	return 0;
 }
 
 /* ---- to and from sequences ---- */
 
-struct pcollect {
-	prec *p;
-	int np, cap;
-	size_t total;
-	float *flat;    /* when set: copy values in (from_seq) */
-	const float *src;  /* when set: copy values out (to_seq) */
-};
-
-static int collect_fn(sk_param *p, sk_layer *l, void *arg)
-{
-	struct pcollect *c = arg;
-	(void)l;
-	if (p->flags & 1)   /* SK_P_BUFFER: running statistics are not parameters */
-		return 0;
-	if (c->p) {
-		if (c->np == c->cap)
-			return sk_error("parameter count changed");
-		snprintf(c->p[c->np].name, SK_NAME_MAX, "%s", p->name);
-		c->p[c->np].ndim = p->ndim;
-		memcpy(c->p[c->np].shape, p->shape, sizeof p->shape);
-		c->p[c->np].off = c->total;
-		c->p[c->np].size = p->size;
-	}
-	if (c->flat)
-		memcpy(c->flat + c->total, p->w, p->size * sizeof(float));
-	if (c->src)
-		memcpy(p->w, c->src + c->total, p->size * sizeof(float));
-	c->np++;
-	c->total += p->size;
-	return 0;
-}
-
 int sk_zoo_model_from_seq(sk_seq *q, sk_zoo_model *m)
 {
-	struct pcollect c = {0};
+	int rc;
 	memset(m, 0, sizeof *m);
 	sk_attrs_init(&m->attrs);
-	if (sk_seq_walk_params(q, collect_fn, &c) < 0)
-		return -1;
-	c.cap = c.np;
-	c.p = calloc((size_t)c.cap + 1, sizeof *c.p);
-	m->flat = sk_alloc_array(c.total ? c.total : 1, sizeof(float));
-	if (!c.p || !m->flat) {
-		free(c.p);
+	if ((rc = flatten(m, q, 1, "sequence", NULL)) < 0)
 		sk_zoo_model_free(m);
-		return sk_error("out of memory");
-	}
-	c.np = 0;
-	c.total = 0;
-	c.flat = m->flat;
-	if (sk_seq_walk_params(q, collect_fn, &c) < 0 || make_layers(m, q, c.p, c.np, "sequence") < 0) {
-		free(c.p);
-		sk_zoo_model_free(m);
-		return -1;
-	}
-	m->nflat = c.total;
-	free(c.p);
-	return 0;
+	return rc;
 }
 
 int sk_zoo_model_to_seq(const sk_zoo_model *m, sk_seq *q)
 {
-	struct pcollect c = {0};
-	if (sk_seq_walk_params(q, collect_fn, &c) < 0)
+	sk_param **ps;
+	int np = sk_seq_params(q, &ps);
+	size_t total = 0;
+	if (np < 0)
 		return -1;
-	if (c.total != m->nflat)
-		return sk_error("model has %zu parameters, the sequence %zu", m->nflat, c.total);
-	c.np = 0;
-	c.total = 0;
-	c.src = m->flat;
-	return sk_seq_walk_params(q, collect_fn, &c);
+	for (int i = 0; i < np; i++)
+		total += ps[i]->flags & SK_P_BUFFER ? 0 : ps[i]->size;
+	if (total != m->nflat) {
+		free(ps);
+		return sk_error("model has %zu parameters, the sequence %zu", m->nflat, total);
+	}
+	total = 0;
+	for (int i = 0; i < np; i++)
+		if (!(ps[i]->flags & SK_P_BUFFER)) {
+			memcpy(ps[i]->w, m->flat + total, ps[i]->size * sizeof(float));
+			total += ps[i]->size;
+		}
+	free(ps);
+	return 0;
 }
 
 /* ---- permutations of hidden units ---- */

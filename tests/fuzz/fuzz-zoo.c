@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		double *acc = malloc(((size_t)z.n + 1) * sizeof *acc);
 		fuzz_check(acc != NULL);
-		(void)sk_zoo_attr(&z, "test_acc", acc);
+		(void)sk_zoo_attr(&z, NULL, z.n, "test_acc", -1e300, 1e300, acc);
 		free(acc);
 	}
 	sk_zoo_free(&z);
