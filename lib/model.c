@@ -101,7 +101,9 @@ int sk_model_params(sk_model *m, sk_param ***out) { return sk_seq_params(m->seq,
 
 /* ---- writing ---- */
 
-int sk_model_write(FILE *f, sk_model *m, int nextra)
+int sk_model_write(FILE *f, sk_model *m, int nextra) { return sk_model_write_level(f, m, nextra, 0); }
+
+int sk_model_write_level(FILE *f, sk_model *m, int nextra, int level)
 {
 	sk_param **ps;
 	int np = sk_model_params(m, &ps), rc = -1;
@@ -118,7 +120,7 @@ int sk_model_write(FILE *f, sk_model *m, int nextra)
 	if (sk_write_record_raw(f, "model", SK_U8, 1, &len, m->spec_text, &a, 0) < 0)
 		goto out;
 	for (int i = 0; i < np; i++)
-		if (sk_write_record_raw(f, ps[i]->name, SK_F32, ps[i]->ndim, ps[i]->shape, ps[i]->w, NULL, 0) < 0)
+		if (sk_write_record_raw(f, ps[i]->name, SK_F32, ps[i]->ndim, ps[i]->shape, ps[i]->w, NULL, level) < 0)
 			goto out;
 	rc = 0;
 out:

@@ -47,6 +47,9 @@ sk_model *sk_model_read(sk_reader *r, const sk_header *h);
 /* Write the model record and parameters; `extra` records are appended by the
  * caller after it if it declared them in `nextra`. */
 int sk_model_write(FILE *f, sk_model *m, int nextra);
+/* The same with the parameter records deflated at `level` (0 = raw, 1..9;
+ * the model record itself stays raw: its spec text is small). */
+int sk_model_write_level(FILE *f, sk_model *m, int nextra, int level);
 
 /* Copy parameters from `src` into `dst` by full name where the shapes match;
  * `only` (NULL = all) restricts to layers whose name equals it or starts with
