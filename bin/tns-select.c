@@ -130,8 +130,8 @@ int main(int argc, char **argv)
 		case OPT_OUTPUT: out = arg; break;
 		case OPT_COMPRESS: s.level = sk_arg_level(arg); break;
 		case OPT_LEVEL:
-			sk_cli_deprecated("--level", "-z/--compress");
 			s.level = sk_arg_level(arg);
+			sk_cli_deprecated("--level", "-z/--compress");
 			break;
 		case OPT_FORCE: force = 1; break;
 		}

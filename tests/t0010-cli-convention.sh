@@ -156,9 +156,12 @@ test_expect_success 'a program that can stop with a checkpoint says exit status 
 	test $bad = 0
 '
 
-# man page option tags: "LETTER LONG" per tag line (letter "-" when none)
+# A man page's option lines: the lines of its OPTIONS section that start
+# with an option (".B \-x", ".BR \-\-long ...", ".BI ...", tags after .TP or
+# .TQ, or options named in a paragraph), as "LETTER LONG" (letter "-" unless
+# the line pairs one letter with one long option).
 man_tags() {
-	awk 'prev ~ /^\.TP/ {print} {prev = $0}' "$SK_SRCDIR/man/man1/$1.1" |
+	awk '/^\.SH/ {s = ($0 ~ /^\.SH "?OPTIONS/); next} s && /^\.[BIR]+ +\\-/' "$SK_SRCDIR/man/man1/$1.1" |
 		sed 's/\\-\\-/@@/g; s/\([A-Za-z0-9]\)\\-/\1-/g' |
 		awk '{
 			n = 0; l = 0; s = "-"; line = $0
@@ -169,7 +172,6 @@ man_tags() {
 			while (match(line, /\\-[A-Za-z]([^A-Za-z0-9]|$)/)) {
 				n++; s = "-" substr(line, RSTART + 2, 1); line = substr(line, RSTART + 2)
 			}
-			# a letter belongs to the long option when the tag has one of each
 			for (i = 1; i <= l; i++)
 				print (l == 1 && n == 1 ? s : "-"), g[i]
 		}'
