@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 	              .opts = opts};
 	sk_infer_config c;
 	sk_infer_result r;
-	const char *arg, *model_path = NULL, *data_path = "-", *out_path = "-";
+	const char *arg, *model_path = NULL, *data_path, *out_path = "-";
 	int idx, first, eval = 0, confusion = 0, force = 0, output_given = 0;
 	sk_model *m;
 	sk_chunks *in;
@@ -72,12 +72,9 @@ int main(int argc, char **argv)
 		case O_FORCE: force = 1; break;
 		}
 	}
-	if (first < argc)
-		data_path = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
 	if (!model_path)
 		sk_usage("-m MODEL is required (try --help)");
+	data_path = sk_cli_input(argc, argv, first);
 	if (!strcmp(model_path, "-") && !strcmp(data_path, "-"))
 		sk_usage("the model and the data cannot both be stdin");
 	if (output_given && c.layer)

@@ -337,15 +337,13 @@ int main(int argc, char **argv)
 				sk_usage("no output format: the format option is -F (-f is --force): -F %s", argv[i]);
 		sk_usage("no output format: give -F npy, -F png or -F tsv");
 	}
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-export ...)");
+	const char *path = sk_cli_input(argc, argv, first);
 	if (o.fmt != FMT_TSV && o.nnames > 1)
 		sk_usage("-n may be repeated for tsv only");
 	if (o.fmt != FMT_PNG && (o.cols || o.index >= 0 || o.scale >= 0 || o.zoom || o.tile[0]))
 		sk_usage("--grid, --index, --scale, --zoom and --tile apply to -F png only");
 	if (o.fmt != FMT_TSV && o.header)
 		sk_usage("--header applies to -F tsv only");
-	const char *path = first < argc ? argv[first] : "-";
 
 	sk_reader *r = sk_reader_open(path);
 	if (!r)

@@ -189,12 +189,7 @@ int main(int argc, char **argv)
 		case OPT_STATS: stats_on = check = 1; break;
 		}
 	}
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-info)");
-	const char *path = first < argc ? argv[first] : "-";
-
-	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
-		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	const char *path = sk_cli_input(argc, argv, first);
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

@@ -12,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_COMPRESS, OPT_FORCE, OPT_LEVEL, OPT_N };
 
@@ -138,12 +137,7 @@ int main(int argc, char **argv)
 	}
 	if ((have_seed || have_part) && !s.have_split)
 		sk_usage("--seed and --part need --split");
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-select ...)");
-	const char *path = first < argc ? argv[first] : "-";
-
-	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
-		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	const char *path = sk_cli_input(argc, argv, first);
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

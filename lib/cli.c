@@ -55,14 +55,21 @@ static void vmsg(const char *kind, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: %s%s\n", prog_name(), kind, buf);
 }
 
+/* The message of an error that ends the program, and no half-written
+ * output left behind. */
+static void vfatal(const char *fmt, va_list ap)
+{
+	sk_progress_end();
+	vmsg("", fmt, ap);
+	sk_ofile_remove_pending();
+}
+
 void sk_die(const char *fmt, ...)
 {
 	va_list ap;
-	sk_progress_end();
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vfatal(fmt, ap);
 	va_end(ap);
-	sk_ofile_remove_pending();   /* never leave a half-written output behind */
 	exit(1);
 }
 
@@ -70,9 +77,8 @@ void sk_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vfatal(fmt, ap);
 	va_end(ap);
-	sk_ofile_remove_pending();
 	exit(2);
 }
 
@@ -146,6 +152,16 @@ void sk_cli_help(const sk_cli *c, FILE *f)
 	fprintf(f, "\nExit status: 0 success, 1 data or runtime error, 2 usage error%s.\n",
 	        can_stop(c) ? ", 3 stopped with a checkpoint written (continue with --resume)" : "");
 	fprintf(f, "See %s(1).\n", c->prog);
+}
+
+const char *sk_cli_input(int argc, char **argv, int first)
+{
+	if (argc - first > 1)
+		sk_usage("one input expected, got also '%s' (several streams: cat them into a pipe)", argv[first + 1]);
+	const char *path = first < argc ? argv[first] : "-";
+	if (!strcmp(path, "-") && isatty(STDIN_FILENO))
+		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	return path;
 }
 
 /* The real table, for tests/t0010-cli-convention.sh. */

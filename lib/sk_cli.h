@@ -61,6 +61,10 @@ void sk_cli_init(sk_cli *c, int argc, char **argv);
  * convention (tests/t0010-cli-convention.sh) reads it. */
 int sk_cli_next(sk_cli *c, int argc, char **argv, const char **arg, int *optind_out);
 void sk_cli_help(const sk_cli *c, FILE *f);
+/* The one input stream of a program: the operand argv[first], or "-"
+ * (standard input) when there is none.  A second operand, or standard input
+ * that is a terminal, is a usage error. */
+const char *sk_cli_input(int argc, char **argv, int first);
 
 /* Errors: print "prog: message" on stderr and exit. */
 void sk_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));     /* exit 1 */
