@@ -11,27 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sk_option opts[] = {
-	{"arch", 'a', "NAME", "dmrnet or resnet (default dmrnet)"},
-	{"depth", 'd', "D", "depth 6n+2: 8, 14, 20, 26, ... (default 8, or searched by --match-params)"},
-	{"width", 'w', "W", "first-stage width; stages have W, 2W, 4W channels (default 16)"},
-	{"classes", 'k', "K", "number of classes (default 10)"},
-	{"input", 'i', "CxHxW", "input shape per example (default 3x32x32)"},
-	{"shortcut", 0, "a|b", "resnet transitions: a zero-padded identity, b 1x1 conv+BN projection (default b)"},
-	{"seed", 's', "S", "initialisation seed (default 1)"},
-	{"output", 'o', "FILE", "output file (default - = stdout)"},
-	{"spec", 0, NULL, "write the model spec text instead of an initialised model"},
-	{"match-params", 'm', "DEPTH|FILE",
-	 "match the parameter count of the other architecture at DEPTH (same width), or of the model in FILE: "
-	 "searches the depth, or the width when --depth is given"},
-	{"max-depth", 0, "D", "largest depth --match-params tries (default 1000)"},
-	{"max-width", 0, "W", "largest width --match-params tries (default 256)"},
-	{"force", 'f', NULL, "write binary output even to a terminal"},
-	{0, 0, 0, 0},
-};
+enum { O_ARCH, O_DEPTH, O_WIDTH, O_CLASSES, O_INPUT, O_SHORTCUT, O_SEED, O_OUTPUT, O_COMPRESS, O_SPEC, O_MATCH, O_MAXD,
+       O_MAXW, O_FORCE, O_N };
 
-enum { O_ARCH, O_DEPTH, O_WIDTH, O_CLASSES, O_INPUT, O_SHORTCUT, O_SEED, O_OUTPUT, O_SPEC, O_MATCH, O_MAXD, O_MAXW,
-       O_FORCE };
+static const sk_option opts[] = {
+	[O_ARCH] = {"arch", 'A', "NAME", "dmrnet or resnet (default dmrnet)"},
+	[O_DEPTH] = {"depth", 'd', "D", "depth 6n+2: 8, 14, 20, 26, ... (default 8, or searched by --match-params)"},
+	[O_WIDTH] = {"width", 'w', "W", "first-stage width; stages have W, 2W, 4W channels (default 16)"},
+	[O_CLASSES] = {"classes", 0, "K", "number of classes (default 10)"},
+	[O_INPUT] = {"input", 0, "CxHxW", "input shape per example (default 3x32x32)"},
+	[O_SHORTCUT] = {"shortcut", 0, "a|b",
+	                "resnet transitions: a zero-padded identity, b 1x1 conv+BN projection (default b)"},
+	[O_SEED] = SK_OPT_SEED("initialisation seed (default 1)"),
+	[O_OUTPUT] = SK_OPT_OUTPUT("output file (default - = stdout)"),
+	[O_COMPRESS] = SK_OPT_COMPRESS("deflate level of the parameter records, 0 = raw (default 0)"),
+	[O_SPEC] = {"spec", 0, NULL, "write the model spec text instead of an initialised model"},
+	[O_MATCH] = {"match-params", 0, "DEPTH|FILE",
+	             "match the parameter count of the other architecture at DEPTH (same width), or of the model in "
+	             "FILE: searches the depth, or the width when --depth is given"},
+	[O_MAXD] = {"max-depth", 0, "D", "largest depth --match-params tries (default 1000)"},
+	[O_MAXW] = {"max-width", 0, "W", "largest width --match-params tries (default 256)"},
+	[O_FORCE] = SK_OPT_FORCE,
+	[O_N] = {0, 0, 0, 0},
+};
 
 static void parse_input(const char *s, sk_arch *a)
 {
@@ -72,12 +74,12 @@ int main(int argc, char **argv)
 {
 	sk_cli cli = {.prog = "mr-build",
 	              .synopsis = "[--arch dmrnet|resnet] [--depth D] [--width W] [--classes K] [--input CxHxW] "
-	                          "[--seed S] [-o FILE] [--spec] [--match-params DEPTH|FILE]",
+	                          "[--seed S] [-z LEVEL] [-o OUT] [--spec] [--match-params DEPTH|FILE]",
 	              .summary = "Write an initialised merge-and-run (DMRNet) or ResNet model, or its spec.",
 	              .opts = opts};
 	sk_arch a = {SK_ARCH_DMRNET, 0, 16, 10, 3, 32, 32, 0};
 	const char *arg, *out = "-", *match = NULL;
-	int idx, optind_out, spec_only = 0, force = 0, depth_given = 0, width_given = 0;
+	int idx, optind_out, spec_only = 0, force = 0, depth_given = 0, width_given = 0, level = -1;
 	long max_depth = 1000, max_width = 256;
 	unsigned long long seed = 1;
 	char b1[32], b2[32];
@@ -98,8 +100,9 @@ int main(int argc, char **argv)
 				sk_usage("--shortcut '%s' must be a or b", arg);
 			a.shortcut_a = arg[0] == 'a';
 			break;
-		case O_SEED: seed = (unsigned long long)sk_arg_double("--seed", arg, 0, 9007199254740992.0); break;
+		case O_SEED: seed = sk_arg_seed("--seed", arg); break;
 		case O_OUTPUT: out = arg; break;
+		case O_COMPRESS: level = sk_arg_level(arg); break;
 		case O_SPEC: spec_only = 1; break;
 		case O_MATCH: match = arg; break;
 		case O_MAXD: max_depth = sk_arg_long("--max-depth", arg, 8, 6002); break;
@@ -109,6 +112,10 @@ int main(int argc, char **argv)
 	}
 	if (optind_out < argc)
 		sk_usage("unexpected operand '%s'", argv[optind_out]);
+	if (spec_only && level >= 0)
+		sk_usage("--compress applies to the model stream, not to --spec");
+	if (level < 0)
+		level = 0;
 	if (a.shortcut_a && a.kind != SK_ARCH_RESNET)
 		sk_usage("--shortcut applies to --arch resnet only");
 	if (match && depth_given && width_given)
@@ -181,7 +188,8 @@ int main(int argc, char **argv)
 		    sk_attrs_setf(&m->attrs, "width", "%d", a.width) < 0 ||
 		    sk_attrs_setf(&m->attrs, "params", "%lld", (long long)np) < 0 ||
 		    sk_attrs_setf(&m->attrs, "flops", "%.0f", fl) < 0 ||
-		    (cmd && sk_attrs_set(&m->attrs, "command", cmd) < 0) || sk_model_write(sk_ofile_fp(of), m, 0) < 0) {
+		    (cmd && sk_attrs_set(&m->attrs, "command", cmd) < 0) ||
+		    sk_model_write_level(sk_ofile_fp(of), m, 0, level) < 0) {
 			free(cmd);
 			sk_ofile_abort(of);
 			sk_die_lib();

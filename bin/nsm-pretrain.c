@@ -19,17 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_STOPPED 3
-
 enum {
-	O_OUTPUT, O_FILTERS, O_SIZE, O_STRIDE, O_TAU, O_ITERS, O_ETA, O_TOL, O_REG, O_INIT, O_SCALE, O_SUP, O_CLASSES,
+	O_OUTPUT, O_COMPRESS, O_FILTERS, O_SIZE, O_STRIDE, O_TAU, O_ITERS, O_ETA, O_TOL, O_REG, O_INIT, O_SCALE, O_SUP, O_CLASSES,
 	O_LSCALE, O_EMIT, O_NAME, O_ALGO, O_POOL, O_CONVOUT, O_MAXIMG, O_BLOCK, O_EPOCHS, O_BATCH, O_LR, O_SCHED,
 	O_STEPSIZE, O_GAMMA, O_MILESTONES, O_WARMUP, O_MINLR, O_SEED, O_THREADS, O_LOG, O_CKPT, O_CKPT_EVERY, O_RESUME,
-	O_STOP, O_FORCE
+	O_STOP, O_FORCE, O_N
 };
 
 static const sk_option opts[] = {
-	[O_OUTPUT] = {"output", 'o', "OUT", "model stream written atomically (required)"},
+	[O_OUTPUT] = SK_OPT_OUTPUT("model stream written atomically (required)"),
+	[O_COMPRESS] = SK_OPT_COMPRESS("deflate level of OUT and --conv-out, 0 = raw (default 0)"),
 	[O_FILTERS] = {"filters", 'k', "K", "number of filters (default 50)"},
 	[O_SIZE] = {"size", 0, "S", "filter size S x S (default 6)"},
 	[O_STRIDE] = {"stride", 0, "T", "filter stride (default 1); no padding"},
@@ -50,8 +49,8 @@ static const sk_option opts[] = {
 	[O_CONVOUT] = {"conv-out", 0, "FILE", "also write the filters as a conv layer model (for snet-train --init)"},
 	[O_MAXIMG] = {"max-images", 0, "N", "use only the first N images of the data"},
 	[O_BLOCK] = {"block", 0, "N", "samples per cache block of the dynamics (default 256)"},
-	[O_EPOCHS] = {"epochs", 'e', "N", "epochs (default 1)"},
-	[O_BATCH] = {"batch", 'b', "N", "images per batch (default 128)"},
+	[O_EPOCHS] = SK_OPT_EPOCHS("epochs (default 1)"),
+	[O_BATCH] = SK_OPT_BATCH("images per batch (default 128)"),
 	[O_LR] = {"lr", 0, "LR", "base learning rate on the NSM objective (default 0.05)"},
 	[O_SCHED] = {"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
 	[O_STEPSIZE] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
@@ -59,14 +58,15 @@ static const sk_option opts[] = {
 	[O_MILESTONES] = {"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"},
 	[O_WARMUP] = {"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"},
 	[O_MINLR] = {"min-lr", 0, "LR", "cosine: the rate at the last epoch (default 0)"},
-	[O_SEED] = {"seed", 's', "S", "seed of initialisation and shuffling (default 1)"},
-	[O_THREADS] = {"threads", 'j', "N", "worker threads (default: all cores); results depend on the seed and N only"},
+	[O_SEED] = SK_OPT_SEED("seed of initialisation and shuffling (default 1)"),
+	[O_THREADS] = SK_OPT_THREADS("worker threads (default: all cores); results depend on the seed and N only"),
 	[O_LOG] = {"log", 0, "FILE", "per-epoch TSV: epoch loss train_acc valid_acc lr images_per_s seconds delta active"},
 	[O_CKPT] = {"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
 	[O_CKPT_EVERY] = {"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
 	[O_RESUME] = {"resume", 0, "CKPT", "continue from a checkpoint (same data, options, batch, seed, threads)"},
 	[O_STOP] = {"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
-	[O_FORCE] = {"force", 'f', NULL, "write the model even when OUT is a terminal"},
+	[O_FORCE] = SK_OPT_FORCE,
+	[O_N] = {0, 0, 0, 0},
 	{0},
 };
 
@@ -112,12 +112,12 @@ static int pick(const char *opt, const char *arg, const char *const *names)
 }
 
 static void write_model(sk_nsm_learner *L, const char *path, int conv, int pool, const char *cmd, int epochs,
-                        int64_t steps, int force)
+                        int64_t steps, int force, int level)
 {
 	sk_model *m = sk_nsm_learner_output(L, conv, pool);
 	sk_ofile *of = m ? sk_ofile_open(path, force) : NULL;
 	if (!of || sk_attrs_set(&m->attrs, "command", cmd) < 0 || sk_attrs_setf(&m->attrs, "epochs", "%d", epochs) < 0 ||
-	    sk_attrs_setf(&m->attrs, "steps", "%lld", (long long)steps) < 0 || sk_model_write(sk_ofile_fp(of), m, 0) < 0) {
+	    sk_attrs_setf(&m->attrs, "steps", "%lld", (long long)steps) < 0 || sk_model_write_level(sk_ofile_fp(of), m, 0, level) < 0) {
 		if (of)
 			sk_ofile_abort(of);
 		sk_die_lib();
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	struct ui u = {NULL, NULL};
 	const char *arg, *data = "-", *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
 	char *ckpt_buf, *cmd, **av = malloc(sizeof *av * (size_t)(argc + 1)), recipe[1024], info[512];
-	int idx, first, emit_conv = 0, pool = 0, force = 0, rc;
+	int idx, first, emit_conv = 0, pool = 0, force = 0, level = 0, rc;
 	int64_t max_images = 0, steps = 0;
 	sk_nsm_defaults(&lo.o);
 	sk_train_defaults(&c);
@@ -183,7 +183,8 @@ int main(int argc, char **argv)
 		case O_CONVOUT: conv_out = arg; break;
 		case O_MAXIMG: max_images = sk_arg_long("--max-images", arg, 1, 0x7fffffffffffffffL); break;
 		case O_BLOCK: lo.o.block = (int)sk_arg_long("--block", arg, 1, 1 << 20); break;
-		case O_SEED: lo.seed = c.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 0x7fffffffffffffffL); break;
+		case O_SEED: lo.seed = c.seed = sk_arg_seed("--seed", arg); break;
+		case O_COMPRESS: level = sk_arg_level(arg); break;
 		case O_THREADS: c.threads = (int)sk_arg_long("--threads", arg, 1, 256); break;
 		case O_LOG: log_path = arg; break;
 		case O_CKPT: ckpt = arg; break;
@@ -259,21 +260,15 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		sk_die_lib();
 	if (rc == SK_TRAIN_STOPPED) {
-		if (*c.stop)
-			sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
-			        *c.stop == SIGINT ? "SIGINT" : "SIGTERM", c.checkpoint, c.checkpoint);
-		else
-			sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)",
-			        (long long)c.stop_after, c.checkpoint, c.checkpoint);
-		exit(EXIT_STOPPED);
+		sk_exit_stopped(*c.stop, (long long)c.stop_after, c.checkpoint);
 	}
 	if (u.log && (ferror(u.log) | fclose(u.log)))
 		sk_die("%s: write error", log_path);
 	if (sk_trainer_last(t)->step > steps)
 		steps = sk_trainer_last(t)->step;
-	write_model(u.L, out, emit_conv, pool, sk_trainer_command(t), c.epochs, steps, force);
+	write_model(u.L, out, emit_conv, pool, sk_trainer_command(t), c.epochs, steps, force, level);
 	if (conv_out)
-		write_model(u.L, conv_out, 1, 0, sk_trainer_command(t), c.epochs, steps, force);
+		write_model(u.L, conv_out, 1, 0, sk_trainer_command(t), c.epochs, steps, force, level);
 	sk_trainer_free(t);
 	sk_nsm_learner_free(u.L);
 	sk_dataset_free(&d);

@@ -14,34 +14,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sk_option opts[] = {
-	{"model", 'm', "MODEL", "model stream or spec file (required)"},
-	{"kind", 'k', "WHAT", "logits, probs or labels (default logits)"},
-	{"layer", 'l', "NAME", "write the output of layer NAME instead (features)"},
-	{"eval", 'e', NULL, "print metrics (accuracy, loss, n) on stdout instead of a stream"},
-	{"confusion", 'c', NULL, "with --eval: also print the confusion matrix (rows: true label)"},
-	{"batch", 'b', "N", "examples per forward pass (default 256)"},
-	{"threads", 'j', "N", "worker threads (default: all cores)"},
-	{"output", 'o', "FILE", "write the stream to FILE atomically (default - = stdout)"},
-	{"compress", 'z', "LEVEL", "deflate the output records (1..9; default 0 = raw)"},
-	{"force", 'f', NULL, "write binary output even to a terminal"},
-	{"dataset", 0, NULL, "with --layer: write the features as a data set (images shaped like the layer's output, "
-	 "with the labels) that snet-train reads"},
-	{0, 0, 0, 0},
-};
+enum { O_MODEL, O_KIND, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OUTPUT, O_COMPRESS, O_FORCE, O_DATASET, O_N };
 
-enum { O_MODEL, O_OUTPUT, O_LAYER, O_EVAL, O_CONFUSION, O_BATCH, O_THREADS, O_OUT, O_COMPRESS, O_FORCE, O_DATASET };
+static const sk_option opts[] = {
+	[O_MODEL] = SK_OPT_MODEL("model stream or spec file (required)"),
+	[O_KIND] = {"kind", 0, "WHAT", "logits, probs or labels (default logits)"},
+	[O_LAYER] = {"layer", 'l', "NAME", "write the output of layer NAME instead (features)"},
+	[O_EVAL] = {"eval", 0, NULL, "print metrics (accuracy, loss, n) on stdout instead of a stream"},
+	[O_CONFUSION] = {"confusion", 0, NULL, "with --eval: also print the confusion matrix (rows: true label)"},
+	[O_BATCH] = SK_OPT_BATCH("examples per forward pass (default 256)"),
+	[O_THREADS] = SK_OPT_THREADS("worker threads (default: all cores)"),
+	[O_OUTPUT] = SK_OPT_OUTPUT("write the stream to OUT atomically (default - = stdout)"),
+	[O_COMPRESS] = SK_OPT_COMPRESS("deflate the output records (1..9; default 0 = raw)"),
+	[O_FORCE] = SK_OPT_FORCE,
+	[O_DATASET] = {"dataset", 0, NULL, "with --layer: write the features as a data set (images shaped like the layer's output, "
+	                "with the labels) that snet-train reads"},
+	[O_N] = {0, 0, 0, 0},
+};
 
 int main(int argc, char **argv)
 {
 	sk_cli cli = {.prog = "snet-infer",
-	              .synopsis = "-m MODEL [-k logits|probs|labels] [--layer NAME] [--eval [--confusion]] "
-	                          "[--batch N] [DATA|-]",
+	              .synopsis = "-m MODEL [--kind logits|probs|labels] [--layer NAME] [--eval [--confusion]] "
+	                          "[--batch N] [-z LEVEL] [-o OUT] [DATA|-]",
 	              .summary = "Run a model over a data stream (stdin when DATA is absent or '-').",
 	              .opts = opts};
 	sk_infer_config c;
 	sk_infer_result r;
-	const char *arg, *model_path = NULL, *data_path = "-", *out_path = "-";
+	const char *arg, *model_path = NULL, *data_path, *out_path = "-";
 	int idx, first, eval = 0, confusion = 0, force = 0, output_given = 0;
 	sk_model *m;
 	sk_chunks *in;
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
 		switch (idx) {
 		case O_MODEL: model_path = arg; break;
-		case O_OUTPUT:
+		case O_KIND:
 			output_given = 1;
 			if (!strcmp(arg, "logits"))
 				c.output = SK_OUT_LOGITS;
@@ -69,18 +69,15 @@ int main(int argc, char **argv)
 		case O_CONFUSION: confusion = 1; break;
 		case O_BATCH: c.batch = (int)sk_arg_long("--batch", arg, 1, 1 << 20); break;
 		case O_THREADS: c.threads = (int)sk_arg_long("--threads", arg, 1, 256); break;
-		case O_OUT: out_path = arg; break;
-		case O_COMPRESS: c.level = (int)sk_arg_long("--compress", arg, 0, 9); break;
+		case O_OUTPUT: out_path = arg; break;
+		case O_COMPRESS: c.level = sk_arg_level(arg); break;
 		case O_FORCE: force = 1; break;
 		case O_DATASET: c.dataset = 1; break;
 		}
 	}
-	if (first < argc)
-		data_path = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
 	if (!model_path)
 		sk_usage("-m MODEL is required (try --help)");
+	data_path = sk_cli_input(argc, argv, first);
 	if (!strcmp(model_path, "-") && !strcmp(data_path, "-"))
 		sk_usage("the model and the data cannot both be stdin");
 	if (output_given && c.layer)

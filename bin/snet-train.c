@@ -20,22 +20,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define EXIT_STOPPED 3
-
-enum { O_MODEL, O_OUTPUT, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
+enum { O_MODEL, O_OUTPUT, O_COMPRESS, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
        O_WARMUP, O_MINLR, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_NOFLIP, O_LOG, O_CKPT,
        O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE, O_DIST,
        O_FIXED, O_N };
 
-/* Options without a case in main's switch are the run's: their long names
- * are the recipe's and run's keys (sk_train.h). */
 static const sk_option opts[] = {
-	[O_MODEL] = {"model", 'm', "MODEL", "model spec file or model stream to train (required unless --resume)"},
-	[O_OUTPUT] = {"output", 'o', "OUT", "trained model stream, written atomically (required)"},
+	[O_MODEL] = SK_OPT_MODEL("model spec file or model stream to train (required unless --resume)"),
+	[O_OUTPUT] = SK_OPT_OUTPUT("trained model stream, written atomically (required)"),
+	[O_COMPRESS] = SK_OPT_COMPRESS("deflate level of OUT, 0 = raw (default 0)"),
 	[O_VALID] = {"valid", 0, "FILE", "validation data stream, evaluated after every epoch"},
 	[O_VSPLIT] = {"valid-split", 0, "F", "hold out a seeded fraction F (0 < F < 1) of the training data for validation"},
-	[O_EPOCHS] = {"epochs", 'e', "N", "epochs (default 10)"},
-	[O_BATCH] = {"batch", 'b', "N", "batch size (default 64)"},
+	[O_EPOCHS] = SK_OPT_EPOCHS("epochs (default 10)"),
+	[O_BATCH] = SK_OPT_BATCH("batch size (default 64)"),
 	[O_LR] = {"lr", 0, "LR", "base learning rate (default 0.05 for sgd/nesterov, 0.001 for adam/adamw, 0.002 for nadam, 0.01 for rmsprop)"},
 	[O_SCHED] = {"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
 	[O_STEPSIZE] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
@@ -47,8 +44,8 @@ static const sk_option opts[] = {
 	[O_MOMENTUM] = {"momentum", 0, "M", "sgd, nesterov: momentum (default 0.9); rmsprop (default 0)"},
 	[O_WD] = {"wd", 0, "WD", "weight decay, not on biases and norms; decoupled for adamw (default 0)"},
 	[O_LOSS] = {"loss", 0, "L", "xent (softmax cross-entropy) or mse against one-hot labels (default xent)"},
-	[O_SEED] = {"seed", 's', "S", "seed of initialisation, shuffling, augmentation and dropout (default 1)"},
-	[O_THREADS] = {"threads", 'j', "N", "worker threads (default: all cores); results depend on the seed and N only"},
+	[O_SEED] = SK_OPT_SEED("seed of initialisation, shuffling, augmentation and dropout (default 1)"),
+	[O_THREADS] = SK_OPT_THREADS("worker threads (default: all cores); results depend on the seed and N only"),
 	[O_CROP] = {"crop", 0, "PAD", "augment: random crop with zero padding PAD"},
 	[O_FLIP] = {"flip", 0, NULL, "augment: random horizontal flip"},
 	[O_NOFLIP] = {"no-flip", 0, NULL, "no flip, even when the model's recipe asks for it"},
@@ -64,7 +61,7 @@ static const sk_option opts[] = {
 	             "--init-unsupervised=METHOD picks the method (none: not even when the recipe asks)"},
 	[O_UNSUP_N] = {"init-examples", 0, "N", "examples used by --init-unsupervised (default 4000)"},
 	[O_STOP_AFTER] = {"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
-	[O_FORCE] = {"force", 'f', NULL, "write the model even when OUT is a terminal"},
+	[O_FORCE] = SK_OPT_FORCE,
 	[O_DIST] = {"distributed", 0, NULL,
 	            "data-parallel over MPI ranks (mpirun -np K): each rank runs its share of every batch, gradients "
 	            "are summed with MPI_Allreduce, rank 0 writes the output and checkpoints"},
@@ -73,6 +70,17 @@ static const sk_option opts[] = {
 	             "of K*T threads when T = 1"},
 	[O_N] = {0, 0, 0, 0},
 };
+
+/* The run's key (sk_train.h: the recipe's and the run's) of each option that
+ * sets one; main's switch hands these to the run unparsed. */
+static const char *const run_key[O_N] = {
+	[O_VSPLIT] = "valid-split", [O_EPOCHS] = "epochs", [O_BATCH] = "batch", [O_LR] = "lr",
+	[O_SCHED] = "schedule", [O_STEPSIZE] = "step-size", [O_GAMMA] = "gamma", [O_MILESTONES] = "milestones",
+	[O_WARMUP] = "warmup", [O_MINLR] = "min-lr", [O_OPTIMIZER] = "optimizer", [O_MOMENTUM] = "momentum",
+	[O_WD] = "wd", [O_LOSS] = "loss", [O_THREADS] = "threads", [O_CROP] = "crop", [O_INIT] = "init",
+	[O_INIT_LAYERS] = "init-layers", [O_FREEZE] = "freeze", [O_UNSUP_N] = "init-examples",
+};
+
 
 #ifdef SK_HAVE_MPI
 static int dist_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
@@ -142,7 +150,7 @@ int main(int argc, char **argv)
 	const char *arg, *model_path = NULL, *out_path = NULL, *valid_path = NULL, *log_path = NULL;
 	const char *ckpt_path = NULL, *resume_path = NULL, *data_path = "-", *unsup_method = "default";
 	char *cmd, *ckpt_buf = NULL, **v;
-	int idx, first, n = 0, rc, force = 0, distributed = 0, fixed_reduce = 0, rank = 0;
+	int idx, first, n = 0, rc, level = 0, force = 0, distributed = 0, fixed_reduce = 0, rank = 0;
 	sk_model *m;
 	struct ui u = {NULL, 0, ""};
 #ifdef SK_HAVE_MPI
@@ -177,6 +185,8 @@ int main(int argc, char **argv)
 		switch (idx) {
 		case O_MODEL: model_path = arg; break;
 		case O_OUTPUT: out_path = arg; break;
+		case O_COMPRESS: level = sk_arg_level(arg); break;
+		case O_SEED: sk_arg_seed("--seed", arg), given(&run, "seed", arg); break;
 		case O_VALID: valid_path = arg; break;
 		case O_LOG: log_path = arg; break;
 		case O_CKPT: ckpt_path = arg; break;
@@ -189,7 +199,7 @@ int main(int argc, char **argv)
 		case O_FLIP: given(&run, "flip", "1"); break;
 		case O_NOFLIP: given(&run, "flip", "0"); break;
 		case O_UNSUP: given(&run, "init-unsupervised", unsup_method); break;
-		default: given(&run, opts[idx].longname, arg); break;
+		default: given(&run, run_key[idx], arg); break;
 		}
 	}
 	if (fixed_reduce && !distributed)
@@ -297,21 +307,15 @@ int main(int argc, char **argv)
 		fail();
 	if (rc == SK_TRAIN_STOPPED) {
 		sk_ofile_abort(of);
-		if (*c.stop)
-			sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
-			        *c.stop == SIGINT ? "SIGINT" : "SIGTERM", ckpt_path, ckpt_path);
-		else
-			sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)",
-			        (long long)c.stop_after, ckpt_path, ckpt_path);
 		if (u.log)
 			fclose(u.log);
 		sk_run_free(&run);
 		sk_model_free(m);
-		exit(EXIT_STOPPED);
+		sk_exit_stopped(*c.stop, (long long)c.stop_after, ckpt_path);
 	}
 	/* the model and its attributes */
 	if (sk_run_model_attrs(&run, &c, &m->attrs) < 0 ||
-	    sk_model_write(sk_ofile_fp(of), m, 0) < 0)
+	    sk_model_write_level(sk_ofile_fp(of), m, 0, level) < 0)
 		fail();
 	if (sk_ofile_commit(of) < 0)
 		sk_die_lib();

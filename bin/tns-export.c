@@ -11,22 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { OPT_FORMAT, OPT_NAME, OPT_OUTPUT, OPT_GRID, OPT_INDEX, OPT_SCALE, OPT_ZOOM, OPT_TILE, OPT_HEADER, OPT_FORCE,
+       OPT_N };
+
 static const sk_option options[] = {
-	{"format", 'f', "npy|png|tsv", "output format (required)"},
-	{"name", 'n', "NAME", "export the records named NAME (tsv: repeatable, one column group each)"},
-	{"output", 'o', "OUT", "write to OUT (default: standard output)"},
-	{"grid", 'g', "COLSxROWS", "png: tiles per row and rows of the montage (default: square, at most 64 tiles)"},
-	{"index", 'i', "I", "png: only example I (0-based, across chunks)"},
-	{"scale", 's', "auto|none", "png: auto = each tile to its own min..max; none = values as 0..255 "
-	                            "(default: none for u8, auto otherwise)"},
-	{"zoom", 'Z', "N", "png: enlarge each pixel N times (default: tiles below 16 pixels are enlarged)"},
-	{"tile", 't', "[Cx]HxW", "png: read each example (row) as C x H x W, e.g. 28x28 for N x 784 vectors or weights"},
-	{"header", 'H', NULL, "tsv: a first line of column names"},
-	{"force", 0, NULL, "write binary data even to a terminal"},
-	{0, 0, 0, 0},
+	[OPT_FORMAT] = {"format", 'F', "npy|png|tsv", "output format (required)"},
+	[OPT_NAME] = SK_OPT_NAME("export the records named NAME (tsv: repeatable, one column group each)"),
+	[OPT_OUTPUT] = SK_OPT_OUTPUT("write to OUT (default: standard output)"),
+	[OPT_GRID] = {"grid", 'g', "COLSxROWS",
+	              "png: tiles per row and rows of the montage (default: square, at most 64 tiles)"},
+	[OPT_INDEX] = {"index", 'i', "I", "png: only example I (0-based, across chunks)"},
+	[OPT_SCALE] = {"scale", 0, "auto|none", "png: auto = each tile to its own min..max; none = values as 0..255 "
+	                                        "(default: none for u8, auto otherwise)"},
+	[OPT_ZOOM] = {"zoom", 'Z', "N", "png: enlarge each pixel N times (default: tiles below 16 pixels are enlarged)"},
+	[OPT_TILE] = {"tile", 't', "[Cx]HxW",
+	              "png: read each example (row) as C x H x W, e.g. 28x28 for N x 784 vectors or weights"},
+	[OPT_HEADER] = {"header", 'H', NULL, "tsv: a first line of column names"},
+	[OPT_FORCE] = SK_OPT_FORCE,
+	[OPT_N] = {0, 0, 0, 0},
 };
 
-enum { OPT_FORMAT, OPT_NAME, OPT_OUTPUT, OPT_GRID, OPT_INDEX, OPT_SCALE, OPT_ZOOM, OPT_TILE, OPT_HEADER, OPT_FORCE };
 enum { FMT_NONE, FMT_NPY, FMT_PNG, FMT_TSV };
 
 #define MAXCOLS 64
@@ -266,7 +270,7 @@ int main(int argc, char **argv)
 {
 	sk_cli cli = {
 		.prog = "tns-export",
-		.synopsis = "-f npy|png|tsv [-n NAME] [-o OUT] [--grid COLSxROWS] [--index I] [--scale auto|none] [FILE|-]",
+		.synopsis = "-F npy|png|tsv [-n NAME] [-o OUT] [--grid COLSxROWS] [--index I] [--scale auto|none] [FILE|-]",
 		.summary = "Export records of a tensor stream as .npy, PNG (image or montage) or TSV text.",
 		.opts = options,
 	};
@@ -326,17 +330,20 @@ int main(int argc, char **argv)
 		case OPT_FORCE: force = 1; break;
 		}
 	}
-	if (o.fmt == FMT_NONE)
-		sk_usage("no output format: give -f npy, -f png or -f tsv");
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-export ...)");
+	if (o.fmt == FMT_NONE) {
+		/* -f was the format before it meant --force */
+		for (int i = first; i < argc; i++)
+			if (!strcmp(argv[i], "npy") || !strcmp(argv[i], "png") || !strcmp(argv[i], "tsv"))
+				sk_usage("no output format: the format option is -F (-f is --force): -F %s", argv[i]);
+		sk_usage("no output format: give -F npy, -F png or -F tsv");
+	}
+	const char *path = sk_cli_input(argc, argv, first);
 	if (o.fmt != FMT_TSV && o.nnames > 1)
 		sk_usage("-n may be repeated for tsv only");
 	if (o.fmt != FMT_PNG && (o.cols || o.index >= 0 || o.scale >= 0 || o.zoom || o.tile[0]))
-		sk_usage("--grid, --index, --scale, --zoom and --tile apply to -f png only");
+		sk_usage("--grid, --index, --scale, --zoom and --tile apply to -F png only");
 	if (o.fmt != FMT_TSV && o.header)
-		sk_usage("--header applies to -f tsv only");
-	const char *path = first < argc ? argv[first] : "-";
+		sk_usage("--header applies to -F tsv only");
 
 	sk_reader *r = sk_reader_open(path);
 	if (!r)

@@ -11,27 +11,40 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+enum { OPT_FORMAT, OPT_OUTPUT, OPT_CHUNK, OPT_SIZE, OPT_FIT, OPT_NAME, OPT_CLASSES, OPT_COMPRESS, OPT_FORCE,
+       OPT_DEFLATE, OPT_N };
 
 static const sk_option options[] = {
-	{"format", 'f', "FORMAT", "input format: idx, cifar10, cifar100, png or npy (default: detected from the content)"},
-	{"output", 'o', "OUT", "write to OUT (default: standard output)"},
-	{"chunk", 'c', "N", "examples per images/labels record (default 10000)"},
-	{"size", 0, "HxW", "PNG: make every image H x W (with --fit)"},
-	{"fit", 0, "crop|pad", "PNG: centre-crop larger or zero-pad smaller images to --size"},
-	{"name", 'n', "NAME", "npy: import the one array as a single record named NAME (dtype and shape kept)"},
-	{"classes", 0, "A,B,...", "class names for the `classes` attribute (default: from the input)"},
-	{"deflate", 'z', NULL, "compress payloads with deflate (zlib level 6)"},
-	{"force", 0, NULL, "write binary data even to a terminal"},
-	{0, 0, 0, 0},
+	[OPT_FORMAT] = {"format", 'F', "FORMAT",
+	                "input format: idx, cifar10, cifar100, png or npy (default: detected from the content)"},
+	[OPT_OUTPUT] = SK_OPT_OUTPUT("write to OUT (default: standard output)"),
+	[OPT_CHUNK] = {"chunk", 0, "N", "examples per images/labels record (default 10000)"},
+	[OPT_SIZE] = {"size", 0, "HxW", "PNG: make every image H x W (with --fit)"},
+	[OPT_FIT] = {"fit", 0, "crop|pad", "PNG: centre-crop larger or zero-pad smaller images to --size"},
+	[OPT_NAME] = SK_OPT_NAME("npy: import the one array as a single record named NAME (dtype and shape kept)"),
+	[OPT_CLASSES] = {"classes", 0, "A,B,...", "class names for the `classes` attribute (default: from the input)"},
+	[OPT_COMPRESS] = SK_OPT_COMPRESS("deflate level of the records: 1..9, 0 = raw (default 0)"),
+	[OPT_FORCE] = SK_OPT_FORCE,
+	[OPT_DEFLATE] = {"deflate", 0, NULL, NULL},   /* before -z LEVEL: level 6 */
+	[OPT_N] = {0, 0, 0, 0},
 };
 
-enum { OPT_FORMAT, OPT_OUTPUT, OPT_CHUNK, OPT_SIZE, OPT_FIT, OPT_NAME, OPT_CLASSES, OPT_DEFLATE, OPT_FORCE };
+/* -f was the format before it meant --force: an operand that names a format
+ * and no file is that old command line. */
+static void check_operand(const char *s)
+{
+	sk_format f;
+	if (sk_format_parse(s, &f) == 0 && f != SK_FMT_AUTO && access(s, F_OK) != 0)
+		sk_usage("no such input '%s'; the format option is -F (-f is --force)", s);
+}
 
 int main(int argc, char **argv)
 {
 	sk_cli cli = {
 		.prog = "tns-import",
-		.synopsis = "[-f FORMAT] [-o OUT] [--chunk N] [--size HxW --fit crop|pad] [--deflate] FILE...",
+		.synopsis = "[-F FORMAT] [-o OUT] [--chunk N] [--size HxW --fit crop|pad] [-z LEVEL] FILE...",
 		.summary = "Import idx (.gz), CIFAR binary batches, PNG images or directories, or .npy into a tensor stream.",
 		.opts = options,
 	};
@@ -71,12 +84,18 @@ int main(int argc, char **argv)
 			o.name = arg;
 			break;
 		case OPT_CLASSES: o.classes = arg; break;
-		case OPT_DEFLATE: level = 6; break;
+		case OPT_COMPRESS: level = sk_arg_level(arg); break;
+		case OPT_DEFLATE:
+			sk_cli_deprecated("--deflate", "-z 6 (--compress 6)");
+			level = 6;
+			break;
 		case OPT_FORCE: force = 1; break;
 		}
 	}
 	if (first >= argc)
 		sk_usage("no input files");
+	for (int i = first; i < argc; i++)
+		check_operand(argv[i]);
 	if (have_fit && !o.height)
 		sk_usage("--fit needs --size HxW");
 	if (o.format && o.format != SK_FMT_PNG && (o.height || have_fit))

@@ -11,13 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static const sk_option options[] = {
-	{"check", 'c', NULL, "verify every payload (CRC, length, encoding); exit 1 at the first bad record"},
-	{"stats", 's', NULL, "add min, max, mean, std and NaN count of each record (implies --check)"},
-	{0, 0, 0, 0},
-};
+enum { OPT_CHECK, OPT_STATS, OPT_N };
 
-enum { OPT_CHECK, OPT_STATS };
+static const sk_option options[] = {
+	[OPT_CHECK] = {"check", 'c', NULL, "verify every payload (CRC, length, encoding); exit 1 at the first bad record"},
+	[OPT_STATS] = {"stats", 0, NULL, "add min, max, mean, std and NaN count of each record (implies --check)"},
+	[OPT_N] = {0, 0, 0, 0},
+};
 
 typedef struct stats {
 	uint64_t n, nan;
@@ -184,17 +184,12 @@ int main(int argc, char **argv)
 	int check = 0, stats_on = 0, opt, first;
 	const char *arg;
 	while ((opt = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
-		if (opt == OPT_CHECK)
-			check = 1;
-		else if (opt == OPT_STATS)
-			stats_on = check = 1;
+		switch (opt) {
+		case OPT_CHECK: check = 1; break;
+		case OPT_STATS: stats_on = check = 1; break;
+		}
 	}
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-info)");
-	const char *path = first < argc ? argv[first] : "-";
-
-	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
-		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	const char *path = sk_cli_input(argc, argv, first);
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

@@ -12,21 +12,23 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_COMPRESS, OPT_FORCE, OPT_LEVEL, OPT_N };
 
 static const sk_option options[] = {
-	{"name", 'n', "NAME", "keep records named NAME (repeatable; default: all records)"},
-	{"range", 'r', "FROM:TO", "keep examples FROM..TO-1 of images/labels records (either end may be empty)"},
-	{"split", 0, "FRACTION", "seeded random split: FRACTION (0..1) of the examples form the second part"},
-	{"seed", 0, "S", "seed of the split (default 1)"},
-	{"part", 0, "first|second", "which part of the split to keep (default first)"},
-	{"output", 'o', "OUT", "write to OUT (default: standard output)"},
-	{"level", 'z', "N", "deflate level 1..9 for rewritten records, 0 = raw (default: as the input)"},
-	{"force", 'f', NULL, "write binary data even to a terminal"},
-	{0, 0, 0, 0},
+	[OPT_NAME] = SK_OPT_NAME("keep records named NAME (repeatable; default: all records)"),
+	[OPT_RANGE] = {"range", 'r', "FROM:TO",
+	               "keep examples FROM..TO-1 of images/labels records (either end may be empty)"},
+	[OPT_SPLIT] = {"split", 0, "FRACTION",
+	               "seeded random split: FRACTION (0..1) of the examples form the second part"},
+	[OPT_SEED] = SK_OPT_SEED("seed of the split (default 1)"),
+	[OPT_PART] = {"part", 0, "first|second", "which part of the split to keep (default first)"},
+	[OPT_OUTPUT] = SK_OPT_OUTPUT("write to OUT (default: standard output)"),
+	[OPT_COMPRESS] = SK_OPT_COMPRESS("deflate level 1..9 of rewritten records, 0 = raw (default: as the input)"),
+	[OPT_FORCE] = SK_OPT_FORCE,
+	[OPT_LEVEL] = {"level", 0, "N", NULL},   /* before --compress */
+	[OPT_N] = {0, 0, 0, 0},
 };
-
-enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_LEVEL, OPT_FORCE };
 
 #define MAXNAMES 64
 /* The stream id of the split's draws: documented in tns-select(1). */
@@ -90,8 +92,8 @@ int main(int argc, char **argv)
 {
 	sk_cli cli = {
 		.prog = "tns-select",
-		.synopsis = "[-n NAME]... [--range FROM:TO] [--split FRACTION --seed S --part first|second] [-o OUT] "
-		            "[FILE|-]",
+		.synopsis = "[-n NAME]... [--range FROM:TO] [--split FRACTION --seed S --part first|second] [-z LEVEL] "
+		            "[-o OUT] [FILE|-]",
 		.summary = "Keep records by name, and examples of a data set by range or seeded random split.",
 		.opts = options,
 	};
@@ -112,7 +114,7 @@ int main(int argc, char **argv)
 			s.have_split = 1;
 			break;
 		case OPT_SEED:
-			s.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 0x7fffffffffffffffL);
+			s.seed = sk_arg_seed("--seed", arg);
 			have_seed = 1;
 			break;
 		case OPT_PART:
@@ -125,18 +127,17 @@ int main(int argc, char **argv)
 			have_part = 1;
 			break;
 		case OPT_OUTPUT: out = arg; break;
-		case OPT_LEVEL: s.level = (int)sk_arg_long("--level", arg, 0, 9); break;
+		case OPT_COMPRESS: s.level = sk_arg_level(arg); break;
+		case OPT_LEVEL:
+			s.level = sk_arg_level(arg);
+			sk_cli_deprecated("--level", "-z/--compress");
+			break;
 		case OPT_FORCE: force = 1; break;
 		}
 	}
 	if ((have_seed || have_part) && !s.have_split)
 		sk_usage("--seed and --part need --split");
-	if (argc - first > 1)
-		sk_usage("more than one input (use cat a.tns b.tns | tns-select ...)");
-	const char *path = first < argc ? argv[first] : "-";
-
-	if (strcmp(path, "-") == 0 && isatty(STDIN_FILENO))
-		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	const char *path = sk_cli_input(argc, argv, first);
 	sk_reader *r = sk_reader_open(path);
 	if (!r)
 		sk_die_lib();

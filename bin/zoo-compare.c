@@ -22,9 +22,9 @@ static const sk_option opts[] = {
 	[O_NEAREST] = {"nearest", 0, "K", "with codes: the K nearest models of each model (Euclidean distance)"},
 	[O_QUERY] = {"query", 0, "ID", "with --nearest: only for the model with this id"},
 	[O_STREAM] = {"stream", 0, NULL, "write the results as a stream instead of text"},
-	[O_OUTPUT] = {"output", 'o', "FILE", "output (default stdout)"},
-	[O_COMPRESS] = {"compress", 'z', "LEVEL", "with --stream: deflate level of the records, 0 = raw (default 0)"},
-	[O_FORCE] = {"force", 'f', NULL, "write a stream to a terminal"},
+	[O_OUTPUT] = SK_OPT_OUTPUT("output (default stdout)"),
+	[O_COMPRESS] = SK_OPT_COMPRESS("with --stream: deflate level of the records, 0 = raw (default 0)"),
+	[O_FORCE] = SK_OPT_FORCE,
 	[O_N] = {0},
 };
 
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 		case O_QUERY: query = arg; break;
 		case O_STREAM: stream = 1; break;
 		case O_OUTPUT: out = arg; break;
-		case O_COMPRESS: level = (int)sk_arg_long("--compress", arg, 0, 9); break;
+		case O_COMPRESS: level = sk_arg_level(arg); break;
 		case O_FORCE: force = 1; break;
 		}
 	if (first >= argc)

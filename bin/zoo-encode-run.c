@@ -10,12 +10,12 @@ int cmd_run(int argc, char **argv)
 		SHARED_OPTIONS("the run's members, one model per checkpoint epoch (default stdout)"),
 		[R_DATA] = {"data", 'D', "FILE", "training data stream (required)"},
 		[R_TEST] = {"test", 'T', "FILE", "test data stream (required)"},
-		[R_SEED] = {"seed", 's', "S", "run seed: draws every hyperparameter (default 1)"},
+		[R_SEED] = SK_OPT_SEED("run seed: draws every hyperparameter (default 1)"),
 		[R_ARCH] = {"arch", 'A', "NAME", "zoo-cnn (3 conv 16 3x3 stride 2, gap, dense 10) or zoo-cnn2 (conv 8, pool, "
 		                                 "conv 16, pool, gap, dense 32, dense 10) (default zoo-cnn)"},
 		[R_CHECK] = {"checkpoints", 'C', "E1,E2,...", "epochs at which members are kept, 0 = init (default "
 		                                              "0,1,2,3,6,12,18)"},
-		[R_BATCH] = {"batch", 'b', "N", "batch size (default 64)"},
+		[R_BATCH] = SK_OPT_BATCH("batch size (default 64)"),
 		[R_NTRAIN] = {"train-examples", 0, "N", "use only the first N training examples (default all)"},
 		[R_NTEST] = {"test-examples", 0, "N", "evaluate on the first N test examples (default all)"},
 		[R_NEVAL] = {"eval-train", 0, "N", "train metrics on the first N training examples kept (default 2000)"},
@@ -37,7 +37,7 @@ int cmd_run(int argc, char **argv)
 			switch (idx) {
 			case R_DATA: datap = arg; break;
 			case R_TEST: testp = arg; break;
-			case R_SEED: rc.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 1L << 62); break;
+			case R_SEED: rc.seed = sk_arg_seed("--seed", arg); break;
 			case R_ARCH: if (!sk_zoo_arch(arg)) sk_usage("%s", sk_errmsg()); rc.arch = arg; break;
 			case R_CHECK: if (sk_zoo_run_checkpoints(&rc, arg) < 0) sk_usage("%s", sk_errmsg()); break;
 			case R_BATCH: rc.batch = (int)sk_arg_long("--batch", arg, 1, 65536); break;

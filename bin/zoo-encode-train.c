@@ -21,14 +21,14 @@ int cmd_train(int argc, char **argv)
 		SHARED_OPTIONS("the trained encoder (a stream; required)"),
 		[T_ENC] = {"encoder", 'E', "KIND", "sne, statnn or mlp (default sne)"},
 		[T_ATTR] = {"attr", 'a', "KEY", "attribute to predict, in [0, 1] (default test_acc)"},
-		[T_EPOCHS] = {"epochs", 'e', "N", "training epochs (default 30)"},
-		[T_BATCH] = {"batch", 'b', "N", "models per step (default 16)"},
+		[T_EPOCHS] = SK_OPT_EPOCHS("training epochs (default 30)"),
+		[T_BATCH] = SK_OPT_BATCH("models per step (default 16)"),
 		[T_LR] = {"lr", 0, "LR", "Adam learning rate (default 0.001)"},
 		[T_WD] = {"wd", 0, "WD", "weight decay (default 0)"},
 		[T_LAMBDA] = {"lambda", 0, "L", "logit-invariance weight: (s(theta) - s(pi theta))^2 (default 1 for sne, "
 		                                "0 otherwise)"},
 		[T_LOSS] = {"loss", 0, "L", "bce (on sigmoid(s)) or mse (default bce)"},
-		[T_SEED] = {"seed", 's', "S", "seed of initialisation, shuffling and permutations (default 1)"},
+		[T_SEED] = SK_OPT_SEED("seed of initialisation, shuffling and permutations (default 1)"),
 		[T_D] = {"d", 0, "N", "sne: width of the set blocks (default 32)"},
 		[T_CHUNK] = {"chunk", 0, "N", "sne: elements per chunk (default 16)"},
 		[T_HEADS] = {"heads", 0, "N", "sne: attention heads (default 4)"},
@@ -66,7 +66,7 @@ int cmd_train(int argc, char **argv)
 					sk_usage("--loss is bce or mse, not '%s'", arg);
 				tc.mse = !strcmp(arg, "mse");
 				break;
-			case T_SEED: tc.seed = (uint64_t)sk_arg_long("--seed", arg, 0, 1L << 62); break;
+			case T_SEED: tc.seed = sk_arg_seed("--seed", arg); break;
 			case T_D: d = (int)sk_arg_long("--d", arg, 1, 4096); break;
 			case T_CHUNK: chunk = (int)sk_arg_long("--chunk", arg, 1, 4096); break;
 			case T_HEADS: heads = (int)sk_arg_long("--heads", arg, 1, 64); break;

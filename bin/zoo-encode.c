@@ -23,7 +23,7 @@ int shared_option(common *c, int idx, int sel, const char *arg)
 	if (idx == O_OUTPUT)
 		c->out = arg;
 	else if (idx == O_COMPRESS)
-		c->level = (int)sk_arg_long("--compress", arg, 0, 9);
+		c->level = sk_arg_level(arg);
 	else if (idx == O_FORCE)
 		c->force = 1;
 	else if (sel < 0 || idx < sel || idx >= sel + NSELECT)
@@ -39,7 +39,7 @@ int shared_option(common *c, int idx, int sel, const char *arg)
 	else if (idx == sel + 3)
 		c->sel.test_frac = sk_arg_double("--test-frac", arg, 0.0, 1.0);
 	else if (idx == sel + 4)
-		c->sel.seed = (uint64_t)sk_arg_long("--split-seed", arg, 0, 1L << 62);
+		c->sel.seed = sk_arg_seed("--split-seed", arg);
 	else if (idx == sel + 5)
 		c->sel.by = arg;
 	return 1;

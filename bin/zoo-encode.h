@@ -14,9 +14,9 @@ extern char *cmdline;   /* the whole command line, recorded in outputs */
 enum { O_OUTPUT, O_COMPRESS, O_FORCE, O_SHARED, NSELECT = 6 };
 
 #define SHARED_OPTIONS(out_help) \
-	[O_OUTPUT] = {"output", 'o', "FILE", out_help}, \
-	[O_COMPRESS] = {"compress", 'z', "LEVEL", "deflate level of the output's records, 0 = raw (default 0)"}, \
-	[O_FORCE] = {"force", 'f', NULL, "write binary output even to a terminal"}
+	[O_OUTPUT] = SK_OPT_OUTPUT(out_help), \
+	[O_COMPRESS] = SK_OPT_COMPRESS("deflate level of the output's records, 0 = raw (default 0)"), \
+	[O_FORCE] = SK_OPT_FORCE
 
 #define SELECT_OPTIONS(B) \
 	[B] = {"where", 0, "KEY=VALUE", "keep models whose attribute KEY equals VALUE (repeatable, all must hold)"}, \

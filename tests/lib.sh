@@ -118,7 +118,7 @@ synth_data() {
 	if [ "$sd_c" = 1 ]; then
 		tns-import -q "$@" "$sd_p-images-idx3-ubyte" "$sd_p-labels-idx1-ubyte"
 	else
-		tns-import -q -f cifar10 "$@" "$sd_p.bin"
+		tns-import -q -F cifar10 "$@" "$sd_p.bin"
 	fi
 	sd_st=$?
 	rm -f "$sd_p" "$sd_p-images-idx3-ubyte" "$sd_p-labels-idx1-ubyte" "$sd_p.bin"

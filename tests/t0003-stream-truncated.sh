@@ -58,7 +58,7 @@ small_rss() {
 }
 
 for prog in "snet-train -m s8.spec -o m.tns -" "nsm-pretrain -o m.tns -" "snet-infer -m m8.tns --eval -" \
-	"tns-export -f npy -o x.npy -" "tns-select -o x.tns -" "tns-info --check -"; do
+	"tns-export -F npy -o x.npy -" "tns-select -o x.tns -" "tns-info --check -"; do
 	name=${prog%% *}
 	test_expect_success "$name: 64 GiB claimed, 5000 bytes sent through a pipe: truncated, small memory" '
 		in=h64.tns && truncated images 5000 68719476736 '"$prog"' &&
@@ -95,12 +95,12 @@ test_expect_success 'a deflate record that claims 64 GiB: refused in one line, s
 	in=zl.tns &&
 	test_error 1 snet-train -m s8.spec -o m.tns zl.tns && grep -q "deflate data shorter than the shape says" .stderr &&
 	small_rss snet-train -m s8.spec -o m.tns - && small_rss nsm-pretrain -o m.tns - &&
-	small_rss tns-export -f npy -o x.npy - && test ! -e m.tns && test ! -e x.npy
+	small_rss tns-export -F npy -o x.npy - && test ! -e m.tns && test ! -e x.npy
 '
 
 test_expect_success 'whole data sets still read: through a pipe, in chunks, and from a file' '
 	"$GEN" gen data:300:70:1x8x8 >d.tns &&
-	tns-export -n images -f npy -o a.npy d.tns && cat d.tns | tns-export -n images -f npy -o b.npy - &&
+	tns-export -n images -F npy -o a.npy d.tns && cat d.tns | tns-export -n images -F npy -o b.npy - &&
 	cmp a.npy b.npy &&
 	test $(wc -c <a.npy) -eq $((128 + 300 * 64)) &&
 	tns-select --range 0:10 d.tns | tns-select -n labels | "$GEN" dump labels >l.txt &&

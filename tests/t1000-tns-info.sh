@@ -49,7 +49,11 @@ test_expect_success '--stats gives min, max, mean, std and NaN count' '
 	tns-info --stats a.tns >out 2>/dev/null &&
 	grep "^0 " out | grep -q "min=-1 max=0.25 mean=-0.375 std=0.426956 nan=0" &&
 	grep "^1 " out | grep -q "min=-5 max=-5 mean=-5 std=0 nan=0" &&
-	tns-info -s d.tns 2>/dev/null | grep "labels" | head -1 | grep -q "min=0 max=9 mean=4.5"
+	tns-info --stats d.tns 2>/dev/null | grep "labels" | head -1 | grep -q "min=0 max=9 mean=4.5"
+'
+
+test_expect_success '--stats has no letter: -s is --seed in simkit' '
+	test_error 2 tns-info -s a.tns 2>err && grep -q "unknown option .-s." err
 '
 
 test_expect_success 'bounded memory on a long stream from a pipe' '

@@ -82,6 +82,24 @@ test_expect_success 'rewritten records keep their encoding and attributes; -z ch
 	tns-select -z 9 d.tns | "$GEN" dump >a && "$GEN" dump <d.tns >b && test_cmp a b
 '
 
+test_expect_success '--compress is -z; --level still works and warns' '
+	tns-select -z 9 d.tns >z9.tns &&
+	tns-select --compress 9 d.tns | cmp - z9.tns &&
+	tns-select --level 9 d.tns 2>err | cmp - z9.tns &&
+	test $(wc -l <err) -eq 1 && grep -q "^tns-select: warning: --level is deprecated.*-z/--compress" err &&
+	test_error 2 tns-select -z 10 d.tns && test_error 2 tns-select --level x d.tns
+'
+
+test_expect_success '-s is --seed; seeds are whole numbers 0..2^63-1' '
+	tns-select --split 0.5 --seed 9 --part second d.tns >long.tns &&
+	tns-select --split 0.5 -s 9 --part second d.tns | cmp - long.tns &&
+	tns-select --split 0.5 -s 9223372036854775807 d.tns >/dev/null &&
+	test_error 2 tns-select --split 0.5 -s 1.5 d.tns 2>err && grep -q "'"'"'1.5'"'"' is not a seed" err &&
+	test_error 2 tns-select --split 0.5 -s 9223372036854775808 d.tns &&
+	test_error 2 tns-select --split 0.5 -s -1 d.tns &&
+	test_error 2 tns-select --split 0.5 -s "" d.tns
+'
+
 test_expect_success 'output file with -o, atomically replaced' '
 	tns-select -n w -o sel.tns d.tns && tns-info sel.tns >out && test $(wc -l <out) -eq 1 &&
 	tns-select -n labels -o sel.tns d.tns && tns-info sel.tns >out && test $(wc -l <out) -eq 6 &&

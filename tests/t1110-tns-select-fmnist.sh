@@ -10,7 +10,7 @@ command -v tns-import >/dev/null || skip_all "tns-import not built"
 IMAGES=$PWD/t10k-images-idx3-ubyte.gz LABELS=$PWD/t10k-labels-idx1-ubyte.gz
 
 test_expect_success 'import the test set in chunks' '
-	tns-import -q --chunk 3000 -z "$IMAGES" "$LABELS" >fm.tns &&
+	tns-import -q --chunk 3000 -z 6 "$IMAGES" "$LABELS" >fm.tns &&
 	tns-info --check -q fm.tns >list &&
 	test $(awk "\$2 == \"images\"" list | wc -l) -eq 4 &&
 	test $(awk "\$2 == \"labels\"" list | wc -l) -eq 4
@@ -63,7 +63,7 @@ fi
 
 if test_have_prereq fmnist; then
 	test_expect_success 'the Fashion-MNIST test set: chunks, class names, the same split sizes' '
-		tns-import -q --chunk 3000 -z "$FMNIST_DIR/t10k-images-idx3-ubyte.gz" "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" >real.tns &&
+		tns-import -q --chunk 3000 -z 6 "$FMNIST_DIR/t10k-images-idx3-ubyte.gz" "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" >real.tns &&
 		test $(tns-info --check -q real.tns | awk "\$2 == \"images\"" | wc -l) -eq 4 &&
 		tns-select --split 0.1 --seed 3 --part second -o rvalid.tns real.tns &&
 		tns-info rvalid.tns | grep images | head -n 1 | grep -q "classes=T-shirt/top,Trouser" &&

@@ -31,35 +31,46 @@ test_expect_success 'attributes: Fashion-MNIST class names and the sources' '
 '
 
 test_expect_success 'labels survive exactly (tns-export tsv)' '
-	tns-export -f tsv -n labels d.tns >labels.out &&
+	tns-export -F tsv -n labels d.tns >labels.out &&
 	test_cmp labels.expect labels.out
 '
 
 test_expect_success 'the order of the two files does not matter' '
 	tns-import -q fashion-labels.gz fashion-images.gz >e.tns &&
-	tns-export -f npy -n images d.tns >a.npy && tns-export -f npy -n images e.tns >b.npy && cmp a.npy b.npy &&
-	tns-export -f tsv -n labels e.tns | test_cmp labels.expect -
+	tns-export -F npy -n images d.tns >a.npy && tns-export -F npy -n images e.tns >b.npy && cmp a.npy b.npy &&
+	tns-export -F tsv -n labels e.tns | test_cmp labels.expect -
 '
 
 test_expect_success '--chunk 30 gives 4 images/labels pairs that join back' '
-	tns-import -q -c 30 fashion-images.gz fashion-labels.gz >c.tns &&
+	tns-import -q --chunk 30 fashion-images.gz fashion-labels.gz >c.tns &&
 	tns-info c.tns >cinfo &&
 	test $(grep -c " images " cinfo) -eq 4 && test $(grep -c " labels " cinfo) -eq 4 &&
 	grep -q "^6 *images *u8 *10x1x28x28" cinfo &&
-	tns-export -f npy -n images c.tns | cmp - a.npy
+	tns-export -F npy -n images c.tns | cmp - a.npy
 '
 
 test_expect_success 'raw (not gzip) input gives the same data' '
 	gzip -dc fashion-images.gz >images.idx && gzip -dc fashion-labels.gz >labels.idx &&
 	tns-import -q images.idx labels.idx -o raw.tns &&
-	tns-export -f npy -n images raw.tns | cmp - a.npy
+	tns-export -F npy -n images raw.tns | cmp - a.npy
 '
 
-test_expect_success '--deflate compresses and reads back the same' '
-	tns-import -q --deflate fashion-images.gz fashion-labels.gz -o z.tns &&
+test_expect_success '-z 6 compresses and reads back the same' '
+	tns-import -q -z 6 fashion-images.gz fashion-labels.gz -o z.tns &&
 	tns-info z.tns | grep -q "images .* deflate .*(.* stored)" &&
 	test $(wc -c <z.tns) -lt $(wc -c <d.tns) &&
-	tns-export -f npy -n images z.tns | cmp - a.npy
+	tns-export -F npy -n images z.tns | cmp - a.npy
+'
+
+test_expect_success '-z LEVEL: 0 is raw, 1 deflates; --deflate is -z 6 and warns' '
+	tns-import -q -z 0 fashion-images.gz fashion-labels.gz | cmp - d.tns &&
+	tns-import -q --compress 1 fashion-images.gz fashion-labels.gz -o z1.tns &&
+	tns-info z1.tns | grep -q "images .* deflate " &&
+	tns-export -F npy -n images z1.tns | cmp - a.npy &&
+	tns-import -q --deflate fashion-images.gz fashion-labels.gz -o old.tns 2>err &&
+	cmp old.tns z.tns &&
+	test $(wc -l <err) -eq 1 &&
+	grep -q "^tns-import: warning: --deflate is deprecated.*-z 6" err
 '
 
 test_expect_success '-o writes atomically: only the output is left' '
@@ -86,7 +97,7 @@ test_expect_success 'CIFAR-10 batches (raw and .gz) append' '
 	tns-info cf.tns >cf.info &&
 	grep -q "^0 *images *u8 *3x3x32x32" cf.info &&
 	grep -q "classes=airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck" cf.info &&
-	printf "3\n7\n9\n" >expect && tns-export -f tsv -n labels cf.tns | test_cmp expect -
+	printf "3\n7\n9\n" >expect && tns-export -F tsv -n labels cf.tns | test_cmp expect -
 '
 
 test_expect_success 'CIFAR class names from batches.meta.txt next to the batch' '
@@ -94,9 +105,9 @@ test_expect_success 'CIFAR class names from batches.meta.txt next to the batch' 
 	tns-import -q meta/b1.bin | tns-info | grep -q "classes=a,b,c,d,e,f,g,h,i,j "
 '
 
-test_expect_success '-f cifar100 reads 2 label bytes per record' '
+test_expect_success '-F cifar100 reads 2 label bytes per record' '
 	{ printf "\\001\\052"; head -c 3072 /dev/zero; } >c100.bin &&
-	tns-import -q -f cifar100 c100.bin | tns-export -f tsv -n labels >c100.out &&
+	tns-import -q -F cifar100 c100.bin | tns-export -F tsv -n labels >c100.out &&
 	echo 42 >expect && test_cmp expect c100.out
 '
 
@@ -107,7 +118,7 @@ if [ -r "$CIFAR_DIR/data_batch_1.first4000.bin.gz" ]; then
 		tns-info --check cifar.tns >ci 2>/dev/null &&
 		awk "\$2 == \"images\" { split(\$4, d, \"x\"); if (\$3 != \"u8\" || d[2] d[3] d[4] != \"33232\") bad = 1; n += d[1] }
 			END { exit bad || n != 8068 }" ci &&
-		tns-export -f tsv -n labels cifar.tns >got &&
+		tns-export -F tsv -n labels cifar.tns >got &&
 		{ head -c 4000 "$CIFAR_DIR/data_batch_1.labels"; for k in 2 3 4 5; do head -c 1017 "$CIFAR_DIR/data_batch_$k.labels"; done; } |
 			od -An -v -tu1 | tr -s " " "\n" | sed "/^\$/d" >want &&
 		test_cmp want got
@@ -118,20 +129,20 @@ fi
 
 test_expect_success 'PNG class directories (made with tns-export) import with labels' '
 	mkdir -p png/shirt png/shoe &&
-	tns-export -f png --index 0 -o png/shirt/0.png d.tns &&
-	tns-export -f png --index 1 -o png/shirt/1.png d.tns &&
-	tns-export -f png --index 2 -o png/shoe/2.png d.tns &&
+	tns-export -F png --index 0 -o png/shirt/0.png d.tns &&
+	tns-export -F png --index 1 -o png/shirt/1.png d.tns &&
+	tns-export -F png --index 2 -o png/shoe/2.png d.tns &&
 	tns-import -q png >p.tns &&
 	tns-info p.tns >p.info &&
 	grep -q "^0 *images *u8 *3x1x28x28 .*classes=shirt,shoe source=png" p.info &&
-	printf "0\n0\n1\n" >expect && tns-export -f tsv -n labels p.tns | test_cmp expect - &&
-	tns-select --range 0:3 -n images d.tns | tns-export -f npy >orig.npy &&
-	tns-export -f npy -n images p.tns >back.npy && cmp orig.npy back.npy
+	printf "0\n0\n1\n" >expect && tns-export -F tsv -n labels p.tns | test_cmp expect - &&
+	tns-select --range 0:3 -n images d.tns | tns-export -F npy >orig.npy &&
+	tns-export -F npy -n images p.tns >back.npy && cmp orig.npy back.npy
 '
 
 test_expect_success 'a PNG on stdin' '
-	tns-export -f png --index 1 d.tns | tns-import -q - | tns-export -f npy -n images >stdin.npy &&
-	tns-select --range 1:2 -n images d.tns | tns-export -f npy | cmp - stdin.npy &&
+	tns-export -F png --index 1 d.tns | tns-import -q - | tns-export -F npy -n images >stdin.npy &&
+	tns-select --range 1:2 -n images d.tns | tns-export -F npy | cmp - stdin.npy &&
 	cat "$FX/rgb.png" | tns-import -q "$FX/gray8.png" - | tns-info | grep -q " 2x3x3x4 "
 '
 
@@ -159,19 +170,19 @@ if test_have_prereq python; then
 	EOF
 	test_expect_success 'npy -> tns -> npy is byte-exact (u1, i4, f4)' '
 		for a in u1 i4 f4; do
-			tns-import -q -n x $a.npy | tns-export -f npy -o $a.out.npy && cmp $a.npy $a.out.npy || return 1
+			tns-import -q -n x $a.npy | tns-export -F npy -o $a.out.npy && cmp $a.npy $a.out.npy || return 1
 		done
 	'
 	test_expect_success 'npy images + labels as a chunked data set, exported back exactly' '
-		tns-import -q -c 3 u1.npy lab.npy >n.tns &&
+		tns-import -q --chunk 3 u1.npy lab.npy >n.tns &&
 		test $(tns-info n.tns | grep -c " images ") -eq 4 &&
-		tns-export -f npy -n images n.tns | cmp - u1.npy &&
-		tns-export -f npy -n labels n.tns >lab.out.npy &&
+		tns-export -F npy -n images n.tns | cmp - u1.npy &&
+		tns-export -F npy -n labels n.tns >lab.out.npy &&
 		/usr/bin/python3 -c "import numpy as np; a=np.load(\"lab.npy\"); b=np.load(\"lab.out.npy\"); assert b.dtype==np.int32 and (a==b).all()"
 	'
 	test_expect_success 'npy f8 becomes f4; Fortran order is reordered' '
-		tns-import -q -n x f8.npy | tns-export -f npy >f8.out.npy &&
-		tns-import -q -n x fo.npy | tns-export -f npy >fo.out.npy &&
+		tns-import -q -n x f8.npy | tns-export -F npy >f8.out.npy &&
+		tns-import -q -n x fo.npy | tns-export -F npy >fo.out.npy &&
 		/usr/bin/python3 -c "
 import numpy as np
 a = np.load(\"f8.npy\"); b = np.load(\"f8.out.npy\")

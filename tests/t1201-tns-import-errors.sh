@@ -42,7 +42,7 @@ test_expect_success 'corrupt gzip data (CRC)' '
 '
 
 test_expect_success 'wrong idx magic' '
-	test_error 1 tns-import -f idx -o outdir/x.tns "$FX/bad-magic.idx" 2>err && clean &&
+	test_error 1 tns-import -F idx -o outdir/x.tns "$FX/bad-magic.idx" 2>err && clean &&
 	grep -q "bad idx magic" err
 '
 
@@ -64,13 +64,13 @@ test_expect_success 'a truncated CIFAR record' '
 	test_error 1 tns-import -o outdir/x.tns "$FX/trunc-cifar.bin" 2>err && clean &&
 	grep -q "truncated record 2" err &&
 	gzip -c "$FX/trunc-cifar.bin" >t.bin.gz &&
-	test_error 1 tns-import -o outdir/x.tns -f cifar10 t.bin.gz 2>err && clean &&
+	test_error 1 tns-import -o outdir/x.tns -F cifar10 t.bin.gz 2>err && clean &&
 	grep -q "truncated record 2" err
 '
 
 test_expect_success 'a missing file, a directory, an empty file, unknown content' '
 	test_error 1 tns-import -o outdir/x.tns nosuch.idx && clean &&
-	mkdir adir && test_error 1 tns-import -f idx -o outdir/x.tns adir && clean &&
+	mkdir adir && test_error 1 tns-import -F idx -o outdir/x.tns adir && clean &&
 	: >empty && test_error 1 tns-import -o outdir/x.tns empty && clean &&
 	echo "hello, world" >text && test_error 1 tns-import -o outdir/x.tns text 2>err && clean &&
 	grep -q "unrecognised format" err
@@ -106,13 +106,21 @@ test_expect_success 'output to /dev/full' '
 
 test_expect_success 'usage errors exit 2' '
 	test_error 2 tns-import &&
-	test_error 2 tns-import -f jpeg img.idx &&
+	test_error 2 tns-import -F jpeg img.idx &&
 	test_error 2 tns-import --chunk 0 img.idx &&
 	test_error 2 tns-import --size 3 --fit pad x.png &&
 	test_error 2 tns-import --fit crop x.png &&
 	test_error 2 tns-import --bogus img.idx &&
-	test_error 2 tns-import -f idx --size 2x2 --fit pad img.idx &&
+	test_error 2 tns-import -F idx --size 2x2 --fit pad img.idx &&
 	test_error 2 tns-import -n "bad name" x.npy
+'
+
+test_expect_success 'letters of simkit 0.1.0 that changed meaning are usage errors' '
+	test_error 2 tns-import -z img.idx lab.idx 2>err && grep -q "'"'"'img.idx'"'"' is not an integer" err &&
+	test_error 2 tns-import -z 10 img.idx &&
+	test_error 2 tns-import -c 5 img.idx &&
+	test_error 2 tns-import -f idx -o outdir/x.tns img.idx 2>err &&
+	grep -q "the format option is -F (-f is --force)" err && clean
 '
 
 test_expect_success '-n takes one npy input only' '

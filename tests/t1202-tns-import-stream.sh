@@ -28,7 +28,7 @@ test_expect_success 'a 64 MB npy imports as chunks of at most 8 MiB' '
 '
 
 test_expect_success 'the data come back byte for byte' '
-	tns-export -f npy -n images big.tns >back.npy &&
+	tns-export -F npy -n images big.tns >back.npy &&
 	tail -c $BYTES back.npy >a.bin && tail -c $BYTES big.npy >b.bin && cmp a.bin b.bin
 '
 
@@ -41,7 +41,7 @@ if [ -x /usr/bin/time ] && [ -z "${SK_SANITIZE:-}" ]; then
 	test_expect_success 'peak memory stays below 32 MB (to a file and to a pipe)' '
 		/usr/bin/time -f %M -o rss1 tns-import -q big.npy -o rss.tns &&
 		/usr/bin/time -f %M -o rss2 sh -c "tns-import -q big.npy | cat >/dev/null" &&
-		/usr/bin/time -f %M -o rss3 tns-import -q --deflate big.npy -o rssz.tns &&
+		/usr/bin/time -f %M -o rss3 tns-import -q -z 6 big.npy -o rssz.tns &&
 		echo "peak RSS KB: $(cat rss1) $(cat rss2) $(cat rss3)" &&
 		test $(tail -n 1 rss1) -lt 32768 && test $(tail -n 1 rss2) -lt 32768 && test $(tail -n 1 rss3) -lt 32768
 	'
@@ -50,10 +50,10 @@ else
 fi
 
 test_expect_success 'deflate and the CRCs work chunked' '
-	{ [ -s rssz.tns ] || tns-import -q --deflate big.npy -o rssz.tns; } &&
+	{ [ -s rssz.tns ] || tns-import -q -z 6 big.npy -o rssz.tns; } &&
 	tns-info --check rssz.tns 2>/dev/null | grep -c " images .* deflate " >nz &&
 	test $(cat nz) -eq 8 &&
-	tns-export -f npy -n images rssz.tns | tail -c $BYTES | cmp - b.bin
+	tns-export -F npy -n images rssz.tns | tail -c $BYTES | cmp - b.bin
 '
 
 test_done

@@ -11,7 +11,7 @@ dinf='\000\000\000\000\000\000\360\177'   # inf as <f8
 test_expect_success 'f8 values within range become f4' '
 	npy ok.npy "<f8" "2, 2" "$d1$d1$d1$d1" &&
 	tns-import -q -o ok.tns ok.npy &&
-	tns-export -f tsv ok.tns >ok.tsv &&
+	tns-export -F tsv ok.tns >ok.tsv &&
 	printf "1\t1\n1\t1\n" >want.tsv && test_cmp want.tsv ok.tsv
 '
 
@@ -26,11 +26,11 @@ test_expect_success 'an f8 value beyond the f4 range is refused' '
 test_expect_success 'an infinity stays an infinity (it is a value, not an overflow)' '
 	npy inf.npy "<f8" "2, 2" "$d1$d1$dinf$d1" &&
 	tns-import -q -o inf.tns inf.npy &&
-	tns-export -f tsv inf.tns | grep -q "^inf"
+	tns-export -F tsv inf.tns | grep -q "^inf"
 '
 
 test_expect_success 'tns-export --index names the largest index it takes' '
-	test_error 2 tns-export -f png -i -1 -o x.png ok.tns &&
+	test_error 2 tns-export -F png -i -1 -o x.png ok.tns &&
 	grep -q "^tns-export: --index: -1 is outside 0\.\.2147483647$" .stderr &&
 	test ! -e x.png
 '

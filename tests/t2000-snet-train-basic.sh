@@ -132,4 +132,14 @@ else
 	test_skip '--init-unsupervised=kmeans initialises the similarity layers' 'no share/models/simnet-28.spec'
 fi
 
+test_expect_success '-z LEVEL deflates the model: smaller, the same predictions; -z 10 is a usage error' '
+	snet-train -q -m "$M/zoo-cnn.spec" -o raw.tns --epochs 1 --threads 1 -s 5 valid.tns &&
+	snet-train -q -m "$M/zoo-cnn.spec" -o z.tns -z 9 --epochs 1 --threads 1 -s 5 valid.tns &&
+	! cmp -s raw.tns z.tns &&
+	test $(wc -c <z.tns) -lt $(wc -c <raw.tns) &&
+	snet-infer -m raw.tns valid.tns >p1.tns && snet-infer -m z.tns valid.tns >p2.tns && cmp p1.tns p2.tns &&
+	test_error 2 snet-train -q -m "$M/zoo-cnn.spec" -o x.tns -z 10 valid.tns &&
+	test ! -e x.tns
+'
+
 test_done

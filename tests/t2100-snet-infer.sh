@@ -74,6 +74,13 @@ test_expect_success 'a model whose input does not fit the data is refused' '
 	grep -q "examples are 1x28x28 but the model.s input is 3x32x32" err
 '
 
+test_expect_success 'long only: --kind, --eval, --confusion (-k, -e, -c mean other things in simkit)' '
+	test_error 2 snet-infer -m m.tns -k probs test.tns &&
+	test_error 2 snet-infer -m m.tns -e test.tns &&
+	test_error 2 snet-infer -m m.tns --eval -c test.tns &&
+	test_error 2 snet-infer -m m.tns -z 10 test.tns
+'
+
 test_expect_success 'refuses to write binary to a terminal (when there is one)' '
 	if [ -t 1 ]; then test_must_fail snet-infer -m m.tns test.tns; else true; fi
 '

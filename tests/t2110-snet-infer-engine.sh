@@ -92,8 +92,8 @@ test_expect_success 'features of a folded batch norm inside a block and of a blo
 
 # (6 digits in the text, and the kernels may sum in another order)
 test_expect_success 'logits of a batch equal those of single examples to float rounding' '
-	snet-infer -m res.tns --batch 256 valid.tns | tns-export -f tsv - >a.tsv &&
-	snet-infer -m res.tns --batch 1 --threads 1 valid.tns | tns-export -f tsv - >b.tsv &&
+	snet-infer -m res.tns --batch 256 valid.tns | tns-export -F tsv - >a.tsv &&
+	snet-infer -m res.tns --batch 1 --threads 1 valid.tns | tns-export -F tsv - >b.tsv &&
 	test $(wc -l <a.tsv) -eq 200 && test $(wc -l <b.tsv) -eq 200 &&
 	awk "NR == FNR {for (i = 1; i <= NF; i++) v[FNR, i] = \$i; next}
 	     {for (i = 1; i <= NF; i++) {d = \$i - v[FNR, i]; a = v[FNR, i]; if (d < 0) d = -d; if (a < 0) a = -a

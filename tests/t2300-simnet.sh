@@ -39,9 +39,9 @@ test_expect_success 'the report shows the budget: 4329 parameters (NiN-10: 4340)
 '
 
 test_expect_success 'u stays >= 0 (clipped after every step) and the templates export as a montage' '
-	tns-export -f tsv -n sim2.u m.tns >u.tsv &&
+	tns-export -F tsv -n sim2.u m.tns >u.tsv &&
 	test -s u.tsv && ! grep -q -- "-[0-9]" u.tsv &&
-	tns-export -f png -n sim2.z -o z.png m.tns &&
+	tns-export -F png -n sim2.z -o z.png m.tns &&
 	test "$(head -c 4 z.png | od -An -c | tr -d " ")" = "211PNG"
 '
 
@@ -70,7 +70,7 @@ test_expect_success 'an unknown init method is an error naming the layer' '
 test_expect_success 'the portable C kernels and the SIMD ones give the same logits on a trained SimNet' '
 	SK_ISA=portable snet-infer -m m.tns -o lc.tns valid.tns &&
 	snet-infer -m m.tns -o la.tns valid.tns &&
-	tns-export -f tsv lc.tns >lc.tsv && tns-export -f tsv la.tns >la.tsv &&
+	tns-export -F tsv lc.tns >lc.tsv && tns-export -F tsv la.tns >la.tsv &&
 	test $(wc -l <la.tsv) -eq 500 &&
 	paste lc.tsv la.tsv | awk -F"\t" "{ n = NF / 2; for (i = 1; i <= n; i++) {
 		d = \$i - \$(i + n); if (d < 0) d = -d; a = \$i < 0 ? -\$i : \$i

@@ -37,7 +37,7 @@ test_expect_success '2 ranks x 1 thread = 1 process x 2 threads, bitwise (fixed 
 test_expect_success 'MPI_Allreduce order: same model to float tolerance' '
 	$MPIRUN snet-train -q --distributed -m "$spec" -o three.tns --epochs 1 --threads 1 --seed 3 data.tns &&
 	snet-train -q -m "$spec" -o four.tns --epochs 1 --threads 2 --seed 3 data.tns &&
-	tns-export -f tsv -n linear9.w three.tns >a.tsv && tns-export -f tsv -n linear9.w four.tns >b.tsv &&
+	tns-export -F tsv -n linear9.w three.tns >a.tsv && tns-export -F tsv -n linear9.w four.tns >b.tsv &&
 	paste a.tsv b.tsv | awk "{n = NF / 2; for (i = 1; i <= n; i++) {d = \$i - \$(i + n); if (d < 0) d = -d; if (d > 1e-4) bad++}} END {exit bad > 0}"
 '
 

@@ -85,6 +85,35 @@ test_expect_success '--match-params takes a model file' '
 	grep -q "resnet depth 26 width 16 has 369,690 parameters, closest to 349,402" m.err
 '
 
+test_expect_success '-z LEVEL deflates the parameters; the model reads back the same' '
+	mr-build --depth 8 --width 4 --classes 5 --input 1x28x28 --seed 3 -z 9 -o z.tns 2>/dev/null &&
+	tns-info --check z.tns >zi 2>/dev/null &&
+	test $(grep -c " deflate " zi) -eq $(($(wc -l <zi) - 1)) &&
+	GEN="$SK_BUILDDIR/tests/unit/test-stream" &&
+	"$GEN" dump <a.tns >a.dump && "$GEN" dump <z.tns >z.dump && test_cmp a.dump z.dump &&
+	mr-build --arch resnet --match-params a.tns --spec 2>&1 >/dev/null | sed "s/a\.tns/M/" >a.err &&
+	mr-build --arch resnet --match-params z.tns --spec 2>&1 >/dev/null | sed "s/z\.tns/M/" >z.err &&
+	test -s a.err && test_cmp a.err z.err &&
+	test_error 2 mr-build -z 3 --spec && test_error 2 mr-build -z 10 -o never.tns && test ! -e never.tns
+'
+
+test_expect_success 'seeds: whole numbers up to 2^63-1, no reals (the one seed parser)' '
+	mr-build --depth 8 --width 4 -s 9007199254740993 -o big.tns 2>/dev/null &&
+	tns-info big.tns | head -n 1 | grep -q " seed=9007199254740993\( \|$\)" &&
+	test_error 2 mr-build --seed 1.5 -o never.tns 2>err && grep -q "'"'"'1.5'"'"' is not a seed" err &&
+	test_error 2 mr-build --seed 1e3 -o never.tns &&
+	test_error 2 mr-build --seed -1 -o never.tns &&
+	test ! -e never.tns
+'
+
+test_expect_success 'letters: -A is --arch; -a, -k, -m, -i are gone' '
+	mr-build -A resnet --depth 8 --spec 2>/dev/null | grep -q "^# ResNet" &&
+	test_error 2 mr-build -a resnet --spec &&
+	test_error 2 mr-build -k 5 --spec &&
+	test_error 2 mr-build -m 8 --spec &&
+	test_error 2 mr-build -i 1x28x28 --spec
+'
+
 test_expect_success 'a failed run leaves no output file' '
 	test_error 2 mr-build --depth 9 -o never.tns &&
 	test ! -e never.tns

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +29,7 @@ sk_cli *sk_cli_current;
 #define OPT_HELP (LONG_BASE + 1000)
 #define OPT_VERSION (LONG_BASE + 1001)
 #define OPT_QUIET (LONG_BASE + 1002)
+#define OPT_LIST (LONG_BASE + 1003)
 #define SK_MAXOPTS 128
 
 static const char *prog_name(void) { return sk_cli_current && sk_cli_current->prog ? sk_cli_current->prog : "simkit"; }
@@ -55,14 +58,21 @@ static void vmsg(const char *kind, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: %s%s\n", prog_name(), kind, buf);
 }
 
+/* The message of an error that ends the program, and no half-written
+ * output left behind. */
+static void vfatal(const char *fmt, va_list ap)
+{
+	sk_progress_end();
+	vmsg("", fmt, ap);
+	sk_ofile_remove_pending();
+}
+
 void sk_die(const char *fmt, ...)
 {
 	va_list ap;
-	sk_progress_end();
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vfatal(fmt, ap);
 	va_end(ap);
-	sk_ofile_remove_pending();   /* never leave a half-written output behind */
 	exit(1);
 }
 
@@ -70,13 +80,23 @@ void sk_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vfatal(fmt, ap);
 	va_end(ap);
-	sk_ofile_remove_pending();
 	exit(2);
 }
 
 void sk_die_lib(void) { sk_die("%s", sk_errmsg()); }
+
+void sk_exit_stopped(int signo, long long steps, const char *ckpt)
+{
+	if (signo)
+		sk_warn("interrupted by %s; checkpoint written to %s (continue with --resume %s)",
+		        signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a signal", ckpt, ckpt);
+	else
+		sk_warn("stopped after %lld steps; checkpoint written to %s (continue with --resume %s)", steps, ckpt,
+		        ckpt);
+	exit(SK_EXIT_STOPPED);
+}
 
 void sk_warn(const char *fmt, ...)
 {
@@ -85,6 +105,11 @@ void sk_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg("warning: ", fmt, ap);
 	va_end(ap);
+}
+
+void sk_cli_deprecated(const char *old, const char *now)
+{
+	sk_warn("%s is deprecated and will go away: use %s", old, now);
 }
 
 void sk_info(const char *fmt, ...)
@@ -98,6 +123,15 @@ void sk_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A program that can be resumed can be stopped: exit status 3. */
+static int can_stop(const sk_cli *c)
+{
+	for (const sk_option *o = c->opts; o && o->longname; o++)
+		if (!strcmp(o->longname, "resume"))
+			return 1;
+	return 0;
+}
+
 void sk_cli_help(const sk_cli *c, FILE *f)
 {
 	fprintf(f, "Usage: %s %s\n", c->prog, c->synopsis ? c->synopsis : "[options]");
@@ -106,6 +140,8 @@ void sk_cli_help(const sk_cli *c, FILE *f)
 	fprintf(f, "\nOptions:\n");
 	for (const sk_option *o = c->opts; o && o->longname; o++) {
 		char left[96];
+		if (!o->help)
+			continue;   /* hidden: a deprecated spelling */
 		if (o->shortname)
 			snprintf(left, sizeof left, "-%c, --%s%s%s", o->shortname, o->longname, o->arg ? " " : "",
 			         o->arg ? o->arg : "");
@@ -116,8 +152,28 @@ void sk_cli_help(const sk_cli *c, FILE *f)
 	fprintf(f, "  %-26s %s\n", "-q, --quiet", "no messages on stderr except errors and warnings");
 	fprintf(f, "  %-26s %s\n", "-h, --help", "show this help and exit");
 	fprintf(f, "  %-26s %s\n", "-V, --version", "show the version and library versions and exit");
-	fprintf(f, "\nExit status: 0 success, 1 data or runtime error, 2 usage error.\n");
+	fprintf(f, "\nExit status: 0 success, 1 data or runtime error, 2 usage error%s.\n",
+	        can_stop(c) ? ", 3 stopped with a checkpoint written (continue with --resume)" : "");
 	fprintf(f, "See %s(1).\n", c->prog);
+}
+
+const char *sk_cli_input(int argc, char **argv, int first)
+{
+	if (argc - first > 1)
+		sk_usage("one input expected, got also '%s' (several streams: cat them into a pipe)", argv[first + 1]);
+	const char *path = first < argc ? argv[first] : "-";
+	if (!strcmp(path, "-") && isatty(STDIN_FILENO))
+		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
+	return path;
+}
+
+/* The real table, for tests/t0010-cli-convention.sh. */
+static void list_options(const sk_cli *c)
+{
+	for (const sk_option *o = c->opts; o && o->longname; o++)
+		printf("%s%c\t--%s\t%s%s\n", o->shortname ? "-" : "", o->shortname ? o->shortname : '-', o->longname,
+		       o->arg ? o->arg : "-", o->help ? "" : "\thidden");
+	printf("-q\t--quiet\t-\n-h\t--help\t-\n-V\t--version\t-\n");
 }
 
 static void print_version(const sk_cli *c)
@@ -142,7 +198,7 @@ static void print_version(const sk_cli *c)
 
 int sk_cli_next(sk_cli *c, int argc, char **argv, const char **arg, int *optind_out)
 {
-	static struct option longopts[SK_MAXOPTS + 4];
+	static struct option longopts[SK_MAXOPTS + 5];
 	static char shortopts[SK_MAXOPTS * 2 + 8];
 	static const sk_cli *built;
 	if (built != c) {
@@ -163,6 +219,7 @@ int sk_cli_next(sk_cli *c, int argc, char **argv, const char **arg, int *optind_
 		longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
 		longopts[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
 		longopts[n++] = (struct option){"quiet", no_argument, NULL, OPT_QUIET};
+		longopts[n++] = (struct option){"list-options", no_argument, NULL, OPT_LIST};
 		longopts[n] = (struct option){0, 0, 0, 0};
 		/* -h, -V, -q unless the program uses them itself */
 		const char *extra[] = {"h", "V", "q"};
@@ -203,6 +260,10 @@ int sk_cli_next(sk_cli *c, int argc, char **argv, const char **arg, int *optind_
 				own = 1;
 		if (ch == OPT_HELP || (ch == 'h' && !own)) {
 			sk_cli_help(c, stdout);
+			exit(0);
+		}
+		if (ch == OPT_LIST) {
+			list_options(c);
 			exit(0);
 		}
 		if (ch == OPT_VERSION || (ch == 'V' && !own)) {
@@ -246,6 +307,22 @@ double sk_arg_double(const char *opt, const char *s, double lo, double hi)
 		sk_usage("%s: %g is outside %g..%g", opt, v, lo, hi);
 	return v;
 }
+
+unsigned long long sk_arg_seed(const char *opt, const char *s)
+{
+	const char *p = s;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (!*s || *p)
+		sk_usage("%s: '%s' is not a seed (an integer 0..%lld)", opt, s, (long long)INT64_MAX);
+	errno = 0;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (errno == ERANGE || v > (unsigned long long)INT64_MAX)
+		sk_usage("%s: %s is outside 0..%lld", opt, s, (long long)INT64_MAX);
+	return v;
+}
+
+int sk_arg_level(const char *s) { return (int)sk_arg_long("--compress", s, 0, 9); }
 
 /* ---- progress ------------------------------------------------------------ */
 

@@ -690,6 +690,24 @@ static void test_cli(void)
 	tap_ok(strstr(help, "Usage: t [FILE]") && strstr(help, "-n, --name NAME") && strstr(help, "--range A:B") &&
 	           strstr(help, "--version"),
 	       "help text from the same table");
+	tap_ok(!strstr(help, " 3 stopped"), "no exit status 3 without --resume");
+	free(help);
+	tap_ok(sk_arg_seed("--seed", "0") == 0 && sk_arg_seed("--seed", "9223372036854775807") == 9223372036854775807ULL &&
+	           sk_arg_level("0") == 0 && sk_arg_level("9") == 9,
+	       "seeds and compression levels");
+	static const sk_option ropts[] = {
+		{"resume", 0, "CKPT", "continue"},
+		{"old", 0, NULL, NULL},
+		{0, 0, 0, 0},
+	};
+	sk_cli r = {.prog = "t", .opts = ropts};
+	hf = open_memstream(&help, &hl);
+	sk_cli_help(&r, hf);
+	fclose(hf);
+	tap_ok(strstr(help, "--resume CKPT") && !strstr(help, "--old") &&
+	           strstr(help, "Exit status: 0 success, 1 data or runtime error, 2 usage error, 3 stopped with a "
+	                        "checkpoint written (continue with --resume)."),
+	       "hidden options stay out of --help; --resume brings exit status 3");
 	free(help);
 	tap_ok(sk_ncores() >= 1, "core count");
 }
