@@ -180,9 +180,12 @@ int sk_zoo_read(const char *path, sk_zoo *z)
 			z->m = nm;
 			z->cap = nc;
 		}
-		if (read_model(r, &h, &z->m[z->n], &z->copied) < 0) {
+		st = read_model(r, &h, &z->m[z->n], &z->copied);
+		/* the model reader read the member's records into a header of its
+		 * own, so the reader no longer frees this one at the next record */
+		sk_header_free(&h);
+		if (st < 0) {
 			sk_zoo_model_free(&z->m[z->n]);
-			st = -1;
 			break;
 		}
 		z->n++;
