@@ -259,22 +259,23 @@ int main(int argc, char **argv)
 	sk_progress_end();
 	if (rc < 0)
 		sk_die_lib();
-	if (rc == SK_TRAIN_STOPPED) {
-		sk_exit_stopped(*c.stop, (long long)c.stop_after, c.checkpoint);
-	}
 	if (u.log && (ferror(u.log) | fclose(u.log)))
 		sk_die("%s: write error", log_path);
-	if (sk_trainer_last(t)->step > steps)
-		steps = sk_trainer_last(t)->step;
-	write_model(u.L, out, emit_conv, pool, sk_trainer_command(t), c.epochs, steps, force, level);
-	if (conv_out)
-		write_model(u.L, conv_out, 1, 0, sk_trainer_command(t), c.epochs, steps, force, level);
+	if (rc != SK_TRAIN_STOPPED) {
+		if (sk_trainer_last(t)->step > steps)
+			steps = sk_trainer_last(t)->step;
+		write_model(u.L, out, emit_conv, pool, sk_trainer_command(t), c.epochs, steps, force, level);
+		if (conv_out)
+			write_model(u.L, conv_out, 1, 0, sk_trainer_command(t), c.epochs, steps, force, level);
+	}
 	sk_trainer_free(t);
 	sk_nsm_learner_free(u.L);
 	sk_dataset_free(&d);
 	sk_recipe_free(&rec);
-	free(ckpt_buf);
 	free(cmd);
 	free(av);
+	if (rc == SK_TRAIN_STOPPED)   /* exits 3; c.checkpoint lives in ckpt_buf */
+		sk_exit_stopped(*c.stop, (long long)c.stop_after, c.checkpoint);
+	free(ckpt_buf);
 	return 0;
 }
