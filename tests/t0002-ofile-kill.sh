@@ -107,7 +107,9 @@ test_expect_success 'named fallback: the temporary appears only when writing sta
 
 # snet-train killed at random moments of a run that checkpoints every three
 # steps (about 90 checkpoints); each run resumes from the checkpoint the last
-# one left, the last runs to the end
+# one left, the last runs to the end.  A run killed after it committed its
+# output (between the rename and the exit, a long time under LeakSanitizer)
+# counts as finished: the output must then be whole.
 ARGS="-m ../s.spec -o m.tns --epochs 12 --batch 20 --threads 1 --checkpoint-every 3"
 test_expect_success 'snet-train killed at random while it checkpoints: no litter, --resume gives the same bytes' '
 	mkdir full part &&
@@ -121,7 +123,10 @@ test_expect_success 'snet-train killed at random while it checkpoints: no litter
 		sleep $(awk "BEGIN { srand($k + $$); printf \"%.2f\", 0.15 + rand() * 0.5 }")
 		kill -KILL $pid 2>/dev/null; wait $pid; s=$?
 		echo "run $k: exit $s" >&2
-		if [ $s -eq 0 ]; then done=1; else test $s -eq 137 && test ! -e m.tns || exit 1; fi
+		# a kill after the output was committed (while the process exits,
+		# slow under the sanitizers) leaves it whole: cmp below checks it
+		if [ $s -eq 0 ] || { [ $s -eq 137 ] && [ -e m.tns ]; }; then done=1
+		else test $s -eq 137 || exit 1; fi
 		no_litter || exit 1
 	done &&
 	if [ $done -eq 0 ]; then
