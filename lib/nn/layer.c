@@ -126,6 +126,17 @@ int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l)
 	return 0;
 }
 
+int sk_opt_count(const sk_spec *s, sk_specline *o, const char *name, int max, int *v)
+{
+	if (sk_opt_pos_int(s, o, 0, 1, 0, v) < 0)
+		return -1;
+	if (o->npos > 1)
+		return sk_spec_error(s, o, "takes one positional argument (%s), got %d", name, o->npos);
+	if (*v < 1 || *v > max)
+		return sk_spec_error(s, o, "%s=%d is out of range 1..%d", name, *v, max);
+	return 0;
+}
+
 /* ---- what tools ask of a layer ---- */
 
 int sk_layer_affine(const sk_layer *l, sk_affine *a)
@@ -267,6 +278,39 @@ const sk_layer_ops *sk_layer_find(const char *type)
 	return NULL;
 }
 
+/* ---- memory owned by a layer ---- */
+
+int sk_layer_parts(sk_layer *l, int nparts, const sk_part *parts)
+{
+	void **m = realloc(l->mem, sizeof *m * (size_t)(l->nmem + 1));
+	if (!m)
+		return sk_error("out of memory");
+	l->mem = m;
+	if (!(l->mem[l->nmem] = sk_alloc_parts(nparts, parts)))
+		return -1;
+	l->nmem++;
+	return 0;
+}
+
+/* Free the blocks after the first `keep`. */
+static void drop_mem(sk_layer *l, int keep)
+{
+	while (l->nmem > keep)
+		sk_free(l->mem[--l->nmem]);
+}
+
+int sk_layer_setup(sk_layer *l, int max_batch)
+{
+	for (int c = 0; c < l->nchild; c++)
+		if (sk_seq_setup(l->child[c], max_batch) < 0)
+			return -1;
+	drop_mem(l, l->nmem_kept);
+	if (l->ops->setup && l->ops->setup(l, max_batch) < 0)
+		return sk_error_prefix("%s", l->name);
+	l->max_batch = max_batch;
+	return 0;
+}
+
 /* ---- sequences ---- */
 
 static void layer_free(sk_layer *l)
@@ -275,6 +319,9 @@ static void layer_free(sk_layer *l)
 		return;
 	if (l->ops && l->ops->destroy)
 		l->ops->destroy(l);
+	drop_mem(l, 0);
+	free(l->mem);
+	sk_free(l->priv);
 	for (int i = 0; i < l->nchild; i++)
 		sk_seq_free(l->child[i]);
 	free(l->child);
@@ -342,6 +389,8 @@ sk_seq *sk_seq_declare(const sk_spec *s, sk_shape in, const char *prefix)
 			goto fail;
 		}
 		q->layers[q->n++] = l;
+		if (ops->priv_size && !(l->priv = sk_alloc(ops->priv_size)))
+			goto fail;
 		l->ops = ops;
 		l->index = i + 1;
 		l->in = cur;
@@ -358,11 +407,17 @@ sk_seq *sk_seq_declare(const sk_spec *s, sk_shape in, const char *prefix)
 		} else {
 			snprintf(l->name, sizeof l->name, "%s%s%d", prefix, ops->type, i + 1);
 		}
+		if (ops->in_dims && l->in.n != ops->in_dims) {
+			sk_spec_error(s, o, "needs %s, got %d dimensions",
+			              ops->in_dims == 3 ? "a C x H x W input" : "a set input T x D", l->in.n);
+			goto fail;
+		}
 		if (ops->create(l, s, o) < 0) {
 			if (strncmp(sk_errmsg(), s->srcname, strlen(s->srcname)))
 				sk_error_prefix("%s:%d:%d: %s", s->srcname, o->line, o->col, o->type);
 			goto fail;
 		}
+		l->nmem_kept = l->nmem;
 		if (sk_opt_param_mults(s, o, l) < 0)   /* lr_mult, decay_mult: any layer's parameters */
 			goto fail;
 		for (int k = 0; k < o->nkv; k++)
@@ -420,14 +475,8 @@ int sk_seq_setup(sk_seq *q, int max_batch)
 		sk_layer *l = q->layers[i];
 		if (sk_mul_size(sk_shape_size(l->out), (size_t)max_batch, &sz) < 0)
 			return -1;
-		if (!(q->act[i] = sk_alloc_array(sz, sizeof(float))))
+		if (!(q->act[i] = sk_alloc_array(sz, sizeof(float))) || sk_layer_setup(l, max_batch) < 0)
 			return -1;
-		for (int c = 0; c < l->nchild; c++)
-			if (sk_seq_setup(l->child[c], max_batch) < 0)
-				return -1;
-		if (l->ops->setup && l->ops->setup(l, max_batch) < 0)
-			return sk_error_prefix("%s", l->name);
-		l->max_batch = max_batch;
 	}
 	if (sk_mul_size(q->maxact, (size_t)max_batch, &sz) < 0)
 		return -1;

@@ -130,23 +130,13 @@ static void slot_put(plan *p, int s)
 		p->busy[s] = 0;
 }
 
-static int setup_layer(plan *p, sk_layer *l)
-{
-	for (int c = 0; c < l->nchild; c++)
-		if (sk_seq_setup(l->child[c], p->slice) < 0)
-			return sk_error_prefix("%s", l->name);
-	if (l->ops->setup && l->ops->setup(l, p->slice) < 0)
-		return sk_error_prefix("%s", l->name);
-	l->max_batch = p->slice;
-	return 0;
-}
-
 /* Layer l's ordinary forward from slot `in` into a new slot. */
 static int plan_layer(plan *p, sk_layer *l, int in, int own)
 {
 	op *o;
 	int out;
-	if (setup_layer(p, l) < 0 || (out = slot_get(p, sk_shape_size(l->out))) < 0 || !(o = emit(p, OP_LAYER)))
+	if (sk_layer_setup(l, p->slice) < 0 || (out = slot_get(p, sk_shape_size(l->out))) < 0 ||
+	    !(o = emit(p, OP_LAYER)))
 		return -1;
 	o->l = l;
 	o->s[0] = in;
@@ -357,7 +347,7 @@ static int plan_seq(plan *p, sk_seq *q, int cur, int own)
 			    o->s[1] == cur && o->relu == RELU_NONE) {
 				o->relu = RELU_LAYER;
 			} else {
-				if (setup_layer(p, l) < 0 || !(o = emit(p, OP_LAYER)))
+				if (sk_layer_setup(l, p->slice) < 0 || !(o = emit(p, OP_LAYER)))
 					return -1;
 				o->l = l;
 				o->s[0] = o->s[1] = cur;
@@ -624,8 +614,7 @@ static size_t plan_bytes(const plan *p)
 
 struct sk_engine {
 	int T, max_batch;
-	size_t insz, outsz, capsz;
-	plan **p;
+	plan **p;             /* one a thread, all of the same sizes */
 	sk_pool *pool;
 	/* the current job */
 	int n;
@@ -636,11 +625,12 @@ struct sk_engine {
 static int run_share(void *arg, int id)
 {
 	sk_engine *e = arg;
+	plan *p = e->p[id];
 	int lo = (int)((int64_t)e->n * id / e->T), hi = (int)((int64_t)e->n * (id + 1) / e->T);
 	if (hi <= lo)
 		return 0;
-	return plan_forward(e->p[id], hi - lo, e->x + (size_t)lo * e->insz, e->y ? e->y + (size_t)lo * e->outsz : NULL,
-	                    e->cap ? e->cap + (size_t)lo * e->capsz : NULL);
+	return plan_forward(p, hi - lo, e->x + (size_t)lo * p->insz, e->y ? e->y + (size_t)lo * p->outsz : NULL,
+	                    e->cap ? e->cap + (size_t)lo * p->capsz : NULL);
 }
 
 void sk_engine_free(sk_engine *e)
@@ -671,8 +661,6 @@ sk_engine *sk_engine_new(sk_model *m, int threads, int max_batch, const char *la
 	}
 	e->T = threads;
 	e->max_batch = max_batch;
-	e->insz = sk_shape_size(m->in);
-	e->outsz = sk_shape_size(m->seq->out);
 	if (!(e->pool = sk_pool_new(threads)))
 		goto fail;
 	if (!(e->p = calloc((size_t)threads, sizeof *e->p))) {
@@ -682,14 +670,13 @@ sk_engine *sk_engine_new(sk_model *m, int threads, int max_batch, const char *la
 	for (int i = 0; i < threads; i++)
 		if (!(e->p[i] = plan_new(m, i, (max_batch + threads - 1) / threads, slice, layer)))
 			goto fail;
-	e->capsz = e->p[0]->capsz;
 	return e;
 fail:
 	sk_engine_free(e);
 	return NULL;
 }
 
-size_t sk_engine_layer_size(const sk_engine *e) { return e->capsz; }
+size_t sk_engine_layer_size(const sk_engine *e) { return e->p[0]->capsz; }
 
 size_t sk_engine_bytes(const sk_engine *e)
 {
@@ -705,7 +692,7 @@ int sk_engine_forward(sk_engine *e, int n, const float *x, float *y, float *feat
 {
 	if (n < 0 || n > e->max_batch)
 		return sk_error("batch of %d exceeds the prepared %d", n, e->max_batch);
-	if (features && !e->capsz)
+	if (features && !e->p[0]->capsz)
 		return sk_error("the engine was planned without a layer to capture");
 	e->n = n;
 	e->x = x;

@@ -43,7 +43,9 @@ int sk_mab_declare(sk_mab *m, sk_layer *l, const char *pfx, int dq, int dk, int 
                    int ln, int qshared);
 int sk_mab_setup(sk_mab *m, int max_batch);
 void sk_mab_free(sk_mab *m);
-/* destroy() of the layers whose private state is one sk_mab (mha, sab, pma) */
+/* setup() and destroy() of the layers whose private state is one sk_mab
+ * (mha, sab, pma) */
+int sk_mab_layer_setup(sk_layer *l, int max_batch);
 void sk_mab_layer_destroy(sk_layer *l);
 /* FLOPs per example. */
 double sk_mab_flops(const sk_mab *m);

@@ -18,5 +18,10 @@ int sk_block_branch_text(char *buf, size_t len, int out, int stride, float momen
 int sk_block_proj_text(char *buf, size_t len, int out, int stride, float momentum);
 /* Default BN momentum of the blocks (PyTorch convention, as the bn layer). */
 #define SK_BLOCK_MOMENTUM 0.1f
+/* The options every block reads from its spec line o: OUT (output
+ * channels, 1..65536), stride=S (1..64) and momentum=M (default
+ * SK_BLOCK_MOMENTUM), with one positional word at most.  0, or -1 with an
+ * error. */
+int sk_block_opts(const sk_spec *s, sk_specline *o, int *out, int *stride, float *momentum);
 
 #endif

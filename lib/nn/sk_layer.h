@@ -2,19 +2,24 @@
  * they are built from: sk_spec.h).
  *
  * A layer is one file under lib/nn/layers/ that defines one `sk_layer_ops`
- * table, and one line in lib/nn/layers/registry.c.  Nothing else changes
+ * table (SK_LAYER below), and one line in lib/nn/layers/registry.c.  Nothing else changes
  * when a layer is added (plus its gradient check in tests/unit and its entry
  * in man/man7/simkit.7): tools that look inside a model without running it
  * ask its layers (l->flops, the affine() hook), never test their type names.
  *
  * Contract (per example shapes; the batch size n is passed to each call):
+ *  - priv_size: the bytes of the layer's private state; the builder gives
+ *    create() l->priv zeroed and frees it after destroy().  in_dims: when
+ *    not 0, the builder refuses an input of another rank before create().
  *  - create(): read options from the spec line with sk_opt_*(), check l->in,
  *    set l->out and l->flops (forward FLOPs per example, 2 per MAC), declare
  *    parameters with sk_layer_param().  Allocate nothing large.  Options that
  *    create() never read are an error (reported by the builder).
  *  - setup(): allocate workspace for batches of up to max_batch examples.
- *    Called once before the first forward; never allocate in forward or
- *    backward.
+ *    Called before the first forward (again when the batch grows); never
+ *    allocate in forward or backward.  Memory from sk_layer_parts() belongs
+ *    to the layer: what create() took lives as long as the layer, what
+ *    setup() took until the next setup(); destroy() frees only the rest.
  *  - forward(): y = f(x) for n <= max_batch examples, x is n*in, y is n*out.
  *    y holds garbage on entry: WRITE (=) all n*out values of y.  Read only
  *    the n examples of x and write nothing beyond the n of y (buffers are
@@ -154,6 +159,8 @@ typedef struct sk_layer_ops {
 	 * params are W, then the bias when it has one, and whose flops count 2
 	 * per multiply-add). */
 	void (*affine)(const sk_layer *l, sk_affine *a);
+	size_t priv_size;      /* bytes of l->priv (0: none) */
+	int in_dims;           /* the input's rank, 3 (C x H x W) or 2 (T x D); 0: any */
 } sk_layer_ops;
 
 struct sk_layer {
@@ -166,8 +173,10 @@ struct sk_layer {
 	sk_param *params;         /* this layer's own parameters */
 	int nchild;
 	sk_seq **child;           /* composites: nested sequences (built by the layer) */
-	void *priv;               /* layer-private state, freed by destroy() */
+	void *priv;               /* layer-private state (ops->priv_size bytes, owned by the builder) */
 	int max_batch;
+	void **mem;               /* blocks of sk_layer_parts(), freed with the layer */
+	int nmem, nmem_kept;      /* their count; the first nmem_kept are create()'s */
 };
 
 /* Declare a parameter in create(); returns its index or -1.  `shortname` is
@@ -178,6 +187,16 @@ struct sk_layer {
 int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *shape,
                    int init, float init_a, int fan_in, int fan_out, int flags);
 
+/* Memory owned by layer l: one sk_alloc_parts() block (sk_base.h) whose
+ * parts' addresses go into their slots (pointers in l->priv).  Taken in
+ * create(), it lives as long as the layer; in setup(), until the next
+ * setup().  0, or -1 with an error. */
+int sk_layer_parts(sk_layer *l, int nparts, const sk_part *parts);
+
+/* Set up layer l (its children first) for batches of up to max_batch
+ * examples: drops what its last setup() took, then calls its setup(). */
+int sk_layer_setup(sk_layer *l, int max_batch);
+
 /* The options lr_mult=M, decay_mult=M (every parameter of layer l, those of
  * its blocks included) and lr_mult.P=M, decay_mult.P=M (the parameter P,
  * named relative to the layer: "w", or "conv1.w" inside a block): called by
@@ -185,11 +204,23 @@ int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *
  * block line's own over its parent's, P over the whole layer. */
 int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l);
 
+/* A layer's one positional argument, a count NAME ("OUT", "K") in 1..max,
+ * into *v; a second positional word is an error.  0, or -1 with an error. */
+int sk_opt_count(const sk_spec *s, sk_specline *o, const char *name, int max, int *v);
+
 /* 1 with *a filled when l is an affine layer (its ops->affine), else 0. */
 int sk_layer_affine(const sk_layer *l, sk_affine *a);
 /* The affine() of a layer whose params[0] is W, params[1] (if any) the bias,
  * and whose l->flops are 2 per multiply-add (conv, linear). */
 void sk_affine_wb(const sk_layer *l, sk_affine *a);
+
+/* The ops table of layer NAME, `const sk_layer_ops sk_layer_NAME`, whose
+ * functions are NAME_create, NAME_forward and NAME_backward: the synopsis,
+ * then the other members, e.g.
+ *     SK_LAYER(gap, "gap", .in_dims = 3);  */
+#define SK_LAYER(NAME, ...) \
+	const sk_layer_ops sk_layer_##NAME = {.type = #NAME, .create = NAME##_create, .forward = NAME##_forward, \
+	                                      .backward = NAME##_backward, .synopsis = __VA_ARGS__}
 
 /* Registry: lookup by type name; unknown names fail listing the valid ones. */
 const sk_layer_ops *sk_layer_find(const char *type);

@@ -1,6 +1,6 @@
 /* test-layers.c: the ConvNet layers: gradient checks of every mode, forward
- * results against naive references, parameter and FLOP counts, and the
- * model specs under share/models. */
+ * results against naive references, parameter and FLOP counts, the memory
+ * a layer owns, and the model specs under share/models. */
 #include "gradcheck.h"
 #include "sk_cpu.h"
 #include "sk_kernels.h"
@@ -412,7 +412,10 @@ static void errors(void)
 		sk_shape in;
 		const char *msg;
 	} bad[] = {
-		{"conv 4 k=3", {1, {10}}, "needs a CxHxW input"},
+		{"conv 4 k=3", {1, {10}}, "needs a C x H x W input, got 1 dimensions"},
+		{"conv 4 5 k=3", {3, {1, 5, 5}}, "takes one positional argument (OUT), got 2"},
+		{"nsm 0 k=3", {3, {1, 5, 5}}, "K=0 is out of range 1..4096"},
+		{"sab 4", {3, {1, 4, 4}}, "needs a set input T x D, got 3 dimensions"},
 		{"conv 4", {3, {1, 5, 5}}, "needs k=K"},
 		{"conv 4 k=7", {3, {1, 5, 5}}, "does not fit"},
 		{"conv 0 k=1", {3, {1, 5, 5}}, "OUT=0"},
@@ -428,7 +431,7 @@ static void errors(void)
 		{"residual {\nconv 3 k=3 stride=2\n}", {3, {2, 5, 5}}, "shortcut"},
 		{"residual shortcut=identity {\nconv 3 k=1\n}", {3, {2, 5, 5}}, "shortcut=identity"},
 		{"residual {\nnosuch\n}", {3, {2, 5, 5}}, "t.spec:2:1"},
-		{"gap", {1, {4}}, "CxHxW"},
+		{"gap", {1, {4}}, "C x H x W"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		sk_spec *s = sk_spec_parse(bad[i].spec, "t.spec");
@@ -440,6 +443,52 @@ static void errors(void)
 		sk_seq_free(q);
 		sk_spec_free(s);
 	}
+}
+
+/* Memory a layer owns (sk_layer_parts): a second setup, for a larger batch,
+ * replaces what the first took and keeps what create() took; the sequence
+ * then computes the bits of one set up for that batch at once. */
+static void owned_memory(void)
+{
+	static const char text[] = "input 2 6 6 mean=0.5 std=2\nconv 9 k=3 pad=1\nbn\nrelu\npool max k=2\n"
+	                           "residual shortcut=conv {\nconv 4 k=3 pad=1\n}\nnsm 5 k=2\nsim l2 3 k=2\n"
+	                           "flatten\nlinear 3\n";
+	enum { N = 6 };
+	sk_shape in = sk_shape3(2, 6, 6);
+	sk_seq *a = build(text, in, 2, NULL), *b = build(text, in, N, NULL);
+	if (!tap_ok(a && b, "owned memory: the sequence builds (%s)", a && b ? "" : sk_errmsg())) {
+		sk_seq_free(a);
+		sk_seq_free(b);
+		return;
+	}
+	int nmem[16], same = 1, kept = 1;
+	for (int i = 0; i < a->n && i < 16; i++)
+		nmem[i] = a->layers[i]->nmem;
+	int rc = sk_seq_setup(a, N);
+	for (int i = 0; i < a->n && i < 16; i++) {
+		same &= a->layers[i]->nmem == nmem[i] && a->layers[i]->nmem == b->layers[i]->nmem;
+		kept &= a->layers[i]->nmem_kept == b->layers[i]->nmem_kept;
+	}
+	tap_ok(rc == 0 && same && kept && a->layers[0]->nmem_kept == 1 && a->layers[2]->nmem_kept == 1,
+	       "owned memory: a second setup drops the first's blocks and keeps create()'s (input %d, bn %d)",
+	       a->layers[0]->nmem_kept, a->layers[2]->nmem_kept);
+	size_t nin = sk_shape_size(in), nout = sk_shape_size(a->out);
+	float *x = malloc(nin * N * sizeof(float)), *ya = malloc(nout * N * sizeof(float));
+	fill_normal(x, nin * N, 9);
+	for (int t = 0; t < 2; t++) {
+		sk_ctx c = ctx0;
+		c.train = c.update_buffers = t;
+		const float *p = rc == 0 ? sk_seq_forward(a, &c, N, x) : NULL, *q;
+		if (p)
+			memcpy(ya, p, nout * N * sizeof(float));
+		q = sk_seq_forward(b, &c, N, x);
+		tap_ok(p && q && !memcmp(ya, q, nout * N * sizeof(float)),
+		       "owned memory: set up for 2 then %d examples = set up for %d (%s mode)", N, N, t ? "train" : "eval");
+	}
+	free(x);
+	free(ya);
+	sk_seq_free(a);
+	sk_seq_free(b);
 }
 
 static char *slurp(const char *path)
@@ -685,6 +734,7 @@ int main(void)
 	contract();
 	forwards();
 	errors();
+	owned_memory();
 	models();
 	return tap_done();
 }

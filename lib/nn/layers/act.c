@@ -28,10 +28,7 @@ static int kind_of(const sk_layer *l)
 
 static int act_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	act *a = sk_alloc(sizeof *a);
-	if (!a)
-		return -1;
-	l->priv = a;
+	act *a = l->priv;
 	a->kind = kind_of(l);
 	if (o->npos)
 		return sk_spec_error(s, o, "takes no positional arguments");
@@ -118,8 +115,6 @@ static int act_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return 0;
 }
 
-static void act_destroy(sk_layer *l) { sk_free(l->priv); }
-
 #define ACT(id, syn) \
 	const sk_layer_ops sk_layer_##id = { \
 		.type = #id, \
@@ -127,7 +122,7 @@ static void act_destroy(sk_layer *l) { sk_free(l->priv); }
 		.create = act_create, \
 		.forward = act_forward, \
 		.backward = act_backward, \
-		.destroy = act_destroy, \
+		.priv_size = sizeof(act), \
 	};
 
 ACT(tanh, "tanh")

@@ -23,10 +23,7 @@ typedef struct bn {
 
 static int bn_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	bn *b = sk_alloc(sizeof *b);
-	if (!b)
-		return -1;
-	l->priv = b;
+	bn *b = l->priv;
 	if (o->npos)
 		return sk_spec_error(s, o, "takes no positional arguments");
 	if (sk_opt_float(s, o, "eps", 1e-5f, &b->eps) < 0 || sk_opt_float(s, o, "momentum", 0.1f, &b->momentum) < 0)
@@ -56,10 +53,8 @@ static int bn_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	static const float one = 1.0f;
 	l->params[0].fill = l->params[3].fill = &one;
 	l->params[0].nfill = l->params[3].nfill = 1;
-	if (!(b->mean = sk_alloc_array((size_t)b->nc * 2, sizeof(float))))
-		return -1;
-	b->istd = b->mean + b->nc;
-	return 0;
+	sk_part parts[] = {SK_PART(b->mean, (size_t)b->nc), SK_PART(b->istd, (size_t)b->nc)};
+	return sk_layer_parts(l, 2, parts);
 }
 
 /* Visit every run of one channel: x + offset(i, r) for example i, run r. */
@@ -141,14 +136,6 @@ static int bn_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, co
 	return 0;
 }
 
-static void bn_destroy(sk_layer *l)
-{
-	bn *b = l->priv;
-	if (b)
-		sk_free(b->mean);
-	sk_free(b);
-}
-
 int sk_bn_eval_affine(const sk_layer *l, double *a, double *b, int nc)
 {
 	const bn *p = l->priv;
@@ -162,11 +149,4 @@ int sk_bn_eval_affine(const sk_layer *l, double *a, double *b, int nc)
 	return nc;
 }
 
-const sk_layer_ops sk_layer_bn = {
-	.type = "bn",
-	.synopsis = "bn [eps=E] [momentum=M]",
-	.create = bn_create,
-	.forward = bn_forward,
-	.backward = bn_backward,
-	.destroy = bn_destroy,
-};
+SK_LAYER(bn, "bn [eps=E] [momentum=M]", .priv_size = sizeof(bn));

@@ -62,25 +62,16 @@ static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
 
 static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	conv *c = sk_alloc(sizeof *c);
+	conv *c = l->priv;
 	int out, k, stride, pad, init;
 	float scale, binit;
-	if (!c)
-		return -1;
-	l->priv = c;
-	if (sk_opt_pos_int(s, o, 0, 1, 0, &out) < 0 || sk_opt_int(s, o, "k", 0, &k) < 0 ||
+	if (sk_opt_count(s, o, "OUT", 65536, &out) < 0 || sk_opt_int(s, o, "k", 0, &k) < 0 ||
 	    sk_opt_int(s, o, "stride", 1, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0 ||
 	    sk_opt_int(s, o, "bias", 1, &c->bias) < 0 || sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
 	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
 	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0 || sk_opt_choice(s, o, "algo", algo_names, 0, &c->algo) < 0 ||
 	    sk_opt_int(s, o, "wtile", 0, &c->wtile) < 0)
 		return -1;
-	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a CxHxW input, got %d dimensions", l->in.n);
-	if (out < 1 || out > 65536)
-		return sk_spec_error(s, o, "OUT=%d must be in 1..65536", out);
 	if (k < 1)
 		return sk_spec_error(s, o, "needs k=K with K >= 1");
 	if (pad >= k)
@@ -129,32 +120,20 @@ static int choose_group(const conv *c, int max_batch)
 	return g < 1 ? 1 : g;
 }
 
-static void free_work(conv *c)
-{
-	void *p[] = {c->col, c->ybuf, c->toff, c->poff, c->pofft, c->dyoff, c->koff, c->xp, c->wt, c->wd, c->tile,
-	             c->dwt, c->dxt, c->dyp, c->wflip};
-	for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
-		sk_free(p[i]);
-	sk_wino_free(c->wino);
-	c->wino = NULL;
-	c->col = c->ybuf = c->xp = c->wt = c->wd = c->tile = c->dwt = c->dxt = c->dyp = c->wflip = NULL;
-	c->pdx = 0;
-	c->toff = c->poff = c->pofft = c->dyoff = c->koff = NULL;
-}
-
 /* dx = conv(dy padded by k-1-pad, flipped weights with in and out swapped),
  * on the pixel-vector kernel: for stride 1 and at most 8 input channels,
  * where channel lanes would idle and col2im is slow. */
-static int setup_pdx(conv *c)
+static int setup_pdx(sk_layer *l)
 {
+	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
 	if (g->stride != 1 || g->c > 8 || !sk_dconv_ok() || getenv("SK_DCONV_DX"))
 		return 0;
 	c->padq = g->k - 1 - g->pad;
 	c->hq = g->oh + 2 * c->padq;
 	c->wq = g->ow + 2 * c->padq;
-	if (!(c->dyp = sk_alloc_array((size_t)c->o * c->hq * c->wq, sizeof(float))) ||
-	    !(c->wflip = sk_alloc_array((size_t)c->ckk * c->o, sizeof(float))))
+	sk_part parts[] = {SK_PART(c->dyp, (size_t)c->o * c->hq * c->wq), SK_PART(c->wflip, (size_t)c->ckk * c->o)};
+	if (sk_layer_parts(l, 2, parts) < 0)
 		return -1;
 	c->pdx = 1;
 	return 0;
@@ -185,8 +164,9 @@ static void dx_pixel(conv *c, const float *dyi, float *dxi)
  * (SK_CONV=gemm or algo=gemm turns them off; algo=direct forces them, with
  * portable C kernels when there is no AVX-512).  Pixels of a group of images form one list, so that even 2x2
  * outputs fill the kernels' register blocks. */
-static int setup_direct(conv *c, int max_batch)
+static int setup_direct(sk_layer *l, int max_batch)
 {
+	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
 	const char *e = getenv("SK_DCONV_PIX");
 	int target = e && atoi(e) > 0 ? atoi(e) : 256;
@@ -204,15 +184,14 @@ static int setup_direct(conv *c, int max_batch)
 		return 0;
 	c->group = G;
 	size_t np = (size_t)G * c->p;
-	if (!(c->toff = sk_alloc_array((size_t)c->ckk, sizeof(int))) || !(c->poff = sk_alloc_array(np, sizeof(int))) ||
-	    !(c->pofft = sk_alloc_array(np, sizeof(int))) || !(c->dyoff = sk_alloc_array(np, sizeof(int))) ||
-	    !(c->koff = sk_alloc_array((size_t)c->kk, sizeof(int))) ||
-	    (g->pad && !(c->xp = sk_alloc_array((size_t)G * c->imgp, sizeof(float)))) ||
-	    !(c->wt = sk_alloc_array((size_t)c->ob * c->ckk * 16, sizeof(float))) ||
-	    !(c->wd = sk_alloc_array((size_t)c->cb * c->kk * c->o * 16, sizeof(float))) ||
-	    !(c->tile = sk_alloc_array(np * 16, sizeof(float))) ||
-	    !(c->dwt = sk_alloc_array((size_t)c->ob * c->ckk * 16, sizeof(float))) ||
-	    !(c->dxt = sk_alloc_array((size_t)G * c->hp * c->wp * 16, sizeof(float))))
+	sk_part parts[] = {
+		SK_PART(c->toff, (size_t)c->ckk), SK_PART(c->poff, np), SK_PART(c->pofft, np), SK_PART(c->dyoff, np),
+		SK_PART(c->koff, (size_t)c->kk), SK_PART(c->xp, g->pad ? (size_t)G * c->imgp : 0),
+		SK_PART(c->wt, (size_t)c->ob * c->ckk * 16), SK_PART(c->wd, (size_t)c->cb * c->kk * c->o * 16),
+		SK_PART(c->tile, np * 16), SK_PART(c->dwt, (size_t)c->ob * c->ckk * 16),
+		SK_PART(c->dxt, (size_t)G * c->hp * c->wp * 16),
+	};
+	if (sk_layer_parts(l, (int)(sizeof parts / sizeof *parts), parts) < 0)
 		return -1;
 	for (int ci = 0; ci < g->c; ci++)
 		for (int ki = 0; ki < g->k; ki++)
@@ -238,10 +217,11 @@ static int setup_direct(conv *c, int max_batch)
 					c->dyoff[i] = gi * c->o * c->p + oy * g->ow + ox;
 				}
 	/* below 8 input channels most lanes of the direct input gradient idle */
-	if (setup_pdx(c) < 0)
+	if (setup_pdx(l) < 0)
 		return -1;
 	c->dxgemm = !c->pdx && g->c < 8 && getenv("SK_DCONV_DX") == NULL;
-	if (c->dxgemm && !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))))
+	sk_part col[] = {SK_PART(c->col, (size_t)c->ckk * c->p)};
+	if (c->dxgemm && sk_layer_parts(l, 1, col) < 0)
 		return -1;
 	c->dc = 1;
 	return 0;
@@ -250,16 +230,17 @@ static int setup_direct(conv *c, int max_batch)
 /* Pixel-vector kernels: lanes over 16 output pixels of a row; for stride 1
  * and at most 8 output channels, where channel lanes would mostly idle.
  * The input gradient goes through sgemm + col2im. */
-static int setup_pixel(conv *c)
+static int setup_pixel(sk_layer *l)
 {
+	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
 	c->hp = g->h + 2 * g->pad;
 	c->wp = g->w + 2 * g->pad;
 	c->imgp = (size_t)g->c * c->hp * c->wp;
 	c->group = 1;
-	if ((g->pad && !(c->xp = sk_alloc_array(c->imgp, sizeof(float)))) ||
-	    !(c->dwt = sk_alloc_array((size_t)c->o * c->ckk * 16, sizeof(float))) ||
-	    !(c->col = sk_alloc_array((size_t)c->ckk * c->p, sizeof(float))) || setup_pdx(c) < 0)
+	sk_part parts[] = {SK_PART(c->xp, g->pad ? c->imgp : 0), SK_PART(c->dwt, (size_t)c->o * c->ckk * 16),
+	                   SK_PART(c->col, (size_t)c->ckk * c->p)};
+	if (sk_layer_parts(l, 3, parts) < 0 || setup_pdx(l) < 0)
 		return -1;
 	c->pv = 1;
 	return 0;
@@ -268,30 +249,30 @@ static int setup_pixel(conv *c)
 static int conv_setup(sk_layer *l, int max_batch)
 {
 	conv *c = l->priv;
-	size_t n;
-	free_work(c);
-	c->dc = c->pv = 0;
+	size_t n, ny;
+	sk_wino_free(c->wino);   /* the buffers of the last setup went before this one (sk_layer_setup) */
+	c->wino = NULL;
+	c->dc = c->pv = c->pdx = 0;
 	if (c->g.k == 3 && c->g.stride == 1 && (c->algo == 0 || c->algo == 4)) {
 		int m = sk_wino_choose(c->g.c, c->g.h, c->g.w, c->o, c->g.pad, c->algo == 4, c->wtile);
 		if (m)
 			return (c->wino = sk_wino_new(c->g.c, c->g.h, c->g.w, c->o, c->g.pad, m, max_batch)) ? 0 : -1;
 	}
 	if (c->algo == 3 || (c->algo == 0 && c->g.stride == 1 && c->o <= 8 && sk_dconv_ok()))
-		return setup_pixel(c);
+		return setup_pixel(l);
 	/* below 9 output channels most of the 16 lanes would idle: sgemm wins */
 	if (c->algo == 2 || (c->algo == 0 && c->g.k <= 5 && c->o > 8 && sk_dconv_ok())) {
-		if (setup_direct(c, max_batch) < 0)
+		if (setup_direct(l, max_batch) < 0)
 			return -1;
 		if (c->dc)
 			return 0;
 	}
 	c->group = choose_group(c, max_batch);
-	if (sk_mul_size((size_t)c->ckk, (size_t)c->group * c->p, &n) < 0 || !(c->col = sk_alloc_array(n, sizeof(float))))
+	if (sk_mul_size((size_t)c->ckk, (size_t)c->group * c->p, &n) < 0 ||
+	    sk_mul_size((size_t)c->o, (size_t)c->group * c->p, &ny) < 0)
 		return -1;
-	if (c->group > 1 && (sk_mul_size((size_t)c->o, (size_t)c->group * c->p, &n) < 0 ||
-	                     !(c->ybuf = sk_alloc_array(n, sizeof(float)))))
-		return -1;
-	return 0;
+	sk_part parts[] = {SK_PART(c->col, n), SK_PART(c->ybuf, c->group > 1 ? ny : 0)};
+	return sk_layer_parts(l, 2, parts);
 }
 
 /* Padded copies of images i0..i0+gn-1 (or x itself without padding). */
@@ -311,10 +292,10 @@ static const float *padded(conv *c, const float *x, int i0, int gn)
 	return c->xp;
 }
 
-static int forward_direct(sk_layer *l, int n, const float *x, float *y)
+/* The paths below take the weights w, the bias b (NULL: none) and, in
+ * backward, their gradients gw, gb from conv_forward and conv_backward. */
+static int forward_direct(conv *c, int n, const float *x, const float *w, const float *b, float *y)
 {
-	conv *c = l->priv;
-	const float *w = l->params[0].w, *b = c->bias ? l->params[1].w : NULL;
 	size_t P = (size_t)c->p, out = (size_t)c->o * P;
 	for (int o = 0; o < c->ob * 16; o++)
 		for (int t = 0; t < c->ckk; t++)
@@ -334,12 +315,10 @@ static int forward_direct(sk_layer *l, int n, const float *x, float *y)
 	return 0;
 }
 
-static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, float *dx)
+static int backward_direct(conv *c, int n, const float *x, const float *dy, const float *w, float *gw, float *gb,
+                           float *dx)
 {
-	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
-	const float *w = l->params[0].w;
-	float *gw = l->params[0].g, *gb = c->bias ? l->params[1].g : NULL;
 	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
 	size_t hw = (size_t)c->hp * c->wp;
 	memset(c->dwt, 0, sizeof(float) * (size_t)c->ob * c->ckk * 16);
@@ -410,23 +389,19 @@ static int backward_direct(sk_layer *l, int n, const float *x, const float *dy, 
 	return 0;
 }
 
-static int forward_pixel(sk_layer *l, int n, const float *x, float *y)
+static int forward_pixel(conv *c, int n, const float *x, const float *w, const float *b, float *y)
 {
-	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
-	const float *w = l->params[0].w, *b = c->bias ? l->params[1].w : NULL;
 	size_t out = (size_t)c->o * c->p;
 	for (int i = 0; i < n; i++)
 		sk_pconv_fwd(padded(c, x, i, 1), g->c, c->hp, c->wp, g->k, g->oh, g->ow, c->o, w, b, y + (size_t)i * out);
 	return 0;
 }
 
-static int backward_pixel(sk_layer *l, int n, const float *x, const float *dy, float *dx)
+static int backward_pixel(conv *c, int n, const float *x, const float *dy, const float *w, float *gw, float *gb,
+                          float *dx)
 {
-	conv *c = l->priv;
 	const sk_conv_geom *g = &c->g;
-	const float *w = l->params[0].w;
-	float *gw = l->params[0].g, *gb = c->bias ? l->params[1].g : NULL;
 	size_t P = (size_t)c->p, out = (size_t)c->o * P, in = (size_t)g->c * g->h * g->w;
 	memset(c->dwt, 0, sizeof(float) * (size_t)c->o * c->ckk * 16);
 	if (dx && c->pdx)
@@ -453,15 +428,15 @@ static int backward_pixel(sk_layer *l, int n, const float *x, const float *dy, f
 static int conv_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, float *y)
 {
 	conv *c = l->priv;
+	const float *w = l->params[0].w, *b = sk_conv_bias(l);
 	if (c->wino) {
-		sk_wino_forward(c->wino, n, x, l->params[0].w, c->bias ? l->params[1].w : NULL, y);
+		sk_wino_forward(c->wino, n, x, w, b, y);
 		return 0;
 	}
 	if (c->pv)
-		return forward_pixel(l, n, x, y);
+		return forward_pixel(c, n, x, w, b, y);
 	if (c->dc)
-		return forward_direct(l, n, x, y);
-	const float *w = l->params[0].w, *b = c->bias ? l->params[1].w : NULL;
+		return forward_direct(c, n, x, w, b, y);
 	size_t in = sk_shape_size(l->in), out = (size_t)c->o * c->p, P = (size_t)c->p;
 	(void)ctx;
 	for (int i0 = 0; i0 < n; i0 += c->group) {
@@ -518,9 +493,9 @@ static int conv_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 		return 0;
 	}
 	if (c->pv)
-		return backward_pixel(l, n, x, dy, dx);
+		return backward_pixel(c, n, x, dy, w, gw, gb, dx);
 	if (c->dc)
-		return backward_direct(l, n, x, dy, dx);
+		return backward_direct(c, n, x, dy, w, gw, gb, dx);
 	for (int i0 = 0; i0 < n; i0 += c->group) {
 		int gn = n - i0 < c->group ? n - i0 : c->group;
 		size_t cols = (size_t)gn * P;
@@ -570,14 +545,7 @@ static int conv_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 	return 0;
 }
 
-static void conv_destroy(sk_layer *l)
-{
-	conv *c = l->priv;
-	if (!c)
-		return;
-	free_work(c);
-	sk_free(c);
-}
+static void conv_destroy(sk_layer *l) { sk_wino_free(((conv *)l->priv)->wino); }
 
 /* ---- for the inference engine (sk_plan.h) ---- */
 
@@ -595,14 +563,8 @@ const float *sk_conv_bias(const sk_layer *l)
 	return c->bias ? l->params[1].w : NULL;
 }
 
-const sk_layer_ops sk_layer_conv = {
-	.type = "conv",
-	.synopsis = "conv OUT k=K [stride=S] [pad=P] [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V] "
-	            "[algo=auto|gemm|direct|pixel|winograd] [wtile=2|4]",
-	.create = conv_create,
-	.setup = conv_setup,
-	.forward = conv_forward,
-	.backward = conv_backward,
-	.destroy = conv_destroy,
-	.affine = sk_affine_wb,
-};
+SK_LAYER(conv,
+         "conv OUT k=K [stride=S] [pad=P] [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V] "
+         "[algo=auto|gemm|direct|pixel|winograd] [wtile=2|4]",
+         .setup = conv_setup, .destroy = conv_destroy, .affine = sk_affine_wb, .priv_size = sizeof(conv),
+         .in_dims = 3);

@@ -20,10 +20,7 @@ typedef struct dropout {
 
 static int dropout_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	dropout *d = sk_alloc(sizeof *d);
-	if (!d)
-		return -1;
-	l->priv = d;
+	dropout *d = l->priv;
 	if (o->npos)
 		return sk_spec_error(s, o, "takes no positional arguments");
 	if (sk_opt_float(s, o, "p", 0.5f, &d->p) < 0)
@@ -109,13 +106,4 @@ static int dropout_backward(sk_layer *l, const sk_ctx *c, int n, const float *x,
 	return 0;
 }
 
-static void dropout_destroy(sk_layer *l) { sk_free(l->priv); }
-
-const sk_layer_ops sk_layer_dropout = {
-	.type = "dropout",
-	.synopsis = "dropout p=P",
-	.create = dropout_create,
-	.forward = dropout_forward,
-	.backward = dropout_backward,
-	.destroy = dropout_destroy,
-};
+SK_LAYER(dropout, "dropout p=P", .priv_size = sizeof(dropout));

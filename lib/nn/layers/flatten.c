@@ -33,10 +33,4 @@ static int flatten_backward(sk_layer *l, const sk_ctx *c, int n, const float *x,
 	return 0;
 }
 
-const sk_layer_ops sk_layer_flatten = {
-	.type = "flatten",
-	.synopsis = "flatten",
-	.create = flatten_create,
-	.forward = flatten_forward,
-	.backward = flatten_backward,
-};
+SK_LAYER(flatten, "flatten");

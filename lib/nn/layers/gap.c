@@ -6,8 +6,6 @@ static int gap_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	if (o->npos)
 		return sk_spec_error(s, o, "takes no positional arguments");
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a CxHxW input, got %d dimensions", l->in.n);
 	l->out = sk_shape1(l->in.d[0]);
 	l->flops = (double)sk_shape_size(l->in);
 	return 0;
@@ -37,10 +35,4 @@ static int gap_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return 0;
 }
 
-const sk_layer_ops sk_layer_gap = {
-	.type = "gap",
-	.synopsis = "gap",
-	.create = gap_create,
-	.forward = gap_forward,
-	.backward = gap_backward,
-};
+SK_LAYER(gap, "gap", .in_dims = 3);

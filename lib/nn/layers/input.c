@@ -67,11 +67,8 @@ static int list_param(sk_layer *l, const sk_spec *s, sk_specline *o, const char 
 
 static int input_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	input *in = sk_alloc(sizeof *in);
+	input *in = l->priv;
 	const char *mean = NULL, *std = NULL;
-	if (!in)
-		return -1;
-	l->priv = in;
 	in->imean = in->istd = -1;
 	if (o->npos < 1 || o->npos > 3)
 		return sk_spec_error(s, o, "needs the input shape: C H W, D or T D");
@@ -99,7 +96,8 @@ static int input_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	l->out = l->in;
 	l->flops = (mean || std || in->scale != 1.0f) ? 2.0 * (double)sk_shape_size(l->in) : 0;
 	size_t nm = mean ? list_len(mean) : 0, ns = std ? list_len(std) : 0;
-	if ((mean || std) && !(in->lists = sk_alloc_array(nm + ns, sizeof(float))))
+	sk_part lists[] = {SK_PART(in->lists, nm + ns)};
+	if ((mean || std) && sk_layer_parts(l, 1, lists) < 0)
 		return -1;
 	if (mean && (in->imean = list_param(l, s, o, "mean", mean, in->lists)) < 0)
 		return -1;
@@ -167,19 +165,5 @@ static int input_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x,
 	return 0;
 }
 
-static void input_destroy(sk_layer *l)
-{
-	input *in = l->priv;
-	if (in)
-		sk_free(in->lists);
-	sk_free(in);
-}
-
-const sk_layer_ops sk_layer_input = {
-	.type = "input",
-	.synopsis = "input C H W | input D | input T D [scale=S] [mean=a,b,...] [std=a,b,...]",
-	.create = input_create,
-	.forward = input_forward,
-	.backward = input_backward,
-	.destroy = input_destroy,
-};
+SK_LAYER(input, "input C H W | input D | input T D [scale=S] [mean=a,b,...] [std=a,b,...]",
+         .priv_size = sizeof(input));

@@ -17,12 +17,7 @@ static int isab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int d, mm, heads, ln;
 	int64_t sh[2];
-	isab *p = sk_alloc(sizeof *p);
-	if (!p)
-		return -1;
-	l->priv = p;
-	if (l->in.n != 2)
-		return sk_spec_error(s, o, "needs a set input T x D, got %d dimensions", l->in.n);
+	isab *p = l->priv;
 	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_opt_int(s, o, "m", 8, &mm) < 0 ||
 	    sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "ln", 0, &ln) < 0)
 		return -1;
@@ -45,13 +40,10 @@ static int isab_setup(sk_layer *l, int max_batch)
 {
 	isab *p = l->priv;
 	size_t n = (size_t)max_batch * (size_t)p->m0.nq * (size_t)p->m0.dv;
+	sk_part parts[] = {SK_PART(p->h, n), SK_PART(p->dh, n)};
 	if (sk_mab_setup(&p->m0, max_batch) < 0 || sk_mab_setup(&p->m1, max_batch) < 0)
 		return -1;
-	sk_free(p->h);
-	sk_free(p->dh);
-	p->h = sk_alloc_array(n, sizeof(float));
-	p->dh = sk_alloc_array(n, sizeof(float));
-	return p->h && p->dh ? 0 : -1;
+	return sk_layer_parts(l, 2, parts);
 }
 
 static int isab_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
@@ -78,21 +70,9 @@ static int isab_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 static void isab_destroy(sk_layer *l)
 {
 	isab *p = l->priv;
-	if (p) {
-		sk_mab_free(&p->m0);
-		sk_mab_free(&p->m1);
-		sk_free(p->h);
-		sk_free(p->dh);
-	}
-	sk_free(p);
+	sk_mab_free(&p->m0);
+	sk_mab_free(&p->m1);
 }
 
-const sk_layer_ops sk_layer_isab = {
-	.type = "isab",
-	.synopsis = "isab [D] [m=M] [heads=H] [ln=0|1]   (induced set attention, T x Din -> T x D)",
-	.create = isab_create,
-	.setup = isab_setup,
-	.forward = isab_forward,
-	.backward = isab_backward,
-	.destroy = isab_destroy,
-};
+SK_LAYER(isab, "isab [D] [m=M] [heads=H] [ln=0|1]   (induced set attention, T x Din -> T x D)",
+         .setup = isab_setup, .destroy = isab_destroy, .priv_size = sizeof(isab), .in_dims = 2);

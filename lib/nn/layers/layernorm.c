@@ -61,15 +61,12 @@ typedef struct lnorm {
 	size_t rows;   /* per example */
 } lnorm;
 
-static int ln_create(sk_layer *l, const sk_spec *s, sk_specline *o)
+static int layernorm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	lnorm *p = sk_alloc(sizeof *p);
+	lnorm *p = l->priv;
 	int64_t sh[1];
 	(void)s;
 	(void)o;
-	if (!p)
-		return -1;
-	l->priv = p;
 	p->d = l->in.d[l->in.n - 1];
 	p->rows = sk_shape_size(l->in) / (size_t)p->d;
 	sh[0] = p->d;
@@ -81,17 +78,15 @@ static int ln_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	return 0;
 }
 
-static int ln_setup(sk_layer *l, int max_batch)
+static int layernorm_setup(sk_layer *l, int max_batch)
 {
 	lnorm *p = l->priv;
-	sk_free(p->xhat);
-	sk_free(p->rstd);
-	p->xhat = sk_alloc_array(sk_shape_size(l->in) * (size_t)max_batch, sizeof(float));
-	p->rstd = sk_alloc_array(p->rows * (size_t)max_batch, sizeof(float));
-	return p->xhat && p->rstd ? 0 : -1;
+	sk_part parts[] = {SK_PART(p->xhat, sk_shape_size(l->in) * (size_t)max_batch),
+	                   SK_PART(p->rstd, p->rows * (size_t)max_batch)};
+	return sk_layer_parts(l, 2, parts);
 }
 
-static int ln_fwd(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
+static int layernorm_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	lnorm *p = l->priv;
 	(void)c;
@@ -99,7 +94,8 @@ static int ln_fwd(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 	return 0;
 }
 
-static int ln_bwd(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy, float *dx)
+static int layernorm_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, const float *y, const float *dy,
+                              float *dx)
 {
 	lnorm *p = l->priv;
 	(void)c;
@@ -119,22 +115,5 @@ static int ln_bwd(sk_layer *l, const sk_ctx *c, int n, const float *x, const flo
 	return 0;
 }
 
-static void ln_destroy(sk_layer *l)
-{
-	lnorm *p = l->priv;
-	if (p) {
-		sk_free(p->xhat);
-		sk_free(p->rstd);
-	}
-	sk_free(p);
-}
-
-const sk_layer_ops sk_layer_layernorm = {
-	.type = "layernorm",
-	.synopsis = "layernorm   (normalise each row over the last dimension; gain g, shift b)",
-	.create = ln_create,
-	.setup = ln_setup,
-	.forward = ln_fwd,
-	.backward = ln_bwd,
-	.destroy = ln_destroy,
-};
+SK_LAYER(layernorm, "layernorm   (normalise each row over the last dimension; gain g, shift b)",
+         .setup = layernorm_setup, .priv_size = sizeof(lnorm));

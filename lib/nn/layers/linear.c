@@ -17,22 +17,15 @@ static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
 
 static int linear_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	linear *f = sk_alloc(sizeof *f);
+	linear *f = l->priv;
 	int init;
 	float scale, binit;
 	size_t d = sk_shape_size(l->in);
-	if (!f)
-		return -1;
-	l->priv = f;
-	if (sk_opt_pos_int(s, o, 0, 1, 0, &f->o) < 0 || sk_opt_int(s, o, "bias", 1, &f->bias) < 0 ||
+	if (sk_opt_count(s, o, "OUT", 1 << 24, &f->o) < 0 || sk_opt_int(s, o, "bias", 1, &f->bias) < 0 ||
 	    sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
 	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
 	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0)
 		return -1;
-	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
-	if (f->o < 1 || f->o > (1 << 24))
-		return sk_spec_error(s, o, "OUT=%d must be in 1..16777216", f->o);
 	if (d > (1u << 30))
 		return sk_spec_error(s, o, "input of %zu values is too large", d);
 	f->d = (int)d;
@@ -80,14 +73,5 @@ static int linear_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, 
 	return 0;
 }
 
-static void linear_destroy(sk_layer *l) { sk_free(l->priv); }
-
-const sk_layer_ops sk_layer_linear = {
-	.type = "linear",
-	.synopsis = "linear OUT [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V]",
-	.create = linear_create,
-	.forward = linear_forward,
-	.backward = linear_backward,
-	.destroy = linear_destroy,
-	.affine = sk_affine_wb,
-};
+SK_LAYER(linear, "linear OUT [bias=1] [init=he|xavier|normal|uniform] [scale=A] [bias_init=V]",
+         .affine = sk_affine_wb, .priv_size = sizeof(linear));

@@ -18,10 +18,7 @@ typedef struct maxmin {
 
 static int maxmin_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	maxmin *m = sk_alloc(sizeof *m);
-	if (!m)
-		return -1;
-	l->priv = m;
+	maxmin *m = l->priv;
 	if (sk_opt_int(s, o, "relu", 0, &m->relu) < 0)
 		return -1;
 	if (m->relu != 0 && m->relu != 1)
@@ -100,13 +97,4 @@ static int maxmin_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, 
 	return 0;
 }
 
-static void maxmin_destroy(sk_layer *l) { sk_free(l->priv); }
-
-const sk_layer_ops sk_layer_maxmin = {
-	.type = "maxmin",
-	.synopsis = "maxmin [relu=0|1]",
-	.create = maxmin_create,
-	.forward = maxmin_forward,
-	.backward = maxmin_backward,
-	.destroy = maxmin_destroy,
-};
+SK_LAYER(maxmin, "maxmin [relu=0|1]", .priv_size = sizeof(maxmin));

@@ -41,21 +41,13 @@ static int ceil_div(int a, int b) { return (int)(((int64_t)a + b - 1) / b); }
 
 static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	mex *X = sk_alloc(sizeof *X);
+	mex *X = l->priv;
 	int k, kh, kw, stride, sh, sw, pad, cb, cs, rc_, rs, pc_, ps;
 	static const char *const modes[] = {"mean", "softmax", NULL};
 	static const char *const pers[] = {"layer", "channel", NULL};
 	static const char *const offs[] = {"none", "shared", "unshared", NULL};
 	static const char *const binits[] = {"dirichlet", "zero", "normal", NULL};
-	int C, H, W;
-	if (!X)
-		return -1;
-	l->priv = X;
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a C x H x W input");
-	C = l->in.d[0];
-	H = l->in.d[1];
-	W = l->in.d[2];
+	int C = l->in.d[0], H = l->in.d[1], W = l->in.d[2];
 	if (sk_opt_pos_int(s, o, 0, 0, 1, &X->M) < 0 || sk_opt_int(s, o, "k", 1, &k) < 0 ||
 	    sk_opt_int(s, o, "kh", k ? k : H, &kh) < 0 || sk_opt_int(s, o, "kw", k ? k : W, &kw) < 0 ||
 	    sk_opt_int(s, o, "stride", 0, &stride) < 0 || sk_opt_int(s, o, "sh", stride ? stride : kh, &sh) < 0 ||
@@ -111,9 +103,8 @@ static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	if ((int64_t)X->R * X->M * g->K > (int64_t)SK_MAX_PARAM)
 		return sk_spec_error(s, o, "%d regions x %d instances x %d block values is too large (more than %zu)", X->R,
 		                     X->M, g->K, SK_MAX_PARAM);
-	X->pos = sk_alloc_array((size_t)g->Q, sizeof(int));
-	X->roff = sk_alloc_array((size_t)X->R + 1, sizeof(int));
-	if (!X->pos || !X->roff)
+	sk_part maps[] = {SK_PART(X->pos, (size_t)g->Q), SK_PART(X->roff, (size_t)X->R + 1)};
+	if (sk_layer_parts(l, 2, maps) < 0)
 		return -1;
 	{
 		int *cnt = X->roff, nrh = ceil_div(g->Ho, dh), nrw = ceil_div(g->Wo, dw);
@@ -198,28 +189,13 @@ static int mex_setup(sk_layer *l, int max_batch)
 	X->ct = ct;
 	if (sk_mul_size(ct, (size_t)X->g.K, &a) < 0 || sk_mul_size(ct, (size_t)X->M, &b) < 0)
 		return -1;
-	sk_free(X->P);
-	sk_free(X->dP);
-	sk_free(X->Y);
-	sk_free(X->CM);
-	sk_free(X->S);
-	sk_free(X->G);
-	sk_free(X->xv);
-	sk_free(X->dxv);
-	sk_free(X->Bt);
-	sk_free(X->dBt);
-	sk_free(X->work);
-	X->xv = X->dxv = X->Bt = X->dBt = X->work = NULL;
 	/* effective offsets and their gradient, with offsets only */
-	size_t rmk = X->ib >= 0 ? (size_t)X->R * X->M * X->g.K : 1;
-	if (!(X->xv = sk_alloc_array((size_t)X->M, 4)) || !(X->dxv = sk_alloc_array((size_t)X->M, 4)) ||
-	    !(X->Bt = sk_alloc_array(rmk, 4)) || !(X->dBt = sk_alloc_array(rmk, 4)) ||
-	    !(X->work = sk_alloc_array((size_t)X->g.K * 16, 4)))
-		return -1;
-	if (!(X->P = sk_alloc_array(a, 4)) || !(X->dP = sk_alloc_array(a, 4)) || !(X->Y = sk_alloc_array(b, 4)) ||
-	    !(X->CM = sk_alloc_array(b, 4)) || !(X->S = sk_alloc_array(b, 4)) || !(X->G = sk_alloc_array(b, 4)))
-		return -1;
-	return 0;
+	size_t M = (size_t)X->M, rmk = X->ib >= 0 ? (size_t)X->R * M * X->g.K : 1;
+	sk_part parts[] = {SK_PART(X->xv, M),   SK_PART(X->dxv, M), SK_PART(X->Bt, rmk),
+	                   SK_PART(X->dBt, rmk), SK_PART(X->work, (size_t)X->g.K * 16),
+	                   SK_PART(X->P, a),    SK_PART(X->dP, a),  SK_PART(X->Y, b), SK_PART(X->CM, b),
+	                   SK_PART(X->S, b),    SK_PART(X->G, b)};
+	return sk_layer_parts(l, 11, parts);
 }
 
 static void prepare(sk_layer *l, mex *X)
@@ -342,36 +318,8 @@ static int mex_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return 0;
 }
 
-static void mex_destroy(sk_layer *l)
-{
-	mex *X = l->priv;
-	if (!X)
-		return;
-	sk_free(X->pos);
-	sk_free(X->roff);
-	sk_free(X->xv);
-	sk_free(X->dxv);
-	sk_free(X->Bt);
-	sk_free(X->dBt);
-	sk_free(X->work);
-	sk_free(X->P);
-	sk_free(X->dP);
-	sk_free(X->Y);
-	sk_free(X->CM);
-	sk_free(X->S);
-	sk_free(X->G);
-	sk_free(X);
-}
-
-const sk_layer_ops sk_layer_mex = {
-	.type = "mex",
-	.synopsis = "mex [M] [k=K kh= kw= stride=S sh= sw= pad=P cb=CB cs=S xi=1 learn=0|1 xiper=layer|channel "
-	            "xistd=0 mode=mean|softmax offsets=none|shared|unshared region=D regionc=D period=D periodc=D "
-	            "norm=0|1 binit=dirichlet|zero|normal bstd=0.1]",
-	.create = mex_create,
-	.setup = mex_setup,
-	.forward = mex_forward,
-	.backward = mex_backward,
-	.destroy = mex_destroy,
-	.init = mex_init,
-};
+SK_LAYER(mex,
+         "mex [M] [k=K kh= kw= stride=S sh= sw= pad=P cb=CB cs=S xi=1 learn=0|1 xiper=layer|channel "
+         "xistd=0 mode=mean|softmax offsets=none|shared|unshared region=D regionc=D period=D periodc=D "
+         "norm=0|1 binit=dirichlet|zero|normal bstd=0.1]",
+         .setup = mex_setup, .init = mex_init, .priv_size = sizeof(mex), .in_dims = 3);

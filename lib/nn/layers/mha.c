@@ -258,12 +258,7 @@ int sk_mab_backward(sk_mab *m, sk_layer *l, int n, const float *q, const float *
 static int mha_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int heads, d;
-	sk_mab *m = sk_alloc(sizeof *m);
-	if (!m)
-		return -1;
-	l->priv = m;
-	if (l->in.n != 2)
-		return sk_spec_error(s, o, "needs a set input T x D, got %d dimensions", l->in.n);
+	sk_mab *m = l->priv;
 	if (sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "d", l->in.d[1], &d) < 0)
 		return -1;
 	if (heads < 1 || d < 1 || d % heads)
@@ -275,7 +270,7 @@ static int mha_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	return 0;
 }
 
-static int mha_setup(sk_layer *l, int max_batch) { return sk_mab_setup(l->priv, max_batch); }
+int sk_mab_layer_setup(sk_layer *l, int max_batch) { return sk_mab_setup(l->priv, max_batch); }
 
 static int mha_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
@@ -291,20 +286,8 @@ static int mha_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return mab_backward(l->priv, l, n, x, x, dy, dx, dx, 1, 1);
 }
 
-void sk_mab_layer_destroy(sk_layer *l)
-{
-	if (l->priv)
-		sk_mab_free(l->priv);
-	sk_free(l->priv);
-}
+void sk_mab_layer_destroy(sk_layer *l) { sk_mab_free(l->priv); }
 
-const sk_layer_ops sk_layer_mha = {
-	.type = "mha",
-	.synopsis = "mha [heads=H] [d=D]   (multihead self-attention on T x D sets)",
-	.create = mha_create,
-	.setup = mha_setup,
-	.forward = mha_forward,
-	.backward = mha_backward,
-	.destroy = sk_mab_layer_destroy,
-};
+SK_LAYER(mha, "mha [heads=H] [d=D]   (multihead self-attention on T x D sets)",
+         .setup = sk_mab_layer_setup, .destroy = sk_mab_layer_destroy, .priv_size = sizeof(sk_mab), .in_dims = 2);
 

@@ -38,22 +38,10 @@ static int mrblock_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	static const char *const sub[2] = {"a.", "b."};
 	char text[512];
 	float mom;
-	mrblock *r = sk_alloc(sizeof *r);
-	if (!r)
+	mrblock *r = l->priv;
+	if (sk_block_opts(s, o, &r->out, &r->stride, &mom) < 0 || sk_opt_choice(s, o, "in", ins, 0, &r->single) < 0 ||
+	    sk_opt_choice(s, o, "out", outs, 0, &r->merged) < 0)
 		return -1;
-	l->priv = r;
-	if (sk_opt_pos_int(s, o, 0, 1, 0, &r->out) < 0 || sk_opt_int(s, o, "stride", 1, &r->stride) < 0 ||
-	    sk_opt_choice(s, o, "in", ins, 0, &r->single) < 0 || sk_opt_choice(s, o, "out", outs, 0, &r->merged) < 0 ||
-	    sk_opt_float(s, o, "momentum", SK_BLOCK_MOMENTUM, &mom) < 0)
-		return -1;
-	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "input must be C x H x W, not %d-dimensional", l->in.n);
-	if (r->out < 1 || r->out > 65536)
-		return sk_spec_error(s, o, "%d output channels is out of range 1..65536", r->out);
-	if (r->stride < 1 || r->stride > 64)
-		return sk_spec_error(s, o, "stride=%d is out of range 1..64", r->stride);
 	r->cin = l->in.d[0];
 	if (!r->single) {
 		if (r->cin % 2)
@@ -92,23 +80,10 @@ static int mrblock_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 static int mrblock_setup(sk_layer *l, int max_batch)
 {
 	mrblock *r = l->priv;
-	size_t nb = (size_t)max_batch;
-	for (int k = 0; k < 2; k++) {
-		sk_free(r->xs[k]);
-		sk_free(r->gs[k]);
-		sk_free(r->dxs[k]);
-		r->xs[k] = r->gs[k] = r->dxs[k] = NULL;
-		if (!r->single && !(r->xs[k] = sk_alloc_array(r->sin * nb, sizeof(float))))
-			return -1;
-		if (!(r->gs[k] = sk_alloc_array(r->sout * nb, sizeof(float))) ||
-		    !(r->dxs[k] = sk_alloc_array(r->sin * nb, sizeof(float))))
-			return -1;
-	}
-	sk_free(r->gm);
-	sk_free(r->tmp);
-	r->gm = sk_alloc_array(r->sout * nb, sizeof(float));
-	r->tmp = sk_alloc_array(r->sin * nb, sizeof(float));
-	return r->gm && r->tmp ? 0 : -1;
+	size_t si = r->sin * (size_t)max_batch, so = r->sout * (size_t)max_batch, xs = r->single ? 0 : si;
+	sk_part parts[] = {SK_PART(r->xs[0], xs),  SK_PART(r->xs[1], xs),  SK_PART(r->gs[0], so), SK_PART(r->gs[1], so),
+	                   SK_PART(r->dxs[0], si), SK_PART(r->dxs[1], si), SK_PART(r->gm, so),    SK_PART(r->tmp, si)};
+	return sk_layer_parts(l, 8, parts);
 }
 
 /* Input of stream k (contiguous n x sin). */
@@ -206,21 +181,6 @@ static int mrblock_backward(sk_layer *l, const sk_ctx *c, int n, const float *x,
 	return 0;
 }
 
-static void mrblock_destroy(sk_layer *l)
-{
-	mrblock *r = l->priv;
-	if (r) {
-		for (int k = 0; k < 2; k++) {
-			sk_free(r->xs[k]);
-			sk_free(r->gs[k]);
-			sk_free(r->dxs[k]);
-		}
-		sk_free(r->gm);
-		sk_free(r->tmp);
-	}
-	sk_free(r);
-}
-
 void sk_mrblock_parts(const sk_layer *l, sk_seq *h[2], sk_seq *p[2], int *single, int *merged, size_t *sin,
                       size_t *sout)
 {
@@ -235,12 +195,5 @@ void sk_mrblock_parts(const sk_layer *l, sk_seq *h[2], sk_seq *p[2], int *single
 	*sout = r->sout;
 }
 
-const sk_layer_ops sk_layer_mrblock = {
-	.type = "mrblock",
-	.synopsis = "mrblock OUT [stride=S] [in=pair|single] [out=pair|merged] [momentum=M]",
-	.create = mrblock_create,
-	.setup = mrblock_setup,
-	.forward = mrblock_forward,
-	.backward = mrblock_backward,
-	.destroy = mrblock_destroy,
-};
+SK_LAYER(mrblock, "mrblock OUT [stride=S] [in=pair|single] [out=pair|merged] [momentum=M]",
+         .setup = mrblock_setup, .priv_size = sizeof(mrblock), .in_dims = 3);

@@ -28,29 +28,19 @@ typedef struct nsml {
 	sk_nsm *s;
 	int backprop;
 	double *mA, *gA;   /* K x K system and K right-hand side (backward) */
-	int *act;
-	float *g;          /* K */
+	int *act;          /* the active set, K */
 } nsml;
 
 static int nsm_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	nsml *p = sk_alloc(sizeof *p);
+	nsml *p = l->priv;
 	int K;
-	if (!p)
-		return -1;
-	l->priv = p;
 	sk_nsm_defaults(&p->o);
-	if (sk_opt_pos_int(s, o, 0, 1, 0, &K) < 0 || sk_opt_int(s, o, "k", 0, &p->o.size) < 0 ||
+	if (sk_opt_count(s, o, "K", 4096, &K) < 0 || sk_opt_int(s, o, "k", 0, &p->o.size) < 0 ||
 	    sk_opt_int(s, o, "stride", 1, &p->o.stride) < 0 || sk_opt_int(s, o, "iters", 40, &p->o.iters) < 0 ||
 	    sk_opt_float(s, o, "eta", 1.0f, &p->o.eta) < 0 || sk_opt_float(s, o, "tol", 0.0f, &p->o.tol) < 0 ||
 	    sk_opt_int(s, o, "backprop", 1, &p->backprop) < 0)
 		return -1;
-	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (K), got %d", o->npos);
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a CxHxW input, got %d dimensions", l->in.n);
-	if (K < 1 || K > 4096)
-		return sk_spec_error(s, o, "K=%d must be in 1..4096", K);
 	if (p->o.size < 1 || p->o.size > l->in.d[1] || p->o.size > l->in.d[2])
 		return sk_spec_error(s, o, "k=%d must be in 1..%d (the input size)", p->o.size,
 		                     l->in.d[1] < l->in.d[2] ? l->in.d[1] : l->in.d[2]);
@@ -102,20 +92,14 @@ static int nsm_init(sk_layer *l, uint64_t seed)
 static int nsm_setup(sk_layer *l, int max_batch)
 {
 	nsml *p = l->priv;
+	size_t K = (size_t)p->o.k;
+	sk_part parts[] = {SK_PART(p->mA, K * K), SK_PART(p->gA, K), SK_PART(p->act, K)};
 	sk_nsm_free(p->s);
 	p->o.max_batch = max_batch;
 	p->o.threads = 1;
 	if (!(p->s = sk_nsm_create(&p->o, 0)))
 		return -1;
-	sk_free(p->mA);
-	sk_free(p->gA);
-	sk_free(p->act);
-	sk_free(p->g);
-	size_t K = (size_t)p->o.k;
-	if (!(p->mA = sk_alloc_array(K * K, sizeof(double))) || !(p->gA = sk_alloc_array(K, sizeof(double))) ||
-	    !(p->act = sk_alloc_array(K, sizeof(int))) || !(p->g = sk_alloc_array(K, sizeof(float))))
-		return -1;
-	return 0;
+	return sk_layer_parts(l, 3, parts);
 }
 
 static int nsm_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
@@ -234,26 +218,7 @@ static int nsm_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return 0;
 }
 
-static void nsm_destroy(sk_layer *l)
-{
-	nsml *p = l->priv;
-	if (p) {
-		sk_nsm_free(p->s);
-		sk_free(p->mA);
-		sk_free(p->gA);
-		sk_free(p->act);
-		sk_free(p->g);
-	}
-	sk_free(p);
-}
+static void nsm_destroy(sk_layer *l) { sk_nsm_free(((nsml *)l->priv)->s); }
 
-const sk_layer_ops sk_layer_nsm = {
-	.type = "nsm",
-	.synopsis = "nsm K k=S [stride=T] [iters=N] [eta=E] [tol=X] [backprop=1]",
-	.create = nsm_create,
-	.setup = nsm_setup,
-	.forward = nsm_forward,
-	.backward = nsm_backward,
-	.destroy = nsm_destroy,
-	.init = nsm_init,
-};
+SK_LAYER(nsm, "nsm K k=S [stride=T] [iters=N] [eta=E] [tol=X] [backprop=1]",
+         .setup = nsm_setup, .destroy = nsm_destroy, .init = nsm_init, .priv_size = sizeof(nsml), .in_dims = 3);

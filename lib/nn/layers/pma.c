@@ -9,12 +9,7 @@ static int pma_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int k, d, heads, ln;
 	int64_t sh[2];
-	sk_mab *m = sk_alloc(sizeof *m);
-	if (!m)
-		return -1;
-	l->priv = m;
-	if (l->in.n != 2)
-		return sk_spec_error(s, o, "needs a set input T x D, got %d dimensions", l->in.n);
+	sk_mab *m = l->priv;
 	if (sk_opt_int(s, o, "k", 1, &k) < 0 || sk_opt_int(s, o, "d", l->in.d[1], &d) < 0 ||
 	    sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "ln", 0, &ln) < 0)
 		return -1;
@@ -32,8 +27,6 @@ static int pma_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	return 0;
 }
 
-static int pma_setup(sk_layer *l, int max_batch) { return sk_mab_setup(l->priv, max_batch); }
-
 static int pma_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	(void)c;
@@ -48,12 +41,5 @@ static int pma_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return sk_mab_backward(l->priv, l, n, l->params[0].w, x, dy, l->params[0].g, dx, 0);
 }
 
-const sk_layer_ops sk_layer_pma = {
-	.type = "pma",
-	.synopsis = "pma [k=K] [d=D] [heads=H] [ln=0|1]   (attention pooling, T x Din -> K x D)",
-	.create = pma_create,
-	.setup = pma_setup,
-	.forward = pma_forward,
-	.backward = pma_backward,
-	.destroy = sk_mab_layer_destroy,
-};
+SK_LAYER(pma, "pma [k=K] [d=D] [heads=H] [ln=0|1]   (attention pooling, T x Din -> K x D)",
+         .setup = sk_mab_layer_setup, .destroy = sk_mab_layer_destroy, .priv_size = sizeof(sk_mab), .in_dims = 2);

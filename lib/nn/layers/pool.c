@@ -24,12 +24,9 @@ static const char *const kinds[] = {"max", "avg", "sum", NULL};
 
 static int pool_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	pool *p = sk_alloc(sizeof *p);
+	pool *p = l->priv;
 	const char *kind;
 	int k, stride, pad;
-	if (!p)
-		return -1;
-	l->priv = p;
 	if (sk_opt_pos_str(s, o, 0, 1, NULL, &kind) < 0 || sk_opt_int(s, o, "k", 0, &k) < 0 ||
 	    sk_opt_int(s, o, "stride", k, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0)
 		return -1;
@@ -39,8 +36,6 @@ static int pool_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		p->max = 1;
 	else if (strcmp(kind, "avg") && strcmp(kind, "sum"))
 		return sk_spec_error(s, o, "unknown kind '%s' (known: %s %s %s)", kind, kinds[0], kinds[1], kinds[2]);
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a CxHxW input, got %d dimensions", l->in.n);
 	if (k < 1)
 		return sk_spec_error(s, o, "needs k=K with K >= 1");
 	if (pad > k / 2)
@@ -57,62 +52,67 @@ static int pool_setup(sk_layer *l, int max_batch)
 {
 	pool *p = l->priv;
 	size_t n;
-	sk_free(p->arg);
-	p->arg = NULL;
 	if (!p->max)
 		return 0;
-	if (sk_mul_size(sk_shape_size(l->out), (size_t)max_batch, &n) < 0 || !(p->arg = sk_alloc_array(n, sizeof(int32_t))))
+	if (sk_mul_size(sk_shape_size(l->out), (size_t)max_batch, &n) < 0)
 		return -1;
-	return 0;
+	sk_part arg[] = {SK_PART(p->arg, n)};
+	return sk_layer_parts(l, 1, arg);
+}
+
+/* The window of output (oy, ox) of a plane, clipped to the image: rows
+ * y0..y1-1, columns x0..x1-1. */
+typedef struct window {
+	int y0, y1, x0, x1;
+} window;
+
+static window window_at(const sk_conv_geom *g, int oy, int ox)
+{
+	window r = {oy * g->stride - g->pad, 0, ox * g->stride - g->pad, 0};
+	r.y1 = r.y0 + g->k < g->h ? r.y0 + g->k : g->h;
+	r.x1 = r.x0 + g->k < g->w ? r.x0 + g->k : g->w;
+	r.y0 = r.y0 < 0 ? 0 : r.y0;
+	r.x0 = r.x0 < 0 ? 0 : r.x0;
+	return r;
 }
 
 static int pool_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	pool *p = l->priv;
 	const sk_conv_geom *g = &p->g;
-	const int k = g->k, s = g->stride, pd = g->pad, h = g->h, w = g->w;
-	const float inv = p->scale;
-	size_t oi = 0;
+	const int w = g->w;
+	size_t plane = (size_t)g->oh * g->ow, hw = (size_t)g->h * w;
 	(void)c;
-	if (p->max && k == 2 && s == 2 && pd == 0) {
-		/* the common 2x2 window: a vector kernel per plane */
-		size_t plane = (size_t)g->oh * g->ow;
-		for (size_t pl = 0; pl < (size_t)n * g->c; pl++)
-			sk_maxpool2(x + pl * h * w, w, g->oh, g->ow, y + pl * plane, p->arg + pl * plane);
-		return 0;
-	}
-	for (int i = 0; i < n; i++)
-		for (int ch = 0; ch < g->c; ch++) {
-			const float *xc = x + ((size_t)i * g->c + ch) * h * w;
-			for (int oy = 0; oy < g->oh; oy++) {
-				int y0 = oy * s - pd, y1 = y0 + k;
-				if (y0 < 0) y0 = 0;
-				if (y1 > h) y1 = h;
-				for (int ox = 0; ox < g->ow; ox++, oi++) {
-					int x0 = ox * s - pd, x1 = x0 + k;
-					if (x0 < 0) x0 = 0;
-					if (x1 > w) x1 = w;
-					if (p->max) {
-						float m = -FLT_MAX;
-						int32_t at = y0 * w + x0;
-						for (int iy = y0; iy < y1; iy++)
-							for (int ix = x0; ix < x1; ix++)
-								if (xc[iy * w + ix] > m) {
-									m = xc[iy * w + ix];
-									at = iy * w + ix;
-								}
-						y[oi] = m;
-						p->arg[oi] = at;
-					} else {
-						float t = 0;
-						for (int iy = y0; iy < y1; iy++)
-							for (int ix = x0; ix < x1; ix++)
-								t += xc[iy * w + ix];
-						y[oi] = t * inv;
-					}
-				}
+	for (size_t pl = 0; pl < (size_t)n * g->c; pl++) {
+		const float *xc = x + pl * hw;
+		float *yc = y + pl * plane;
+		int32_t *arg = p->max ? p->arg + pl * plane : NULL;
+		if (p->max && g->k == 2 && g->stride == 2 && g->pad == 0) {
+			sk_maxpool2(xc, w, g->oh, g->ow, yc, arg);   /* the common 2x2 window: a vector kernel */
+			continue;
+		}
+		for (size_t j = 0; j < plane; j++) {
+			window r = window_at(g, (int)(j / (size_t)g->ow), (int)(j % (size_t)g->ow));
+			if (p->max) {
+				float m = -FLT_MAX;
+				int32_t at = r.y0 * w + r.x0;
+				for (int iy = r.y0; iy < r.y1; iy++)
+					for (int ix = r.x0; ix < r.x1; ix++)
+						if (xc[iy * w + ix] > m) {
+							m = xc[iy * w + ix];
+							at = iy * w + ix;
+						}
+				yc[j] = m;
+				arg[j] = at;
+			} else {
+				float t = 0;
+				for (int iy = r.y0; iy < r.y1; iy++)
+					for (int ix = r.x0; ix < r.x1; ix++)
+						t += xc[iy * w + ix];
+				yc[j] = t * p->scale;
 			}
 		}
+	}
 	return 0;
 }
 
@@ -121,55 +121,31 @@ static int pool_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 {
 	pool *p = l->priv;
 	const sk_conv_geom *g = &p->g;
-	const int k = g->k, s = g->stride, pd = g->pad, h = g->h, w = g->w;
-	const float inv = p->scale;
-	size_t oi = 0;
+	const int w = g->w;
+	size_t plane = (size_t)g->oh * g->ow, hw = (size_t)g->h * w;
 	(void)c;
 	(void)x;
 	(void)y;
 	if (!dx)
 		return 0;
 	memset(dx, 0, sizeof(float) * sk_shape_size(l->in) * (size_t)n);
-	for (int i = 0; i < n; i++)
-		for (int ch = 0; ch < g->c; ch++) {
-			float *dc = dx + ((size_t)i * g->c + ch) * h * w;
+	for (size_t pl = 0; pl < (size_t)n * g->c; pl++) {
+		float *dc = dx + pl * hw;
+		const float *dyc = dy + pl * plane;
+		for (size_t j = 0; j < plane; j++) {
 			if (p->max) {
-				for (int j = 0; j < g->oh * g->ow; j++, oi++)
-					dc[p->arg[oi]] += dy[oi];
+				dc[p->arg[pl * plane + j]] += dyc[j];
 				continue;
 			}
-			for (int oy = 0; oy < g->oh; oy++) {
-				int y0 = oy * s - pd, y1 = y0 + k;
-				if (y0 < 0) y0 = 0;
-				if (y1 > h) y1 = h;
-				for (int ox = 0; ox < g->ow; ox++, oi++) {
-					int x0 = ox * s - pd, x1 = x0 + k;
-					float d = dy[oi] * inv;
-					if (x0 < 0) x0 = 0;
-					if (x1 > w) x1 = w;
-					for (int iy = y0; iy < y1; iy++)
-						for (int ix = x0; ix < x1; ix++)
-							dc[iy * w + ix] += d;
-				}
-			}
+			window r = window_at(g, (int)(j / (size_t)g->ow), (int)(j % (size_t)g->ow));
+			float d = dyc[j] * p->scale;
+			for (int iy = r.y0; iy < r.y1; iy++)
+				for (int ix = r.x0; ix < r.x1; ix++)
+					dc[iy * w + ix] += d;
 		}
+	}
 	return 0;
 }
 
-static void pool_destroy(sk_layer *l)
-{
-	pool *p = l->priv;
-	if (p)
-		sk_free(p->arg);
-	sk_free(p);
-}
-
-const sk_layer_ops sk_layer_pool = {
-	.type = "pool",
-	.synopsis = "pool max|avg|sum k=K [stride=S] [pad=P]",
-	.create = pool_create,
-	.setup = pool_setup,
-	.forward = pool_forward,
-	.backward = pool_backward,
-	.destroy = pool_destroy,
-};
+SK_LAYER(pool, "pool max|avg|sum k=K [stride=S] [pad=P]",
+         .setup = pool_setup, .priv_size = sizeof(pool), .in_dims = 3);

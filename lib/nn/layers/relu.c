@@ -9,10 +9,7 @@ typedef struct relu {
 
 static int relu_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	relu *r = sk_alloc(sizeof *r);
-	if (!r)
-		return -1;
-	l->priv = r;
+	relu *r = l->priv;
 	if (sk_opt_float(s, o, "leaky", 0.0f, &r->slope) < 0)
 		return -1;
 	l->out = l->in;
@@ -48,13 +45,4 @@ static int relu_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, co
 
 float sk_relu_slope(const sk_layer *l) { return ((const relu *)l->priv)->slope; }
 
-static void relu_destroy(sk_layer *l) { sk_free(l->priv); }
-
-const sk_layer_ops sk_layer_relu = {
-	.type = "relu",
-	.synopsis = "relu [leaky=A]",
-	.create = relu_create,
-	.forward = relu_forward,
-	.backward = relu_backward,
-	.destroy = relu_destroy,
-};
+SK_LAYER(relu, "relu [leaky=A]", .priv_size = sizeof(relu));

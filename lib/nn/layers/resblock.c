@@ -63,6 +63,16 @@ int sk_block_proj_text(char *buf, size_t len, int out, int stride, float momentu
 	return r < 0 || (size_t)r >= len ? sk_error("block spec too long") : 0;
 }
 
+int sk_block_opts(const sk_spec *s, sk_specline *o, int *out, int *stride, float *momentum)
+{
+	if (sk_opt_count(s, o, "OUT", 65536, out) < 0 || sk_opt_int(s, o, "stride", 1, stride) < 0 ||
+	    sk_opt_float(s, o, "momentum", SK_BLOCK_MOMENTUM, momentum) < 0)
+		return -1;
+	if (*stride < 1 || *stride > 64)
+		return sk_spec_error(s, o, "stride=%d is out of range 1..64", *stride);
+	return 0;
+}
+
 /* ---- the layer ---- */
 
 typedef struct resblock {
@@ -77,23 +87,10 @@ static int resblock_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	char text[512];
 	int kind;
 	float mom;
-	resblock *r = sk_alloc(sizeof *r);
-	if (!r)
+	resblock *r = l->priv;
+	if (sk_block_opts(s, o, &r->out, &r->stride, &mom) < 0 || sk_opt_choice(s, o, "shortcut", kinds, 1, &kind) < 0)
 		return -1;
-	l->priv = r;
-	if (sk_opt_pos_int(s, o, 0, 1, 0, &r->out) < 0 || sk_opt_int(s, o, "stride", 1, &r->stride) < 0 ||
-	    sk_opt_choice(s, o, "shortcut", kinds, 1, &kind) < 0 ||
-	    sk_opt_float(s, o, "momentum", SK_BLOCK_MOMENTUM, &mom) < 0)
-		return -1;
-	if (o->npos > 1)
-		return sk_spec_error(s, o, "takes one positional argument (OUT), got %d", o->npos);
 	r->opt_a = kind == 0;
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "input must be C x H x W, not %d-dimensional", l->in.n);
-	if (r->out < 1 || r->out > 65536)
-		return sk_spec_error(s, o, "%d output channels is out of range 1..65536", r->out);
-	if (r->stride < 1 || r->stride > 64)
-		return sk_spec_error(s, o, "stride=%d is out of range 1..64", r->stride);
 	if (sk_block_branch_text(text, sizeof text, r->out, r->stride, mom) < 0 ||
 	    !(r->branch = sk_block_child(l, text, l->in, "")))
 		return -1;
@@ -121,11 +118,9 @@ static int resblock_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 static int resblock_setup(sk_layer *l, int max_batch)
 {
 	resblock *r = l->priv;
-	sk_free(r->g);
-	sk_free(r->tmp);
-	r->g = sk_alloc_array(sk_shape_size(l->out) * (size_t)max_batch, sizeof(float));
-	r->tmp = sk_alloc_array(sk_shape_size(l->in) * (size_t)max_batch, sizeof(float));
-	return r->g && r->tmp ? 0 : -1;
+	sk_part parts[] = {SK_PART(r->g, sk_shape_size(l->out) * (size_t)max_batch),
+	                   SK_PART(r->tmp, sk_shape_size(l->in) * (size_t)max_batch)};
+	return sk_layer_parts(l, 2, parts);
 }
 
 /* Option A shortcut: out[c][i][j] = x[c][i*S][j*S] for c < C_in, 0 above. */
@@ -197,16 +192,6 @@ static int resblock_backward(sk_layer *l, const sk_ctx *c, int n, const float *x
 	return 0;
 }
 
-static void resblock_destroy(sk_layer *l)
-{
-	resblock *r = l->priv;
-	if (r) {
-		sk_free(r->g);
-		sk_free(r->tmp);
-	}
-	sk_free(r);
-}
-
 void sk_resblock_parts(const sk_layer *l, sk_seq **branch, sk_seq **proj, int *opt_a_stride)
 {
 	const resblock *r = l->priv;
@@ -215,12 +200,5 @@ void sk_resblock_parts(const sk_layer *l, sk_seq **branch, sk_seq **proj, int *o
 	*opt_a_stride = r->opt_a && (r->stride != 1 || r->out != l->in.d[0]) ? r->stride : 0;
 }
 
-const sk_layer_ops sk_layer_resblock = {
-	.type = "resblock",
-	.synopsis = "resblock OUT [stride=S] [shortcut=a|b] [momentum=M]",
-	.create = resblock_create,
-	.setup = resblock_setup,
-	.forward = resblock_forward,
-	.backward = resblock_backward,
-	.destroy = resblock_destroy,
-};
+SK_LAYER(resblock, "resblock OUT [stride=S] [shortcut=a|b] [momentum=M]",
+         .setup = resblock_setup, .priv_size = sizeof(resblock), .in_dims = 3);

@@ -51,12 +51,9 @@ static int stride_for(int h, int oh)
 
 static int residual_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	residual *r = sk_alloc(sizeof *r);
+	residual *r = l->priv;
 	char prefix[SK_NAME_MAX + 8], buf[256];
 	sk_seq *body;
-	if (!r)
-		return -1;
-	l->priv = r;
 	if (sk_opt_choice(s, o, "shortcut", sc_names, SC_AUTO, &r->sc) < 0)
 		return -1;
 	if (o->npos)
@@ -109,12 +106,13 @@ static int residual_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 static int residual_setup(sk_layer *l, int max_batch)
 {
 	residual *r = l->priv;
-	sk_free(r->tmp);
-	r->tmp = NULL;
-	if (r->sc == SC_CONV || r->sc == SC_CONVBN)
-		if (!(r->tmp = sk_alloc_array(sk_shape_size(l->in), (size_t)max_batch * sizeof(float))))
-			return -1;
-	return 0;
+	size_t n;
+	if (r->sc != SC_CONV && r->sc != SC_CONVBN)
+		return 0;
+	if (sk_mul_size(sk_shape_size(l->in), (size_t)max_batch, &n) < 0)
+		return -1;
+	sk_part tmp[] = {SK_PART(r->tmp, n)};
+	return sk_layer_parts(l, 1, tmp);
 }
 
 static int residual_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
@@ -179,14 +177,6 @@ static int residual_backward(sk_layer *l, const sk_ctx *c, int n, const float *x
 	return 0;
 }
 
-static void residual_destroy(sk_layer *l)
-{
-	residual *r = l->priv;
-	if (r)
-		sk_free(r->tmp);
-	sk_free(r);
-}
-
 int sk_residual_parts(const sk_layer *l, sk_seq **body, sk_seq **sc, int *stride, int *lo)
 {
 	const residual *r = l->priv;
@@ -197,12 +187,5 @@ int sk_residual_parts(const sk_layer *l, sk_seq **body, sk_seq **sc, int *stride
 	return r->sc == SC_IDENTITY ? SK_RESIDUAL_IDENTITY : r->sc == SC_PAD ? SK_RESIDUAL_PAD : SK_RESIDUAL_SEQ;
 }
 
-const sk_layer_ops sk_layer_residual = {
-	.type = "residual",
-	.synopsis = "residual [shortcut=auto|identity|pad|conv|convbn] { LAYERS }",
-	.create = residual_create,
-	.setup = residual_setup,
-	.forward = residual_forward,
-	.backward = residual_backward,
-	.destroy = residual_destroy,
-};
+SK_LAYER(residual, "residual [shortcut=auto|identity|pad|conv|convbn] { LAYERS }",
+         .setup = residual_setup, .priv_size = sizeof(residual));

@@ -7,12 +7,7 @@
 static int sab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int d, heads, ln;
-	sk_mab *m = sk_alloc(sizeof *m);
-	if (!m)
-		return -1;
-	l->priv = m;
-	if (l->in.n != 2)
-		return sk_spec_error(s, o, "needs a set input T x D, got %d dimensions", l->in.n);
+	sk_mab *m = l->priv;
 	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_opt_int(s, o, "heads", 4, &heads) < 0 ||
 	    sk_opt_int(s, o, "ln", 0, &ln) < 0)
 		return -1;
@@ -24,8 +19,6 @@ static int sab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	l->flops = sk_mab_flops(m);
 	return 0;
 }
-
-static int sab_setup(sk_layer *l, int max_batch) { return sk_mab_setup(l->priv, max_batch); }
 
 static int sab_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
@@ -41,12 +34,5 @@ static int sab_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	return sk_mab_backward(l->priv, l, n, x, x, dy, dx, dx, 1);
 }
 
-const sk_layer_ops sk_layer_sab = {
-	.type = "sab",
-	.synopsis = "sab [D] [heads=H] [ln=0|1]   (set attention block, T x Din -> T x D)",
-	.create = sab_create,
-	.setup = sab_setup,
-	.forward = sab_forward,
-	.backward = sab_backward,
-	.destroy = sk_mab_layer_destroy,
-};
+SK_LAYER(sab, "sab [D] [heads=H] [ln=0|1]   (set attention block, T x Din -> T x D)",
+         .setup = sk_mab_layer_setup, .destroy = sk_mab_layer_destroy, .priv_size = sizeof(sk_mab), .in_dims = 2);

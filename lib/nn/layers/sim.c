@@ -38,7 +38,7 @@ static size_t padcols(size_t c) { return (c + SK_SIMKERN_QALIGN - 1) / SK_SIMKER
 
 static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
-	sim *S = sk_alloc(sizeof *S);
+	sim *S = l->priv;
 	int k, kh, kw, stride, pad, cb, cs, par;
 	const char *kn;
 	float zstd, uinit;
@@ -46,11 +46,6 @@ static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	static const char *const nans[] = {"keep", "skip", NULL};
 	static const char *const oobs[] = {"zero", "nan", NULL};
 	int oob;
-	if (!S)
-		return -1;
-	l->priv = S;
-	if (l->in.n != 3)
-		return sk_spec_error(s, o, "needs a C x H x W input");
 	if (sk_opt_pos_str(s, o, 0, 1, NULL, &kn) < 0)
 		return -1;
 	for (S->kind = 0; kinds[S->kind] && strcmp(kinds[S->kind], kn); S->kind++)
@@ -101,19 +96,9 @@ static int sim_setup(sk_layer *l, int max_batch)
 	S->cp = padcols((size_t)max_batch * S->g.Q);
 	if (sk_mul_size(S->cp, (size_t)S->g.K, &kp) < 0 || sk_mul_size(S->cp, (size_t)S->M, &mp) < 0)
 		return -1;
-	sk_free(S->P);
-	sk_free(S->dP);
-	sk_free(S->Y);
-	sk_free(S->Ue);
-	sk_free(S->LA);
-	sk_free(S->dUe);
-	sk_free(S->dLA);
-	sk_free(S->W);
-	if (!(S->P = sk_alloc_array(kp, 4)) || !(S->dP = sk_alloc_array(kp, 4)) || !(S->Y = sk_alloc_array(mp, 4)) ||
-	    !(S->Ue = sk_alloc_array(mk, 4)) || !(S->LA = sk_alloc_array(mk, 4)) ||
-	    !(S->dUe = sk_alloc_array(mk, 4)) || !(S->dLA = sk_alloc_array(mk, 4)) || !(S->W = sk_alloc_array(mk, 4)))
-		return -1;
-	return 0;
+	sk_part parts[] = {SK_PART(S->P, kp),   SK_PART(S->dP, kp),  SK_PART(S->Y, mp),   SK_PART(S->Ue, mk),
+	                   SK_PART(S->LA, mk),  SK_PART(S->dUe, mk), SK_PART(S->dLA, mk), SK_PART(S->W, mk)};
+	return sk_layer_parts(l, 8, parts);
 }
 
 /* Effective weights Ue and log-weights LA from the parameter. */
@@ -396,31 +381,8 @@ out:
 	return rc;
 }
 
-static void sim_destroy(sk_layer *l)
-{
-	sim *S = l->priv;
-	if (!S)
-		return;
-	sk_free(S->P);
-	sk_free(S->dP);
-	sk_free(S->Y);
-	sk_free(S->Ue);
-	sk_free(S->LA);
-	sk_free(S->dUe);
-	sk_free(S->dLA);
-	sk_free(S->W);
-	sk_free(S);
-}
-
-const sk_layer_ops sk_layer_sim = {
-	.type = "sim",
-	.synopsis = "sim linear|l1|l2|l2n M [k=K kh= kw= stride=S pad=P cb=CB cs=S bias=0|1 nan=keep|skip "
-	            "oob=zero|nan param=clip|exp eps=1e-3 zstd=1 uinit=1]",
-	.create = sim_create,
-	.setup = sim_setup,
-	.forward = sim_forward,
-	.backward = sim_backward,
-	.destroy = sim_destroy,
-	.project = sim_project,
-	.init_data = sim_init_data,
-};
+SK_LAYER(sim,
+         "sim linear|l1|l2|l2n M [k=K kh= kw= stride=S pad=P cb=CB cs=S bias=0|1 nan=keep|skip "
+         "oob=zero|nan param=clip|exp eps=1e-3 zstd=1 uinit=1]",
+         .setup = sim_setup, .project = sim_project, .init_data = sim_init_data, .priv_size = sizeof(sim),
+         .in_dims = 3);
