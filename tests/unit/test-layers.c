@@ -1,9 +1,12 @@
 /* test-layers.c: the ConvNet layers: gradient checks of every mode, forward
  * results against naive references, parameter and FLOP counts, the memory
- * a layer owns, and the model specs under share/models. */
+ * a layer owns, the nsm layer's bits however a batch is cut, and the model
+ * specs under share/models. */
 #include "gradcheck.h"
 #include "sk_cpu.h"
+#include "sk_infer.h"
 #include "sk_kernels.h"
+#include "sk_model.h"
 #include "sk_rng.h"
 #include "tap.h"
 
@@ -491,6 +494,54 @@ static void owned_memory(void)
 	sk_seq_free(b);
 }
 
+/* An nsm layer's outputs do not depend on how a batch is cut: its solver
+ * runs one image at a time, so that the blocks of positions whose dynamics
+ * stop together (tol > 0) never span images.  The inference engine on 1 to
+ * 3 threads, in slices of 1, 3, 4 or its choice, gives the bits of the
+ * training engine's forward. */
+static void nsm_cuts(void)
+{
+	static const char text[] = "input 2 9 9\nnsm 6 k=3 iters=80 eta=0.3 tol=0.01\n";
+	static const int threads[] = {1, 2, 3, 2}, slices[] = {0, 1, 4, 3};
+	enum { N = 11 };
+	sk_model *m = sk_model_from_text(text, "nsm.spec");
+	if (!tap_ok(m && sk_model_init(m, 5) == 0, "nsm model builds (%s)", m ? "" : sk_errmsg())) {
+		sk_model_free(m);
+		return;
+	}
+	/* lateral weights that make the dynamics take many steps */
+	sk_param *pm = &m->seq->layers[1]->params[1];
+	int K = (int)pm->shape[0];
+	for (int i = 0; i < K; i++)
+		for (int j = 0; j < K; j++)
+			pm->w[i * K + j] = i == j ? 1.0f : 0.15f + 0.05f * (float)((i + j) % 3);
+	size_t nin = sk_shape_size(m->in), nout = sk_shape_size(m->seq->out);
+	float *x = malloc(nin * N * sizeof(float)), *ref = malloc(nout * N * sizeof(float));
+	float *y = malloc(nout * N * sizeof(float));
+	fill_normal(x, nin * N, 17);
+	sk_engine *e0 = sk_engine_new(m, 1, N, NULL, 0);   /* FTZ/DAZ in this thread, as in the engine's */
+	const float *z = sk_seq_setup(m->seq, N) == 0 ? sk_seq_forward(m->seq, &ctx0, N, x) : NULL;
+	sk_engine_free(e0);
+	if (!tap_ok(z != NULL, "nsm: the training forward runs (%s)", z ? "" : sk_errmsg()))
+		goto out;
+	memcpy(ref, z, nout * N * sizeof(float));
+	for (int k = 0; k < 4; k++) {
+		sk_engine *e = sk_engine_new(m, threads[k], N, NULL, slices[k]);
+		memset(y, 0xff, nout * N * sizeof(float));
+		int ok = e && sk_engine_forward(e, N, x, y, NULL) == 0;
+		tap_ok(ok && !memcmp(y, ref, nout * N * sizeof(float)),
+		       "nsm tol=0.01: the engine on %d thread%s in slices of %d gives the training forward's bits%s%s",
+		       threads[k], threads[k] > 1 ? "s" : "", e ? sk_engine_slice(e) : 0, ok ? "" : ": ",
+		       ok ? "" : sk_errmsg());
+		sk_engine_free(e);
+	}
+out:
+	free(x);
+	free(ref);
+	free(y);
+	sk_model_free(m);
+}
+
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -735,6 +786,7 @@ int main(void)
 	forwards();
 	errors();
 	owned_memory();
+	nsm_cuts();
 	models();
 	return tap_done();
 }

@@ -89,13 +89,19 @@ static int nsm_init(sk_layer *l, uint64_t seed)
 	return 0;
 }
 
+/* The solver runs one image a call (forward), so that its blocks of
+ * positions never span images: an output is the same however the batch is
+ * cut, into the replicas of a training team or an inference engine (which
+ * are the threads: sk_train.h, sk_infer.h) or into slices.  Hence one
+ * worker: the solver runs inside the thread of its replica. */
 static int nsm_setup(sk_layer *l, int max_batch)
 {
 	nsml *p = l->priv;
 	size_t K = (size_t)p->o.k;
 	sk_part parts[] = {SK_PART(p->mA, K * K), SK_PART(p->gA, K), SK_PART(p->act, K)};
+	(void)max_batch;
 	sk_nsm_free(p->s);
-	p->o.max_batch = max_batch;
+	p->o.max_batch = 1;
 	p->o.threads = 1;
 	if (!(p->s = sk_nsm_create(&p->o, 0)))
 		return -1;
@@ -105,12 +111,16 @@ static int nsm_setup(sk_layer *l, int max_batch)
 static int nsm_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	nsml *p = l->priv;
+	size_t in = sk_shape_size(l->in), out = sk_shape_size(l->out);
 	(void)c;
 	if (!p->s)
 		return sk_error("nsm layer used before setup");
 	p->s->W = l->params[0].w;
 	p->s->M = l->params[1].w;
-	return sk_nsm_forward(p->s, n, x, NULL, y, NULL);
+	for (int i = 0; i < n; i++)
+		if (sk_nsm_forward(p->s, 1, x + (size_t)i * in, NULL, y + (size_t)i * out, NULL) < 0)
+			return -1;
+	return 0;
 }
 
 /* Solve a x = b (n x n, row-major, overwritten) by Gaussian elimination with
