@@ -292,6 +292,24 @@ int sk_layer_parts(sk_layer *l, int nparts, const sk_part *parts)
 	return 0;
 }
 
+void sk_batch_group(int n, int rows, size_t cols, const float *y, float *t, size_t ld)
+{
+	for (int e = 0; e < n; e++)
+		for (int r = 0; r < rows; r++)
+			memcpy(t + (size_t)r * ld + (size_t)e * cols, y + ((size_t)e * rows + r) * cols, cols * sizeof(float));
+}
+
+void sk_batch_ungroup(int n, int rows, size_t cols, const float *t, size_t ld, const float *bias, float *y)
+{
+	for (int e = 0; e < n; e++)
+		for (int r = 0; r < rows; r++) {
+			const float *src = t + (size_t)r * ld + (size_t)e * cols;
+			float *dst = y + ((size_t)e * rows + r) * cols, b = bias ? bias[r] : 0.0f;
+			for (size_t p = 0; p < cols; p++)
+				dst[p] = src[p] + b;
+		}
+}
+
 /* Free the blocks after the first `keep`. */
 static void drop_mem(sk_layer *l, int keep)
 {

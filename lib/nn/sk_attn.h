@@ -41,6 +41,9 @@ typedef struct sk_mab {
 /* Declare the parameters "<pfx>q.w" ... on l (call from create()). */
 int sk_mab_declare(sk_mab *m, sk_layer *l, const char *pfx, int dq, int dk, int dv, int heads, int nq, int nk,
                    int ln, int qshared);
+/* The options of the attention layers after their width d: heads=H
+ * (default 4, dividing d) and, when ln is not NULL, ln=0|1. */
+int sk_mab_opts(const sk_spec *s, sk_specline *o, int d, int *heads, int *ln);
 int sk_mab_setup(sk_mab *m, int max_batch);
 void sk_mab_free(sk_mab *m);
 /* setup() and destroy() of the layers whose private state is one sk_mab

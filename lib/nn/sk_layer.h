@@ -193,6 +193,13 @@ int sk_layer_param(sk_layer *l, const char *shortname, int ndim, const int64_t *
  * setup().  0, or -1 with an error. */
 int sk_layer_parts(sk_layer *l, int nparts, const sk_part *parts);
 
+/* A layer that runs one product over a batch of n examples (each rows x
+ * cols, e.g. channels x pixels) groups it: row r of every example side by
+ * side, example e at columns e*cols of a rows x ld matrix t.  Group copies
+ * the batch y into t; ungroup writes y = t + bias[r] (bias NULL: + 0). */
+void sk_batch_group(int n, int rows, size_t cols, const float *y, float *t, size_t ld);
+void sk_batch_ungroup(int n, int rows, size_t cols, const float *t, size_t ld, const float *bias, float *y);
+
 /* Set up layer l (its children first) for batches of up to max_batch
  * examples: drops what its last setup() took, then calls its setup(). */
 int sk_layer_setup(sk_layer *l, int max_batch);

@@ -52,16 +52,26 @@ static double maxdiff(const float *a, const float *b, size_t n)
 	return m;
 }
 
+/* A gradient check: the spec and its input shape. */
+typedef struct gcase {
+	const char *spec;
+	sk_shape in;
+} gcase;
+
+static void check_cases(const gcase *c, size_t n, const gc_opts *o)
+{
+	for (size_t i = 0; i < n; i++)
+		gc_check(c[i].spec, c[i].in, o);
+}
+#define CHECK_CASES(c, o) check_cases(c, sizeof c / sizeof *c, o)
+
 static void gradients(void)
 {
 	gc_opts o = {0};
 	/* conv: every geometry, through both the grouped and the one-image path
 	 * (SK_CONV_COLS=32 set in main: groups of 2 for 4x4 outputs) */
 	static const char *const algos[] = {"gemm", "direct", "pixel"};
-	static const struct {
-		const char *spec;
-		sk_shape in;
-	} convs[] = {
+	static const gcase convs[] = {
 		{"conv 4 k=3 pad=1", {3, {2, 4, 4}}},
 		{"conv 3 k=3 stride=2", {3, {2, 7, 7}}},
 		{"conv 3 k=3 stride=2 pad=1", {3, {2, 8, 8}}},
@@ -87,25 +97,28 @@ static void gradients(void)
 	gc_check("conv 6 k=5 pad=2 algo=pixel", sk_shape3(1, 20, 19), &o);
 	gc_check("conv 9 k=3 algo=pixel", sk_shape3(2, 5, 5), &o);
 	o.n = 2;
-	gc_check("linear 5", sk_shape1(7), &o);
-	gc_check("linear 4 bias=0 init=normal scale=0.3", sk_shape3(2, 3, 3), &o);
-	gc_check("pool max k=2", sk_shape3(2, 4, 4), &o);
-	gc_check("pool max k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
-	gc_check("pool avg k=2", sk_shape3(2, 4, 6), &o);
-	gc_check("pool avg k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
-	gc_check("pool sum k=2", sk_shape3(2, 4, 6), &o);
-	gc_check("pool sum k=3 stride=2 pad=1", sk_shape3(2, 7, 7), &o);
-	gc_check("gap", sk_shape3(3, 3, 4), &o);
-	gc_check("flatten\nlinear 3", sk_shape3(2, 2, 3), &o);
-	gc_check("input 2 3 3 scale=0.5 mean=1,2 std=2,4", sk_shape3(2, 3, 3), &o);
-	gc_check("input 6 mean=0.5 std=3", sk_shape1(6), &o);
-	gc_check("tanh", sk_shape1(9), &o);
-	gc_check("sigmoid", sk_shape1(9), &o);
-	gc_check("gelu", sk_shape1(9), &o);
-	gc_check("selu", sk_shape1(9), &o);
-	gc_check("elu alpha=0.7", sk_shape1(9), &o);
-	gc_check("softplus", sk_shape1(9), &o);
-	gc_check("identity", sk_shape1(9), &o);
+	static const gcase plain[] = {
+		{"linear 5", {1, {7}}},
+		{"linear 4 bias=0 init=normal scale=0.3", {3, {2, 3, 3}}},
+		{"pool max k=2", {3, {2, 4, 4}}},
+		{"pool max k=3 stride=2 pad=1", {3, {2, 7, 7}}},
+		{"pool avg k=2", {3, {2, 4, 6}}},
+		{"pool avg k=3 stride=2 pad=1", {3, {2, 7, 7}}},
+		{"pool sum k=2", {3, {2, 4, 6}}},
+		{"pool sum k=3 stride=2 pad=1", {3, {2, 7, 7}}},
+		{"gap", {3, {3, 3, 4}}},
+		{"flatten\nlinear 3", {3, {2, 2, 3}}},
+		{"input 2 3 3 scale=0.5 mean=1,2 std=2,4", {3, {2, 3, 3}}},
+		{"input 6 mean=0.5 std=3", {1, {6}}},
+		{"tanh", {1, {9}}},
+		{"sigmoid", {1, {9}}},
+		{"gelu", {1, {9}}},
+		{"selu", {1, {9}}},
+		{"elu alpha=0.7", {1, {9}}},
+		{"softplus", {1, {9}}},
+		{"identity", {1, {9}}},
+	};
+	CHECK_CASES(plain, &o);
 	/* batch norm: batch statistics (train), running statistics (eval) */
 	o.flags = GC_TRAIN;
 	gc_check("bn", sk_shape3(3, 3, 3), &o);
@@ -158,22 +171,25 @@ static void contract(void)
 		}
 	o.n = 3;
 	o.extra = 2;
-	gc_check("conv 5 k=3 pad=1", sk_shape3(2, 5, 5), &o);   /* algo=auto */
-	gc_check("conv 12 k=3 stride=2", sk_shape3(3, 7, 7), &o);
-	gc_check("pool max k=2", sk_shape3(2, 5, 5), &o);
-	gc_check("pool max k=2", sk_shape3(3, 3, 7), &o);
-	gc_check("pool max k=2 stride=1", sk_shape3(2, 4, 5), &o);
-	gc_check("pool avg k=3 stride=1 pad=1", sk_shape3(2, 4, 5), &o);
-	gc_check("gap", sk_shape3(2, 1, 1), &o);
-	gc_check("flatten", sk_shape3(2, 3, 3), &o);
-	gc_check("flatten", sk_shape2(3, 4), &o);
-	gc_check("input 3 4", sk_shape2(3, 4), &o);
-	gc_check("input 3 4 scale=2 mean=1,0,-1,2 std=1,2,3,4", sk_shape2(3, 4), &o);
-	gc_check("input 2 2 3 scale=0.5", sk_shape3(2, 2, 3), &o);
-	gc_check("relu", sk_shape2(3, 4), &o);
-	gc_check("relu leaky=0.1", sk_shape3(2, 3, 3), &o);
-	gc_check("linear 3", sk_shape2(3, 4), &o);
-	gc_check("linear 3 init=uniform bias_init=0.5", sk_shape1(5), &o);
+	static const gcase shapes[] = {
+		{"conv 5 k=3 pad=1", {3, {2, 5, 5}}},   /* algo=auto */
+		{"conv 12 k=3 stride=2", {3, {3, 7, 7}}},
+		{"pool max k=2", {3, {2, 5, 5}}},
+		{"pool max k=2", {3, {3, 3, 7}}},
+		{"pool max k=2 stride=1", {3, {2, 4, 5}}},
+		{"pool avg k=3 stride=1 pad=1", {3, {2, 4, 5}}},
+		{"gap", {3, {2, 1, 1}}},
+		{"flatten", {3, {2, 3, 3}}},
+		{"flatten", {2, {3, 4}}},
+		{"input 3 4", {2, {3, 4}}},
+		{"input 3 4 scale=2 mean=1,0,-1,2 std=1,2,3,4", {2, {3, 4}}},
+		{"input 2 2 3 scale=0.5", {3, {2, 2, 3}}},
+		{"relu", {2, {3, 4}}},
+		{"relu leaky=0.1", {3, {2, 3, 3}}},
+		{"linear 3", {2, {3, 4}}},
+		{"linear 3 init=uniform bias_init=0.5", {1, {5}}},
+	};
+	CHECK_CASES(shapes, &o);
 	static const char *const acts[] = {"tanh", "sigmoid", "gelu", "selu", "elu", "elu alpha=2", "softplus",
 	                                   "identity"};
 	for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {

@@ -275,6 +275,21 @@ static int conv_setup(sk_layer *l, int max_batch)
 	return sk_layer_parts(l, 2, parts);
 }
 
+/* The column matrix of images i0..i0+gn-1 (ckk x gn*P, sgemm's operand):
+ * the image itself for one 1x1 convolution, else in c->col. */
+static const float *columns(conv *c, const float *x, int i0, int gn)
+{
+	size_t in = (size_t)c->g.c * c->g.h * c->g.w, P = (size_t)c->p, cols = (size_t)gn * P;
+	if (c->direct && gn == 1)
+		return x + (size_t)i0 * in;
+	if (c->direct)
+		sk_batch_group(gn, c->ckk, P, x + (size_t)i0 * in, c->col, cols);
+	else
+		for (int g = 0; g < gn; g++)
+			sk_im2col(&c->g, x + (size_t)(i0 + g) * in, c->col + (size_t)g * P, cols);
+	return c->col;
+}
+
 /* Padded copies of images i0..i0+gn-1 (or x itself without padding). */
 static const float *padded(conv *c, const float *x, int i0, int gn)
 {
@@ -437,41 +452,21 @@ static int conv_forward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, f
 		return forward_pixel(c, n, x, w, b, y);
 	if (c->dc)
 		return forward_direct(c, n, x, w, b, y);
-	size_t in = sk_shape_size(l->in), out = (size_t)c->o * c->p, P = (size_t)c->p;
+	size_t out = (size_t)c->o * c->p, P = (size_t)c->p;
 	(void)ctx;
 	for (int i0 = 0; i0 < n; i0 += c->group) {
 		int gn = n - i0 < c->group ? n - i0 : c->group;
 		size_t cols = (size_t)gn * P;
-		const float *col = c->col;
+		const float *col = columns(c, x, i0, gn);
+		float *yi = y + (size_t)i0 * out;
 		if (gn == 1) {
-			if (c->direct)
-				col = x + (size_t)i0 * in;
-			else
-				sk_im2col(&c->g, x + (size_t)i0 * in, c->col, P);
-			float *yi = y + (size_t)i0 * out;
 			sk_gemm(0, 0, c->o, (int)P, c->ckk, 1.0f, w, c->ckk, col, (int)P, 0.0f, yi, (int)P);
 			if (b)
 				sk_vadd_rows((size_t)c->o, P, b, yi);
 			continue;
 		}
-		for (int g = 0; g < gn; g++) {
-			const float *xi = x + (size_t)(i0 + g) * in;
-			if (c->direct)
-				for (int r = 0; r < c->ckk; r++)
-					memcpy(c->col + (size_t)r * cols + g * P, xi + (size_t)r * P, P * sizeof(float));
-			else
-				sk_im2col(&c->g, xi, c->col + (size_t)g * P, cols);
-		}
-		sk_gemm(0, 0, c->o, (int)cols, c->ckk, 1.0f, w, c->ckk, c->col, (int)cols, 0.0f, c->ybuf, (int)cols);
-		for (int g = 0; g < gn; g++) {
-			float *yi = y + (size_t)(i0 + g) * out;
-			for (int o = 0; o < c->o; o++) {
-				const float *src = c->ybuf + (size_t)o * cols + g * P;
-				float *dst = yi + (size_t)o * P, bo = b ? b[o] : 0.0f;
-				for (size_t p = 0; p < P; p++)
-					dst[p] = src[p] + bo;
-			}
-		}
+		sk_gemm(0, 0, c->o, (int)cols, c->ckk, 1.0f, w, c->ckk, col, (int)cols, 0.0f, c->ybuf, (int)cols);
+		sk_batch_ungroup(gn, c->o, P, c->ybuf, cols, b, yi);
 	}
 	return 0;
 }
@@ -499,24 +494,9 @@ static int conv_backward(sk_layer *l, const sk_ctx *ctx, int n, const float *x, 
 	for (int i0 = 0; i0 < n; i0 += c->group) {
 		int gn = n - i0 < c->group ? n - i0 : c->group;
 		size_t cols = (size_t)gn * P;
-		const float *dyg, *col = c->col;
-		if (gn == 1) {
-			dyg = dy + (size_t)i0 * out;
-			if (c->direct)
-				col = x + (size_t)i0 * in;
-			else
-				sk_im2col(&c->g, x + (size_t)i0 * in, c->col, P);
-		} else {
-			for (int g = 0; g < gn; g++) {
-				const float *xi = x + (size_t)(i0 + g) * in, *dyi = dy + (size_t)(i0 + g) * out;
-				if (c->direct)
-					for (int r = 0; r < c->ckk; r++)
-						memcpy(c->col + (size_t)r * cols + g * P, xi + (size_t)r * P, P * sizeof(float));
-				else
-					sk_im2col(&c->g, xi, c->col + (size_t)g * P, cols);
-				for (int o = 0; o < c->o; o++)
-					memcpy(c->ybuf + (size_t)o * cols + g * P, dyi + (size_t)o * P, P * sizeof(float));
-			}
+		const float *col = columns(c, x, i0, gn), *dyg = dy + (size_t)i0 * out;
+		if (gn > 1) {
+			sk_batch_group(gn, c->o, P, dyg, c->ybuf, cols);
 			dyg = c->ybuf;
 		}
 		/* dW += dY col^T; db += row sums of dY */

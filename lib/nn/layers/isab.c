@@ -19,12 +19,10 @@ static int isab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	int64_t sh[2];
 	isab *p = l->priv;
 	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_opt_int(s, o, "m", 8, &mm) < 0 ||
-	    sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "ln", 0, &ln) < 0)
+	    sk_mab_opts(s, o, d, &heads, &ln) < 0)
 		return -1;
 	if (mm < 1 || mm > 4096)
 		return sk_spec_error(s, o, "m=%d inducing points out of range 1..4096", mm);
-	if (d < 1 || heads < 1 || d % heads)
-		return sk_spec_error(s, o, "heads=%d must divide the width %d", heads, d);
 	sh[0] = mm, sh[1] = d;
 	if (sk_layer_param(l, "i", 2, sh, SK_INIT_XAVIER, 1.0f, mm, d, SK_P_NODECAY) < 0)
 		return -1;

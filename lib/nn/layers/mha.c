@@ -70,6 +70,15 @@ int sk_mab_declare(sk_mab *m, sk_layer *l, const char *pfx, int dq, int dk, int 
 	return 0;
 }
 
+int sk_mab_opts(const sk_spec *s, sk_specline *o, int d, int *heads, int *ln)
+{
+	if (sk_opt_int(s, o, "heads", 4, heads) < 0 || (ln && sk_opt_int(s, o, "ln", 0, ln) < 0))
+		return -1;
+	if (d < 1 || *heads < 1 || d % *heads)
+		return sk_spec_error(s, o, "heads=%d must divide the width %d", *heads, d);
+	return 0;
+}
+
 double sk_mab_flops(const sk_mab *m)
 {
 	double nq = m->nq, nk = m->nk, dv = m->dv;
@@ -259,10 +268,8 @@ static int mha_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int heads, d;
 	sk_mab *m = l->priv;
-	if (sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "d", l->in.d[1], &d) < 0)
+	if (sk_opt_int(s, o, "d", l->in.d[1], &d) < 0 || sk_mab_opts(s, o, d, &heads, NULL) < 0)
 		return -1;
-	if (heads < 1 || d < 1 || d % heads)
-		return sk_spec_error(s, o, "heads=%d must divide d=%d", heads, d);
 	if (sk_mab_declare(m, l, "", l->in.d[1], l->in.d[1], d, heads, l->in.d[0], l->in.d[0], 0, 0) < 0)
 		return -1;
 	l->out = sk_shape2(l->in.d[0], d);

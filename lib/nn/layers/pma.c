@@ -11,12 +11,10 @@ static int pma_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	int64_t sh[2];
 	sk_mab *m = l->priv;
 	if (sk_opt_int(s, o, "k", 1, &k) < 0 || sk_opt_int(s, o, "d", l->in.d[1], &d) < 0 ||
-	    sk_opt_int(s, o, "heads", 4, &heads) < 0 || sk_opt_int(s, o, "ln", 0, &ln) < 0)
+	    sk_mab_opts(s, o, d, &heads, &ln) < 0)
 		return -1;
 	if (k < 1 || k > 4096)
 		return sk_spec_error(s, o, "k=%d seeds out of range 1..4096", k);
-	if (d < 1 || heads < 1 || d % heads)
-		return sk_spec_error(s, o, "heads=%d must divide the width %d", heads, d);
 	sh[0] = k, sh[1] = l->in.d[1];
 	if (sk_layer_param(l, "s", 2, sh, SK_INIT_XAVIER, 1.0f, k, l->in.d[1], SK_P_NODECAY) < 0)
 		return -1;

@@ -8,11 +8,8 @@ static int sab_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	int d, heads, ln;
 	sk_mab *m = l->priv;
-	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_opt_int(s, o, "heads", 4, &heads) < 0 ||
-	    sk_opt_int(s, o, "ln", 0, &ln) < 0)
+	if (sk_opt_pos_int(s, o, 0, 0, l->in.d[1], &d) < 0 || sk_mab_opts(s, o, d, &heads, &ln) < 0)
 		return -1;
-	if (d < 1 || heads < 1 || d % heads)
-		return sk_spec_error(s, o, "heads=%d must divide the width %d", heads, d);
 	if (sk_mab_declare(m, l, "", l->in.d[1], l->in.d[1], d, heads, l->in.d[0], l->in.d[0], ln != 0, 0) < 0)
 		return -1;
 	l->out = sk_shape2(l->in.d[0], d);

@@ -178,14 +178,7 @@ static int sim_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 				}
 		}
 	}
-	for (int e = 0; e < n; e++)
-		for (int m = 0; m < M; m++) {
-			float *yo = y + ((size_t)e * M + m) * Q;
-			const float *yi = S->Y + (size_t)m * cp + (size_t)e * Q;
-			float b = S->ib >= 0 ? l->params[S->ib].w[m] : 0.0f;
-			for (int q = 0; q < Q; q++)
-				yo[q] = yi[q] + b;
-		}
+	sk_batch_ungroup(n, M, (size_t)Q, S->Y, cp, S->ib >= 0 ? l->params[S->ib].w : NULL, y);
 	return 0;
 }
 
@@ -223,10 +216,9 @@ static int sim_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 			pu->g[i] += S->pexp ? S->dUe[i] * S->Ue[i] : S->dUe[i];
 		return 0;
 	}
+	sk_batch_group(n, M, (size_t)Q, dy, G, cp);
 	for (int m = 0; m < M; m++) {
 		float *gr = G + (size_t)m * cp;
-		for (int e = 0; e < n; e++)
-			memcpy(gr + (size_t)e * Q, dy + ((size_t)e * M + m) * Q, (size_t)Q * sizeof(float));
 		memset(gr + nq, 0, (cp - nq) * sizeof(float));
 		if (S->ib >= 0) {
 			double s = 0;
