@@ -2,10 +2,11 @@
  * they are built from: sk_spec.h).
  *
  * A layer is one file under lib/nn/layers/ that defines one `sk_layer_ops`
- * table (SK_LAYER below), and one line in lib/nn/layers/registry.c.  Nothing else changes
- * when a layer is added (plus its gradient check in tests/unit and its entry
- * in man/man7/simkit.7): tools that look inside a model without running it
- * ask its layers (l->flops, the affine() hook), never test their type names.
+ * table (SK_LAYER below), and one line in lib/nn/layers/registry.c.
+ * Nothing else changes when a layer is added (plus its gradient check in
+ * tests/unit and its entry in man/man7/simkit.7): tools that look inside a
+ * model without running it ask its layers (l->flops, the affine() hook),
+ * never test their type names.
  *
  * Contract (per example shapes; the batch size n is passed to each call):
  *  - priv_size: the bytes of the layer's private state; the builder gives
