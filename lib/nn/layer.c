@@ -147,6 +147,32 @@ int sk_layer_affine(const sk_layer *l, sk_affine *a)
 	return 1;
 }
 
+static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
+static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
+static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
+
+int sk_opt_affine(const sk_spec *s, sk_specline *o, sk_affine_opts *a)
+{
+	if (sk_opt_int(s, o, "bias", 1, &a->bias) < 0 || sk_opt_choice(s, o, "init", init_names, 0, &a->init) < 0 ||
+	    sk_opt_float(s, o, "scale", init_scale[a->init], &a->scale) < 0 ||
+	    sk_opt_float(s, o, "bias_init", 0.0f, &a->bias_init) < 0)
+		return -1;
+	a->bias = a->bias != 0;
+	return 0;
+}
+
+int sk_layer_affine_params(sk_layer *l, const sk_affine_opts *a, int ndim, const int64_t *shape, int fan_in,
+                           int fan_out)
+{
+	int64_t bshape[1] = {shape[0]};
+	if (sk_layer_param(l, "w", ndim, shape, init_kinds[a->init], a->scale, fan_in, fan_out, 0) < 0)
+		return -1;
+	if (a->bias && sk_layer_param(l, "b", 1, bshape, a->bias_init == 0 ? SK_INIT_ZERO : SK_INIT_CONST, a->bias_init,
+	                              0, 0, SK_P_NODECAY) < 0)
+		return -1;
+	return 0;
+}
+
 void sk_affine_wb(const sk_layer *l, sk_affine *a)
 {
 	a->w = 0;

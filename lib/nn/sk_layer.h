@@ -216,6 +216,19 @@ int sk_opt_param_mults(const sk_spec *s, sk_specline *o, sk_layer *l);
  * into *v; a second positional word is an error.  0, or -1 with an error. */
 int sk_opt_count(const sk_spec *s, sk_specline *o, const char *name, int max, int *v);
 
+/* The options of an affine layer's parameters (conv, linear): bias=0|1
+ * (default 1), init=he|xavier|normal|uniform, scale=A (default 1, 1, 0.01,
+ * 0.05 by init) and bias_init=V (default 0); then W (ndim x shape, its fan-in
+ * and fan-out) and, with bias, b (shape[0] values, no weight decay) declared
+ * in the order sk_affine_wb expects.  0, or -1 with an error. */
+typedef struct sk_affine_opts {
+	int bias, init;
+	float scale, bias_init;
+} sk_affine_opts;
+int sk_opt_affine(const sk_spec *s, sk_specline *o, sk_affine_opts *a);
+int sk_layer_affine_params(sk_layer *l, const sk_affine_opts *a, int ndim, const int64_t *shape, int fan_in,
+                           int fan_out);
+
 /* 1 with *a filled when l is an affine layer (its ops->affine), else 0. */
 int sk_layer_affine(const sk_layer *l, sk_affine *a);
 /* The affine() of a layer whose params[0] is W, params[1] (if any) the bias,

@@ -56,20 +56,15 @@ typedef struct conv {
 } conv;
 
 static const char *const algo_names[] = {"auto", "gemm", "direct", "pixel", "winograd", NULL};
-static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
-static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
-static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
 
 static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	conv *c = l->priv;
-	int out, k, stride, pad, init;
-	float scale, binit;
+	int out, k, stride, pad;
+	sk_affine_opts wb;
 	if (sk_opt_count(s, o, "OUT", 65536, &out) < 0 || sk_opt_int(s, o, "k", 0, &k) < 0 ||
 	    sk_opt_int(s, o, "stride", 1, &stride) < 0 || sk_opt_int(s, o, "pad", 0, &pad) < 0 ||
-	    sk_opt_int(s, o, "bias", 1, &c->bias) < 0 || sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
-	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
-	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0 || sk_opt_choice(s, o, "algo", algo_names, 0, &c->algo) < 0 ||
+	    sk_opt_affine(s, o, &wb) < 0 || sk_opt_choice(s, o, "algo", algo_names, 0, &c->algo) < 0 ||
 	    sk_opt_int(s, o, "wtile", 0, &c->wtile) < 0)
 		return -1;
 	if (k < 1)
@@ -88,20 +83,15 @@ static int conv_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 		return sk_spec_error(s, o, "OUT=%d with k=%d over %d channels is too many weights (more than %zu)", out, k,
 		                     c->g.c, SK_MAX_PARAM);
 	c->o = out;
-	c->bias = c->bias != 0;
+	c->bias = wb.bias;
 	c->ckk = c->g.c * k * k;
 	c->p = c->g.oh * c->g.ow;
 	c->direct = k == 1 && stride == 1 && pad == 0;
 	c->kk = k * k;
 	l->out = sk_shape3(out, c->g.oh, c->g.ow);
 	l->flops = 2.0 * out * (double)c->ckk * c->p;
-	int64_t wshape[4] = {out, c->g.c, k, k}, bshape[1] = {out};
-	if (sk_layer_param(l, "w", 4, wshape, init_kinds[init], scale, c->ckk, out * k * k, 0) < 0)
-		return -1;
-	if (c->bias && sk_layer_param(l, "b", 1, bshape, binit == 0 ? SK_INIT_ZERO : SK_INIT_CONST, binit, 0, 0,
-	                              SK_P_NODECAY) < 0)
-		return -1;
-	return 0;
+	int64_t wshape[4] = {out, c->g.c, k, k};
+	return sk_layer_affine_params(l, &wb, 4, wshape, c->ckk, out * k * k);
 }
 
 /* Images per group: enough columns for sgemm to run near its peak, few

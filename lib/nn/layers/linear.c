@@ -11,34 +11,21 @@ typedef struct linear {
 	int o, d, bias;
 } linear;
 
-static const char *const init_names[] = {"he", "xavier", "normal", "uniform", NULL};
-static const int init_kinds[] = {SK_INIT_HE, SK_INIT_XAVIER, SK_INIT_NORMAL, SK_INIT_UNIFORM};
-static const float init_scale[] = {1.0f, 1.0f, 0.01f, 0.05f};
-
 static int linear_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	linear *f = l->priv;
-	int init;
-	float scale, binit;
+	sk_affine_opts wb;
 	size_t d = sk_shape_size(l->in);
-	if (sk_opt_count(s, o, "OUT", 1 << 24, &f->o) < 0 || sk_opt_int(s, o, "bias", 1, &f->bias) < 0 ||
-	    sk_opt_choice(s, o, "init", init_names, 0, &init) < 0 ||
-	    sk_opt_float(s, o, "scale", init_scale[init], &scale) < 0 ||
-	    sk_opt_float(s, o, "bias_init", 0.0f, &binit) < 0)
+	if (sk_opt_count(s, o, "OUT", 1 << 24, &f->o) < 0 || sk_opt_affine(s, o, &wb) < 0)
 		return -1;
 	if (d > (1u << 30))
 		return sk_spec_error(s, o, "input of %zu values is too large", d);
 	f->d = (int)d;
-	f->bias = f->bias != 0;
+	f->bias = wb.bias;
 	l->out = sk_shape1(f->o);
 	l->flops = 2.0 * f->o * (double)f->d;
-	int64_t wshape[2] = {f->o, f->d}, bshape[1] = {f->o};
-	if (sk_layer_param(l, "w", 2, wshape, init_kinds[init], scale, f->d, f->o, 0) < 0)
-		return -1;
-	if (f->bias && sk_layer_param(l, "b", 1, bshape, binit == 0 ? SK_INIT_ZERO : SK_INIT_CONST, binit, 0, 0,
-	                              SK_P_NODECAY) < 0)
-		return -1;
-	return 0;
+	int64_t wshape[2] = {f->o, f->d};
+	return sk_layer_affine_params(l, &wb, 2, wshape, f->d, f->o);
 }
 
 static int linear_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
