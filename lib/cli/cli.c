@@ -123,6 +123,15 @@ void sk_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+void sk_cli_note(int warning, const char *msg, void *arg)
+{
+	(void)arg;
+	if (warning)
+		sk_warn("%s", msg);
+	else
+		sk_info("%s", msg);
+}
+
 /* A program that can be resumed can be stopped: exit status 3. */
 static int can_stop(const sk_cli *c)
 {
@@ -323,6 +332,17 @@ unsigned long long sk_arg_seed(const char *opt, const char *s)
 }
 
 int sk_arg_level(const char *s) { return (int)sk_arg_long("--compress", s, 0, 9); }
+
+int sk_arg_choice(const char *opt, const char *s, const char *const *names)
+{
+	char list[256] = "";
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	for (int i = 0; names[i]; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+	sk_usage("%s '%s' is not one of: %s", opt, s, list);
+}
 
 /* ---- progress ------------------------------------------------------------ */
 
