@@ -64,6 +64,9 @@ static const sk_option opts[] = {
 };
 
 static const char *const reg_names[] = {"weight", "whiten", "none", NULL};
+/* the recipe keys among the options, in the order of the enum */
+static const char *const recipe_keys[] = {"epochs", "batch",  "lr",     "schedule", "step-size",
+                                          "gamma",  "milestones", "warmup", "min-lr"};
 
 struct ui {
 	sk_nsm_learner *L;
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
 	sk_recipe_extras x;
 	sk_dataset d;
 	struct ui u = {NULL, NULL};
-	const char *arg, *data = "-", *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
+	const char *arg, *data, *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
 	char *ckpt_buf, *cmd, recipe[1024], msg[1024];
 	int idx, first, emit_conv = 0, pool = 0, force = 0, level = 0, rc;
 	int64_t max_images = 0, steps = 0;
@@ -171,13 +174,10 @@ int main(int argc, char **argv)
 		case O_RESUME: resume = arg; break;
 		case O_STOP: c.stop_after = sk_arg_long("--stop-after-steps", arg, 1, 0x7fffffffffffffffL); break;
 		case O_FORCE: force = 1; break;
-		default: sk_arg_recipe(&rec, opts[idx].longname, arg);   /* the loop's: --epochs .. --min-lr */
+		default: sk_arg_recipe(&rec, recipe_keys[idx - O_EPOCHS], arg);   /* the loop's options */
 		}
 	}
-	if (first < argc)
-		data = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	data = sk_cli_data(argc, argv, first);
 	if (!out)
 		sk_usage("-o OUT is required (try --help)");
 	if (lo.o.classes && !lo.o.supervised)

@@ -64,6 +64,16 @@ static const sk_option opts[] = {
 	[O_N] = {0, 0, 0, 0},
 };
 
+/* The run's key (sk_train.h: the recipe's and the run's) of each option that
+ * sets one; main's switch hands these to the run unparsed. */
+static const char *const run_key[O_N] = {
+	[O_VSPLIT] = "valid-split", [O_EPOCHS] = "epochs", [O_BATCH] = "batch", [O_LR] = "lr",
+	[O_SCHED] = "schedule", [O_STEPSIZE] = "step-size", [O_GAMMA] = "gamma", [O_MILESTONES] = "milestones",
+	[O_WARMUP] = "warmup", [O_MINLR] = "min-lr", [O_OPTIMIZER] = "optimizer", [O_MOMENTUM] = "momentum",
+	[O_WD] = "wd", [O_LOSS] = "loss", [O_THREADS] = "threads", [O_CROP] = "crop", [O_INIT] = "init",
+	[O_INIT_LAYERS] = "init-layers", [O_FREEZE] = "freeze", [O_UNSUP_N] = "init-examples",
+};
+
 struct ui {
 	FILE *log;
 	int quiet;
@@ -108,7 +118,7 @@ int main(int argc, char **argv)
 	sk_train_config c;
 	sk_run run;
 	const char *arg, *model_path = NULL, *out_path = NULL, *valid_path = NULL, *log_path = NULL;
-	const char *ckpt_path = NULL, *resume_path = NULL, *data_path = "-", *unsup_method = "default";
+	const char *ckpt_path = NULL, *resume_path = NULL, *data_path, *unsup_method;
 	char *cmd, *ckpt_buf;
 	int idx, first, rc, level = 0, force = 0, distributed = 0, fixed_reduce = 0, rank = 0;
 	sk_model *m;
@@ -120,12 +130,7 @@ int main(int argc, char **argv)
 	sk_train_defaults(&c);
 	sk_run_init(&run);
 	c.threads = sk_ncores();
-	/* --init-unsupervised=METHOD: the option table has no optional arguments */
-	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-		if (!strncmp(argv[i], "--init-unsupervised=", 20)) {
-			unsup_method = argv[i] + 20;
-			argv[i] = (char *)"--init-unsupervised";
-		}
+	unsup_method = sk_cli_optional(argc, argv, "init-unsupervised", "default");   /* --init-unsupervised=METHOD */
 	sk_cli_init(&cli, argc, argv);
 	cmd = sk_cmdline_train(argc, argv);
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
@@ -146,7 +151,7 @@ int main(int argc, char **argv)
 		case O_FLIP: sk_arg_recipe(&run.given, "flip", "1"); break;
 		case O_NOFLIP: sk_arg_recipe(&run.given, "flip", "0"); break;
 		case O_UNSUP: sk_arg_recipe(&run.given, "init-unsupervised", unsup_method); break;
-		default: sk_arg_recipe(&run.given, opts[idx].longname, arg); break;   /* a recipe or run key */
+		default: sk_arg_recipe(&run.given, run_key[idx], arg); break;
 		}
 	}
 	if (fixed_reduce && !distributed)
@@ -164,10 +169,7 @@ int main(int argc, char **argv)
 #endif
 	}
 	u.quiet = cli.quiet;
-	if (first < argc)
-		data_path = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	data_path = sk_cli_data(argc, argv, first);
 	if (!out_path)
 		sk_usage("-o OUT is required (try --help)");
 	if (!model_path && !resume_path)
@@ -188,7 +190,6 @@ int main(int argc, char **argv)
 		sk_usage("--valid: the checkpoint's run held out --valid-split %g", run.x.valid_split);
 	if (run.warning[0])
 		sk_warn("--resume: %s", run.warning);
-	/* OUT.ckpt unless named; never beside a device or a FIFO */
 	if (!(ckpt_path = sk_train_ckpt_path(out_path, ckpt_path, &ckpt_buf)))
 		sk_usage("%s", sk_errmsg());
 	if (rank != 0)

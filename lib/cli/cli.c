@@ -176,6 +176,24 @@ const char *sk_cli_input(int argc, char **argv, int first)
 	return path;
 }
 
+const char *sk_cli_data(int argc, char **argv, int first)
+{
+	if (argc - first > 1)
+		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first + 1]);
+	return first < argc ? argv[first] : "-";
+}
+
+const char *sk_cli_optional(int argc, char **argv, const char *name, const char *dflt)
+{
+	size_t n = strlen(name);
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, n) && argv[i][n + 2] == '=') {
+			dflt = argv[i] + n + 3;
+			argv[i][n + 2] = 0;   /* "--NAME" */
+		}
+	return dflt;
+}
+
 /* The real table, for tests/t0010-cli-convention.sh. */
 static void list_options(const sk_cli *c)
 {

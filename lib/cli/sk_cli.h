@@ -78,6 +78,14 @@ void sk_cli_help(const sk_cli *c, FILE *f);
  * (standard input) when there is none.  A second operand, or standard input
  * that is a terminal, is a usage error. */
 const char *sk_cli_input(int argc, char **argv, int first);
+/* The data stream of a training program: the operand argv[first], or "-"
+ * (standard input) when there is none; a second operand is a usage error. */
+const char *sk_cli_data(int argc, char **argv, int first);
+/* An option with an optional argument, which a table cannot say: call it
+ * before sk_cli_init; each "--NAME=VALUE" before "--" becomes "--NAME" in
+ * argv (a flag of the table), and the last VALUE is returned (dflt when
+ * there is none). */
+const char *sk_cli_optional(int argc, char **argv, const char *name, const char *dflt);
 
 /* Errors: print "prog: message" on stderr and exit. */
 void sk_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));     /* exit 1 */
