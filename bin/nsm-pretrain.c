@@ -14,7 +14,6 @@
 #include "sk_stream.h"
 #include "sk_train.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,22 +51,16 @@ static const sk_option opts[] = {
 	[O_EPOCHS] = SK_OPT_EPOCHS("epochs (default 1)"),
 	[O_BATCH] = SK_OPT_BATCH("images per batch (default 128)"),
 	[O_LR] = {"lr", 0, "LR", "base learning rate on the NSM objective (default 0.05)"},
-	[O_SCHED] = {"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
-	[O_STEPSIZE] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
-	[O_GAMMA] = {"gamma", 0, "G", "step, multistep: decay factor (default 0.1)"},
-	[O_MILESTONES] = {"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"},
-	[O_WARMUP] = {"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"},
-	[O_MINLR] = {"min-lr", 0, "LR", "cosine: the rate at the last epoch (default 0)"},
+	SK_OPTS_SCHEDULE(O_SCHED),
 	[O_SEED] = SK_OPT_SEED("seed of initialisation and shuffling (default 1)"),
 	[O_THREADS] = SK_OPT_THREADS("worker threads (default: all cores); results depend on the seed and N only"),
 	[O_LOG] = {"log", 0, "FILE", "per-epoch TSV: epoch loss train_acc valid_acc lr images_per_s seconds delta active"},
-	[O_CKPT] = {"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
-	[O_CKPT_EVERY] = {"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
+	[O_CKPT] = SK_OPT_CHECKPOINT,
+	[O_CKPT_EVERY] = SK_OPT_CHECKPOINT_EVERY,
 	[O_RESUME] = {"resume", 0, "CKPT", "continue from a checkpoint (same data, options, batch, seed, threads)"},
-	[O_STOP] = {"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
+	[O_STOP] = SK_OPT_STOP_AFTER,
 	[O_FORCE] = SK_OPT_FORCE,
 	[O_N] = {0, 0, 0, 0},
-	{0},
 };
 
 static const char *const reg_names[] = {"weight", "whiten", "none", NULL};
@@ -100,17 +93,6 @@ static void on_epoch(const sk_epoch_stats *s, void *arg)
 		sk_train_log_epoch(u->log, s, 2, (double[]){ls.delta, ls.active});
 }
 
-static int pick(const char *opt, const char *arg, const char *const *names)
-{
-	char list[256] = "";
-	for (int i = 0; names[i]; i++)
-		if (!strcmp(arg, names[i]))
-			return i;
-	for (int i = 0; names[i]; i++)
-		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
-	sk_usage("%s '%s' is not one of: %s", opt, arg, list);
-}
-
 static void write_model(sk_nsm_learner *L, const char *path, int conv, int pool, const char *cmd, int epochs,
                         int64_t steps, int force, int level)
 {
@@ -139,8 +121,8 @@ int main(int argc, char **argv)
 	sk_recipe_extras x;
 	sk_dataset d;
 	struct ui u = {NULL, NULL};
-	const char *arg, *data = "-", *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
-	char *ckpt_buf, *cmd, **av = malloc(sizeof *av * (size_t)(argc + 1)), recipe[1024], info[512];
+	const char *arg, *data, *out = NULL, *ckpt = NULL, *resume = NULL, *conv_out = NULL, *log_path = NULL;
+	char *ckpt_buf, *cmd, recipe[1024], msg[1024];
 	int idx, first, emit_conv = 0, pool = 0, force = 0, level = 0, rc;
 	int64_t max_images = 0, steps = 0;
 	sk_nsm_defaults(&lo.o);
@@ -149,9 +131,9 @@ int main(int argc, char **argv)
 	sk_recipe_init(&rec);
 	c.threads = sk_ncores();
 	sk_cli_init(&cli, argc, argv);
-	if (!av || sk_recipe_parse(&rec, "epochs=1 batch=128") < 0)   /* the method's defaults */
+	if (sk_recipe_parse(&rec, "epochs=1 batch=128") < 0)   /* the method's defaults */
 		sk_die_lib();
-	cmd = sk_cmdline(sk_train_argv(argc, argv, av), av);
+	cmd = sk_cmdline_train(argc, argv);
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
 		switch (idx) {
 		case O_OUTPUT: out = arg; break;
@@ -165,20 +147,20 @@ int main(int argc, char **argv)
 				lo.o.eta = (float)sk_arg_double("--eta", arg, 1e-6, 99.999);
 			break;
 		case O_TOL: lo.o.tol = (float)sk_arg_double("--tol", arg, 0, 0.999); break;
-		case O_REG: lo.o.reg = pick("--reg", arg, reg_names); break;
-		case O_INIT: lo.init = pick("--init", arg, (const char *const[]){"conv", "unit", NULL}); break;
+		case O_REG: lo.o.reg = sk_arg_choice("--reg", arg, reg_names); break;
+		case O_INIT: lo.init = sk_arg_choice("--init", arg, (const char *const[]){"conv", "unit", NULL}); break;
 		case O_SCALE: lo.scale = strcmp(arg, "auto") ? sk_arg_double("--scale", arg, 1e-30, 1e30) : 0; break;
 		case O_SUP: lo.o.supervised = 1; break;
 		case O_CLASSES: lo.o.classes = (int)sk_arg_long("--classes", arg, 1, 100000); break;
 		case O_LSCALE: lo.o.label_scale = (float)sk_arg_double("--label-scale", arg, 0, 1e6); break;
-		case O_EMIT: emit_conv = pick("--emit", arg, (const char *const[]){"nsm", "conv", NULL}); break;
+		case O_EMIT: emit_conv = sk_arg_choice("--emit", arg, (const char *const[]){"nsm", "conv", NULL}); break;
 		case O_NAME:
 			if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			                                             "0123456789_-") != strlen(arg))
 				sk_usage("--name '%s' must have 1 to 64 letters, digits, '_' or '-'", arg);
 			lo.name = arg;
 			break;
-		case O_ALGO: lo.algo = pick("--algo", arg, (const char *const[]){"nsm", "kmeans", NULL}); break;
+		case O_ALGO: lo.algo = sk_arg_choice("--algo", arg, (const char *const[]){"nsm", "kmeans", NULL}); break;
 		case O_POOL: pool = (int)sk_arg_long("--pool", arg, 1, 1024); break;
 		case O_CONVOUT: conv_out = arg; break;
 		case O_MAXIMG: max_images = sk_arg_long("--max-images", arg, 1, 0x7fffffffffffffffL); break;
@@ -192,15 +174,10 @@ int main(int argc, char **argv)
 		case O_RESUME: resume = arg; break;
 		case O_STOP: c.stop_after = sk_arg_long("--stop-after-steps", arg, 1, 0x7fffffffffffffffL); break;
 		case O_FORCE: force = 1; break;
-		default: /* the loop's options, checked as snet-train checks them */
-			if (sk_recipe_set(&rec, recipe_keys[idx - O_EPOCHS], arg) < 0)
-				sk_usage("--%s: %s", recipe_keys[idx - O_EPOCHS], sk_errmsg());
+		default: sk_arg_recipe(&rec, recipe_keys[idx - O_EPOCHS], arg);   /* the loop's options */
 		}
 	}
-	if (first < argc)
-		data = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	data = sk_cli_data(argc, argv, first);
 	if (!out)
 		sk_usage("-o OUT is required (try --help)");
 	if (lo.o.classes && !lo.o.supervised)
@@ -240,20 +217,14 @@ int main(int argc, char **argv)
 	if (!t)
 		sk_die_lib();
 	if (resume) {
-		int ep;
-		int64_t st, gs;
-		if (sk_trainer_resume(t, resume, &ep, &st, &gs) < 0 || sk_nsm_learner_resumed(u.L, resume) < 0)
+		if (sk_train_resume(t, resume, &c, d.n, msg, sizeof msg, &steps) < 0 ||
+		    sk_nsm_learner_resumed(u.L, resume) < 0)
 			sk_die_lib();
-		steps = gs;
-		if (ep >= c.epochs)
-			sk_info("resuming %s: it already finished %d of %d epochs; writing the model only", resume, ep, c.epochs);
-		else
-			sk_info("resuming %s at epoch %d, step %lld of %lld (global step %lld)", resume, ep + 1, (long long)st,
-			        (long long)((d.n + c.batch - 1) / c.batch), (long long)gs);
+		sk_info("%s", msg);
 	}
 	if (log_path && !(u.log = sk_train_log_open(log_path, resume != NULL, "delta\tactive")))
 		sk_die_lib();
-	sk_info("%s", sk_nsm_learner_describe(u.L, info, sizeof info));
+	sk_info("%s", sk_nsm_learner_describe(u.L, msg, sizeof msg));
 	sk_train_catch_signals();
 	rc = sk_trainer_run(t);
 	sk_progress_end();
@@ -273,7 +244,6 @@ int main(int argc, char **argv)
 	sk_dataset_free(&d);
 	sk_recipe_free(&rec);
 	free(cmd);
-	free(av);
 	if (rc == SK_TRAIN_STOPPED)   /* exits 3; c.checkpoint lives in ckpt_buf */
 		sk_exit_stopped(*c.stop, (long long)c.stop_after, c.checkpoint);
 	free(ckpt_buf);

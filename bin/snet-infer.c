@@ -55,14 +55,8 @@ int main(int argc, char **argv)
 		case O_MODEL: model_path = arg; break;
 		case O_KIND:
 			output_given = 1;
-			if (!strcmp(arg, "logits"))
-				c.output = SK_OUT_LOGITS;
-			else if (!strcmp(arg, "probs"))
-				c.output = SK_OUT_PROBS;
-			else if (!strcmp(arg, "labels"))
-				c.output = SK_OUT_LABELS;
-			else
-				sk_usage("--kind '%s' is not one of: logits, probs, labels", arg);
+			/* in the order of SK_OUT_LOGITS, SK_OUT_PROBS, SK_OUT_LABELS */
+			c.output = sk_arg_choice("--kind", arg, (const char *const[]){"logits", "probs", "labels", NULL});
 			break;
 		case O_LAYER: c.layer = arg; c.output = SK_OUT_FEATURES; break;
 		case O_EVAL: eval = 1; break;

@@ -1,6 +1,6 @@
 /* snet-train: train a model (spec or model stream) on a data stream.
  *
- * Parse options; read the model and resolve its run (lib/recipe.c: the
+ * Parse options; read the model and resolve its run (lib/nn/recipe.c: the
  * recipe under the options, or a checkpoint's record when resuming); read
  * the data; prepare the model; train with checkpoints; write the model
  * atomically.  Exit 0 done, 1 error, 2 usage, 3 interrupted by
@@ -14,11 +14,9 @@
 #include "sk_dist.h"
 #endif
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 enum { O_MODEL, O_OUTPUT, O_COMPRESS, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
        O_WARMUP, O_MINLR, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_NOFLIP, O_LOG, O_CKPT,
@@ -34,12 +32,7 @@ static const sk_option opts[] = {
 	[O_EPOCHS] = SK_OPT_EPOCHS("epochs (default 10)"),
 	[O_BATCH] = SK_OPT_BATCH("batch size (default 64)"),
 	[O_LR] = {"lr", 0, "LR", "base learning rate (default 0.05 for sgd/nesterov, 0.001 for adam/adamw, 0.002 for nadam, 0.01 for rmsprop)"},
-	[O_SCHED] = {"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"},
-	[O_STEPSIZE] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"},
-	[O_GAMMA] = {"gamma", 0, "G", "step, multistep: decay factor (default 0.1)"},
-	[O_MILESTONES] = {"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"},
-	[O_WARMUP] = {"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"},
-	[O_MINLR] = {"min-lr", 0, "LR", "cosine: the rate at the last epoch (default 0)"},
+	SK_OPTS_SCHEDULE(O_SCHED),
 	[O_OPTIMIZER] = {"optimizer", 0, "O", "sgd, nesterov, adam, adamw, rmsprop or nadam (default sgd); resets --momentum and --wd"},
 	[O_MOMENTUM] = {"momentum", 0, "M", "sgd, nesterov: momentum (default 0.9); rmsprop (default 0)"},
 	[O_WD] = {"wd", 0, "WD", "weight decay, not on biases and norms; decoupled for adamw (default 0)"},
@@ -50,8 +43,8 @@ static const sk_option opts[] = {
 	[O_FLIP] = {"flip", 0, NULL, "augment: random horizontal flip"},
 	[O_NOFLIP] = {"no-flip", 0, NULL, "no flip, even when the model's recipe asks for it"},
 	[O_LOG] = {"log", 0, "FILE", "per-epoch metrics as TSV: epoch loss train_acc valid_acc lr images_per_s seconds"},
-	[O_CKPT] = {"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"},
-	[O_CKPT_EVERY] = {"checkpoint-every", 0, "N", "also write the checkpoint every N steps"},
+	[O_CKPT] = SK_OPT_CHECKPOINT,
+	[O_CKPT_EVERY] = SK_OPT_CHECKPOINT_EVERY,
 	[O_RESUME] = {"resume", 0, "CKPT", "continue from a checkpoint with its recorded options (more --epochs allowed)"},
 	[O_INIT] = {"init", 0, "FILE", "copy parameters with matching names and shapes from a model stream"},
 	[O_INIT_LAYERS] = {"init-layers", 0, "NAME", "with --init: copy only the parameters of layer NAME"},
@@ -60,7 +53,7 @@ static const sk_option opts[] = {
 	             "initialise layers that support it (e.g. sim) from data, layer by layer; "
 	             "--init-unsupervised=METHOD picks the method (none: not even when the recipe asks)"},
 	[O_UNSUP_N] = {"init-examples", 0, "N", "examples used by --init-unsupervised (default 4000)"},
-	[O_STOP_AFTER] = {"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"},
+	[O_STOP_AFTER] = SK_OPT_STOP_AFTER,
 	[O_FORCE] = SK_OPT_FORCE,
 	[O_DIST] = {"distributed", 0, NULL,
 	            "data-parallel over MPI ranks (mpirun -np K): each rank runs its share of every batch, gradients "
@@ -81,11 +74,6 @@ static const char *const run_key[O_N] = {
 	[O_INIT_LAYERS] = "init-layers", [O_FREEZE] = "freeze", [O_UNSUP_N] = "init-examples",
 };
 
-
-#ifdef SK_HAVE_MPI
-static int dist_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
-#endif
-
 struct ui {
 	FILE *log;
 	int quiet;
@@ -95,8 +83,6 @@ struct ui {
 static void on_step(int epoch, int64_t step, int64_t steps, void *arg)
 {
 	struct ui *u = arg;
-	if (u->quiet)
-		return;
 	snprintf(u->label, sizeof u->label, "epoch %d", epoch + 1);
 	sk_progress(u->label, (double)step, (double)steps);
 }
@@ -113,22 +99,6 @@ static void on_epoch(const sk_epoch_stats *s, void *arg)
 	}
 	if (u->log)
 		sk_train_log_epoch(u->log, s, 0, NULL);
-}
-
-static void note(int warning, const char *msg, void *arg)
-{
-	(void)arg;
-	if (warning)
-		sk_warn("%s", msg);
-	else
-		sk_info("%s", msg);
-}
-
-/* A run option given on the command line, checked now (usage error). */
-static void given(sk_run *r, const char *key, const char *val)
-{
-	if (sk_recipe_set(&r->given, key, val) < 0)
-		sk_usage("--%s: %s", key, sk_errmsg());
 }
 
 static sk_ofile *of;   /* the output, removed on any error */
@@ -148,9 +118,9 @@ int main(int argc, char **argv)
 	sk_train_config c;
 	sk_run run;
 	const char *arg, *model_path = NULL, *out_path = NULL, *valid_path = NULL, *log_path = NULL;
-	const char *ckpt_path = NULL, *resume_path = NULL, *data_path = "-", *unsup_method = "default";
-	char *cmd, *ckpt_buf = NULL, **v;
-	int idx, first, n = 0, rc, level = 0, force = 0, distributed = 0, fixed_reduce = 0, rank = 0;
+	const char *ckpt_path = NULL, *resume_path = NULL, *data_path, *unsup_method;
+	char *cmd, *ckpt_buf;
+	int idx, first, rc, level = 0, force = 0, distributed = 0, fixed_reduce = 0, rank = 0;
 	sk_model *m;
 	struct ui u = {NULL, 0, ""};
 #ifdef SK_HAVE_MPI
@@ -160,33 +130,15 @@ int main(int argc, char **argv)
 	sk_train_defaults(&c);
 	sk_run_init(&run);
 	c.threads = sk_ncores();
-	/* --init-unsupervised=METHOD: the option table has no optional arguments */
-	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-		if (!strncmp(argv[i], "--init-unsupervised=", 20)) {
-			unsup_method = argv[i] + 20;
-			argv[i] = (char *)"--init-unsupervised";
-		}
+	unsup_method = sk_cli_optional(argc, argv, "init-unsupervised", "default");   /* --init-unsupervised=METHOD */
 	sk_cli_init(&cli, argc, argv);
-	/* the recorded command leaves out --stop-after-steps (testing only: a run
-	 * stopped by it and resumed gives the uninterrupted run's bytes) */
-	if (!(v = malloc(sizeof *v * (size_t)(argc + 1))))
-		sk_die("out of memory");
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--stop-after-steps") || !strncmp(argv[i], "--stop-after-steps=", 19)) {
-			i += argv[i][18] != '=';
-			continue;
-		}
-		v[n++] = argv[i];
-	}
-	v[n] = NULL;
-	cmd = sk_cmdline(n, v);
-	free(v);
+	cmd = sk_cmdline_train(argc, argv);
 	while ((idx = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
 		switch (idx) {
 		case O_MODEL: model_path = arg; break;
 		case O_OUTPUT: out_path = arg; break;
 		case O_COMPRESS: level = sk_arg_level(arg); break;
-		case O_SEED: sk_arg_seed("--seed", arg), given(&run, "seed", arg); break;
+		case O_SEED: sk_arg_seed("--seed", arg), sk_arg_recipe(&run.given, "seed", arg); break;
 		case O_VALID: valid_path = arg; break;
 		case O_LOG: log_path = arg; break;
 		case O_CKPT: ckpt_path = arg; break;
@@ -196,26 +148,19 @@ int main(int argc, char **argv)
 		case O_FORCE: force = 1; break;
 		case O_DIST: distributed = 1; break;
 		case O_FIXED: fixed_reduce = 1; break;
-		case O_FLIP: given(&run, "flip", "1"); break;
-		case O_NOFLIP: given(&run, "flip", "0"); break;
-		case O_UNSUP: given(&run, "init-unsupervised", unsup_method); break;
-		default: given(&run, run_key[idx], arg); break;
+		case O_FLIP: sk_arg_recipe(&run.given, "flip", "1"); break;
+		case O_NOFLIP: sk_arg_recipe(&run.given, "flip", "0"); break;
+		case O_UNSUP: sk_arg_recipe(&run.given, "init-unsupervised", unsup_method); break;
+		default: sk_arg_recipe(&run.given, run_key[idx], arg); break;
 		}
 	}
 	if (fixed_reduce && !distributed)
 		sk_usage("--fixed-reduce applies to --distributed");
 	if (distributed) {
 #ifdef SK_HAVE_MPI
-		if (sk_dist_init(&argc, &argv, &dist) < 0)
+		if (sk_dist_train_init(&argc, &argv, &dist, fixed_reduce, &c) < 0)
 			sk_die_lib();
-		dist.fixed_order = fixed_reduce;
-		rank = dist.rank;
-		c.nshards = dist.size;
-		c.shard = dist.rank;
-		c.allreduce = dist_reduce;
-		c.allreduce_arg = &dist;
-		c.allow_reshard = 1;
-		if (rank != 0) {   /* rank 0 reports, logs and writes; the others only compute */
+		if ((rank = dist.rank) != 0) {   /* rank 0 reports, logs and writes; the others only compute */
 			cli.quiet = 1;
 			log_path = NULL;
 		}
@@ -224,22 +169,15 @@ int main(int argc, char **argv)
 #endif
 	}
 	u.quiet = cli.quiet;
-	if (first < argc)
-		data_path = argv[first++];
-	if (first < argc)
-		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first]);
+	data_path = sk_cli_data(argc, argv, first);
 	if (!out_path)
 		sk_usage("-o OUT is required (try --help)");
 	if (!model_path && !resume_path)
 		sk_usage("-m MODEL is required (try --help)");
 	if (!strcmp(data_path, "-") + (model_path && !strcmp(model_path, "-")) + (valid_path && !strcmp(valid_path, "-")) > 1)
 		sk_usage("only one of DATA, -m and --valid can be '-' (stdin)");
-	if (sk_recipe_get(&run.given, "init-layers") && !sk_recipe_get(&run.given, "init"))
-		sk_usage("--init-layers needs --init FILE");
-	if (valid_path && sk_recipe_get(&run.given, "valid-split"))
-		sk_usage("--valid and --valid-split exclude each other");
-	if (resume_path && (sk_recipe_get(&run.given, "init") || sk_recipe_get(&run.given, "init-unsupervised")))
-		sk_usage("--resume continues a run; it excludes --init and --init-unsupervised");
+	if (sk_run_check_given(&run, valid_path, resume_path) < 0)
+		sk_usage("%s", sk_errmsg());
 
 	/* the model and its run: the recipe under the options, or the checkpoint's */
 	if (!(m = sk_model_load(model_path ? model_path : resume_path)))
@@ -252,51 +190,25 @@ int main(int argc, char **argv)
 		sk_usage("--valid: the checkpoint's run held out --valid-split %g", run.x.valid_split);
 	if (run.warning[0])
 		sk_warn("--resume: %s", run.warning);
-	if (!ckpt_path) {
-		struct stat st;
-		if (!strcmp(out_path, "-"))
-			sk_usage("writing the model to stdout needs --checkpoint FILE");
-		/* OUT.ckpt next to /dev/null or a FIFO would be a stray file there */
-		if (stat(out_path, &st) == 0 && !S_ISREG(st.st_mode))
-			sk_usage("%s is not a regular file: name the checkpoint with --checkpoint FILE", out_path);
-		if (!(ckpt_buf = malloc(strlen(out_path) + 6)))
-			sk_die("out of memory");
-		ckpt_path = strcat(strcpy(ckpt_buf, out_path), ".ckpt");
-	}
+	if (!(ckpt_path = sk_train_ckpt_path(out_path, ckpt_path, &ckpt_buf)))
+		sk_usage("%s", sk_errmsg());
 	if (rank != 0)
 		out_path = ckpt_path = "/dev/null";   /* a device: written directly, never renamed */
 	c.checkpoint = rank == 0 ? ckpt_path : NULL;
 	c.command = cmd;
 	c.stop = sk_train_stop_flag();
 
-	/* open the output first, and check that the checkpoint can be written:
-	 * fail before a long job */
-	sk_ofile_install_signals();
-	if (!(of = sk_ofile_open(out_path, force)))
+	/* the output first, and a checkpoint that can be written: fail early */
+	if (!(of = sk_train_open_output(out_path, ckpt_path, force)))
 		sk_die_lib();
-	{
-		sk_ofile *ck = sk_ofile_open(ckpt_path, 1);
-		if (!ck) {
-			sk_ofile_abort(of);
-			sk_die("--checkpoint: %s", sk_errmsg());
-		}
-		sk_ofile_abort(ck);
-	}
 
 	/* the data, the model's preparation, the trainer; the log */
-	c.on_step = on_step;
+	c.on_step = u.quiet ? NULL : on_step;
 	c.on_epoch = on_epoch;
 	c.arg = &u;
-	if (sk_run_start(&run, m, &c, data_path, valid_path, resume_path, note, NULL) < 0)
+	if (sk_run_start(&run, m, &c, data_path, valid_path, resume_path, sk_cli_note, NULL) < 0 ||
+	    (log_path && !(u.log = sk_train_log_open(log_path, resume_path != NULL, NULL))))
 		fail();
-	if (log_path) {
-		if (!(u.log = fopen(log_path, resume_path ? "a" : "w"))) {
-			sk_ofile_abort(of);
-			sk_die("%s: cannot open log: %m", log_path);
-		}
-		if (!resume_path || ftell(u.log) == 0)
-			fprintf(u.log, "epoch\tloss\ttrain_acc\tvalid_acc\tlr\timages_per_s\tseconds\n");
-	}
 	if (!cli.quiet)
 		sk_model_report(m, stderr);
 	sk_info("recipe: %s", run.recipe);

@@ -49,8 +49,7 @@ int main(int argc, char **argv)
 		.opts = options,
 	};
 	sk_cli_init(&cli, argc, argv);
-	sk_import_opts o;
-	memset(&o, 0, sizeof o);
+	sk_import_opts o = {0};
 	const char *out = "-", *arg;
 	int level = 0, force = 0, opt, first, have_fit = 0;
 	while ((opt = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {

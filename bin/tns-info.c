@@ -6,7 +6,6 @@
 #include "sk_stream.h"
 
 #include <dlfcn.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,68 +17,6 @@ static const sk_option options[] = {
 	[OPT_STATS] = {"stats", 0, NULL, "add min, max, mean, std and NaN count of each record (implies --check)"},
 	[OPT_N] = {0, 0, 0, 0},
 };
-
-typedef struct stats {
-	uint64_t n, nan;
-	double min, max, shift, sum, sumsq;
-} stats;
-
-/* One value into the running min, max and shifted sums (the shift, the
- * first value, keeps the variance accurate). */
-static inline void stats_one(stats *s, double v, double *sum, double *sq)
-{
-	if (s->n == 0)
-		s->min = s->max = s->shift = v;
-	s->n++;
-	if (v < s->min)
-		s->min = v;
-	if (v > s->max)
-		s->max = v;
-	double d = v - s->shift;
-	*sum += d;
-	*sq += d * d;
-}
-
-static void stats_add_f32(stats *s, const float *x, size_t n)
-{
-	double sum = 0, sq = 0;
-	for (size_t i = 0; i < n; i++) {
-		double v = x[i];
-		if (isnan(v)) {
-			s->nan++;
-			continue;
-		}
-		stats_one(s, v, &sum, &sq);
-	}
-	s->sum += sum;
-	s->sumsq += sq;
-}
-
-static void stats_add_int(stats *s, const void *p, size_t n, sk_dtype t)
-{
-	double sum = 0, sq = 0;
-	for (size_t i = 0; i < n; i++)
-		stats_one(s, t == SK_U8 ? ((const uint8_t *)p)[i] : ((const int32_t *)p)[i], &sum, &sq);
-	s->sum += sum;
-	s->sumsq += sq;
-}
-
-static void print_value(const char *v)
-{
-	/* attribute values as one token: escape what would break the line */
-	for (; *v; v++) {
-		if (*v == '\n')
-			fputs("\\n", stdout);
-		else if (*v == '\t')
-			fputs("\\t", stdout);
-		else if (*v == '\\')
-			fputs("\\\\", stdout);
-		else if ((unsigned char)*v < 0x20)
-			printf("\\x%02x", (unsigned char)*v);
-		else
-			putchar(*v);
-	}
-}
 
 #define BUFSZ (1 << 20)
 #define SPEC_MAX (1 << 20)
@@ -205,7 +142,7 @@ int main(int argc, char **argv)
 	model_api api = {0};
 	uint64_t total = 0;
 	while ((s = sk_reader_next(r, &h)) > 0) {
-		stats st = {0};
+		sk_stats st = {0};
 		int is_model = strcmp(h.name, "model") == 0 && h.dtype == SK_U8 && h.ndim == 1 && h.rawbytes <= SPEC_MAX;
 		size_t params = 0;
 		double flops = 0;
@@ -221,15 +158,7 @@ int main(int argc, char **argv)
 		if (is_model) {
 			/* payload consumed (and verified) above */
 		} else if (stats_on) {
-			long n;
-			while ((n = sk_reader_read(r, &h, buf, BUFSZ)) > 0) {
-				size_t cnt = (size_t)n / sk_dtype_size(h.dtype);
-				if (h.dtype == SK_F32)
-					stats_add_f32(&st, buf, cnt);
-				else
-					stats_add_int(&st, buf, cnt, h.dtype);
-			}
-			if (n < 0)
+			if (sk_stats_read(&st, r, &h, buf, BUFSZ) < 0)
 				sk_die_lib();
 		} else if (check) {
 			if (sk_reader_verify(r, &h) < 0)
@@ -237,33 +166,12 @@ int main(int argc, char **argv)
 		} else if (sk_reader_skip(r, &h) < 0) {
 			sk_die_lib();
 		}
-		char shape[160];
-		if (h.ndim == 0)
-			snprintf(shape, sizeof shape, "scalar");
-		else
-			sk_shape_str(h.ndim, h.shape, shape, sizeof shape);
-		printf("%-3ld %-16s %-3s %-16s %-7s %11llu", sk_reader_index(r), h.name, sk_dtype_name(h.dtype), shape,
-		       sk_encoding_name(h.encoding), (unsigned long long)h.rawbytes);
-		if (h.encoding == SK_DEFLATE)
-			printf(" (%llu stored)", (unsigned long long)h.length);
-		printf(" crc32=%08lx", (unsigned long)h.crc);
-		if (stats_on && !is_model) {
-			double mean = 0, sd = 0;
-			if (st.n) {
-				double m = st.sum / (double)st.n;
-				mean = st.shift + m;
-				double var = st.sumsq / (double)st.n - m * m;
-				sd = var > 0 ? sqrt(var) : 0;
-			}
-			printf(" min=%.6g max=%.6g mean=%.6g std=%.6g nan=%llu", st.min, st.max, mean, sd,
-			       (unsigned long long)st.nan);
-		}
+		sk_header_print(stdout, sk_reader_index(r), &h);
+		if (stats_on && !is_model)
+			sk_stats_print(stdout, &st);
 		if (have_totals)
 			printf(" params=%zu mflops=%.3f", params, flops / 1e6);
-		for (int i = 0; i < h.attrs.n; i++) {
-			printf(" %s=", h.attrs.key[i]);
-			print_value(h.attrs.val[i]);
-		}
+		sk_attrs_print(stdout, &h.attrs);
 		putchar('\n');
 		count++;
 		total += h.rawbytes;

@@ -7,10 +7,9 @@
  * (seed, example number), so it needs no pass over the data and gives the
  * same answer whatever the chunk sizes. */
 #include "sk_cli.h"
-#include "sk_rng.h"
+#include "sk_data.h"
 #include "sk_stream.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 enum { OPT_NAME, OPT_RANGE, OPT_SPLIT, OPT_SEED, OPT_PART, OPT_OUTPUT, OPT_COMPRESS, OPT_FORCE, OPT_LEVEL, OPT_N };
@@ -31,18 +30,12 @@ static const sk_option options[] = {
 };
 
 #define MAXNAMES 64
-/* The stream id of the split's draws: documented in tns-select(1). */
-#define SPLIT_STREAM_KEY "tns-select.split"
 
 typedef struct sel {
 	const char *names[MAXNAMES];
 	int matched[MAXNAMES];
 	int nnames;
-	int have_range, have_split;
-	int64_t from, to;        /* to = -1: to the end */
-	double frac;
-	uint64_t seed;
-	int second;
+	sk_select x;             /* the examples kept (lib/stream/select.c) */
 	int level;               /* -1 = keep the input's encoding */
 } sel;
 
@@ -58,18 +51,6 @@ static int name_kept(sel *s, const char *name)
 	return 0;
 }
 
-static int example_kept(const sel *s, uint64_t stream, int64_t i)
-{
-	if (s->have_range && (i < s->from || (s->to >= 0 && i >= s->to)))
-		return 0;
-	if (s->have_split) {
-		int in_second = sk_rng_uniform(s->seed, stream, (uint64_t)i) < s->frac;
-		if (in_second != s->second)
-			return 0;
-	}
-	return 1;
-}
-
 static void parse_range(sel *s, const char *arg)
 {
 	const char *colon = strchr(arg, ':');
@@ -81,11 +62,11 @@ static void parse_range(sel *s, const char *arg)
 		sk_usage("--range: '%s' is not FROM:TO", arg);
 	memcpy(a, arg, la);
 	memcpy(b, colon + 1, lb);
-	s->from = la ? sk_arg_long("--range", a, 0, SK_MAX_EXTENT * 64) : 0;
-	s->to = lb ? sk_arg_long("--range", b, 0, SK_MAX_EXTENT * 64) : -1;
-	if (s->to >= 0 && s->to < s->from)
+	s->x.from = la ? sk_arg_long("--range", a, 0, SK_MAX_EXTENT * 64) : 0;
+	s->x.to = lb ? sk_arg_long("--range", b, 0, SK_MAX_EXTENT * 64) : -1;
+	if (s->x.to >= 0 && s->x.to < s->x.from)
 		sk_usage("--range: %s ends before it starts", arg);
-	s->have_range = 1;
+	s->x.have_range = 1;
 }
 
 int main(int argc, char **argv)
@@ -98,7 +79,7 @@ int main(int argc, char **argv)
 		.opts = options,
 	};
 	sk_cli_init(&cli, argc, argv);
-	sel s = {.seed = 1, .level = -1};
+	sel s = {.x.seed = 1, .level = -1};
 	const char *out = "-", *arg;
 	int force = 0, opt, first, have_seed = 0, have_part = 0;
 	while ((opt = sk_cli_next(&cli, argc, argv, &arg, &first)) >= 0) {
@@ -110,18 +91,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RANGE: parse_range(&s, arg); break;
 		case OPT_SPLIT:
-			s.frac = sk_arg_double("--split", arg, 0, 1);
-			s.have_split = 1;
+			s.x.frac = sk_arg_double("--split", arg, 0, 1);
+			s.x.have_split = 1;
 			break;
 		case OPT_SEED:
-			s.seed = sk_arg_seed("--seed", arg);
+			s.x.seed = sk_arg_seed("--seed", arg);
 			have_seed = 1;
 			break;
 		case OPT_PART:
 			if (strcmp(arg, "first") == 0)
-				s.second = 0;
+				s.x.second = 0;
 			else if (strcmp(arg, "second") == 0)
-				s.second = 1;
+				s.x.second = 1;
 			else
 				sk_usage("--part: '%s' is not first or second", arg);
 			have_part = 1;
@@ -135,7 +116,7 @@ int main(int argc, char **argv)
 		case OPT_FORCE: force = 1; break;
 		}
 	}
-	if ((have_seed || have_part) && !s.have_split)
+	if ((have_seed || have_part) && !s.x.have_split)
 		sk_usage("--seed and --part need --split");
 	const char *path = sk_cli_input(argc, argv, first);
 	sk_reader *r = sk_reader_open(path);
@@ -146,19 +127,16 @@ int main(int argc, char **argv)
 	if (!o)
 		sk_die_lib();
 	FILE *f = sk_ofile_fp(o);
-	uint64_t stream = sk_rng_hash(SPLIT_STREAM_KEY);
 	int64_t base_images = 0, base_labels = 0;
-	long nin = 0, nout = 0;
+	long nin = 0;
 	sk_header h;
 	int st;
-	uint8_t *keep = NULL;
-	size_t keepcap = 0;
 	while ((st = sk_reader_next(r, &h)) > 0) {
 		nin++;
 		int per_example = strcmp(h.name, "images") == 0 || strcmp(h.name, "labels") == 0;
 		int64_t *base = strcmp(h.name, "images") == 0 ? &base_images : &base_labels;
 		int64_t n = h.ndim > 0 ? h.shape[0] : 1;
-		int filtering = per_example && (s.have_range || s.have_split) && h.ndim > 0;
+		int filtering = per_example && (s.x.have_range || s.x.have_split) && h.ndim > 0;
 		if (!name_kept(&s, h.name)) {
 			if (per_example)
 				*base += n;
@@ -173,16 +151,16 @@ int main(int argc, char **argv)
 		int same_encoding = s.level < 0 || (s.level == 0) == (h.encoding == SK_RAW);
 		/* The range alone decides by arithmetic, before any decoding. */
 		int64_t lo = from, hi = to;
-		if (filtering && s.have_range) {
-			lo = from > s.from ? from : s.from;
-			hi = s.to >= 0 && s.to < to ? s.to : to;
+		if (filtering && s.x.have_range) {
+			lo = from > s.x.from ? from : s.x.from;
+			hi = s.x.to >= 0 && s.x.to < to ? s.x.to : to;
 			if (hi <= lo) {
 				if (sk_reader_skip(r, &h) < 0)
 					goto fail;
 				continue;
 			}
 		}
-		if (!filtering || (!s.have_split && lo == from && hi == to)) {
+		if (!filtering || (!s.x.have_split && lo == from && hi == to)) {
 			if (same_encoding) {
 				/* the whole record, as stored: copied, checked, not re-encoded */
 				if (sk_reader_copy(r, &h, f) < 0)
@@ -196,50 +174,18 @@ int main(int argc, char **argv)
 				if (w < 0)
 					goto fail;
 			}
-			nout++;
 			continue;
 		}
 		/* Some examples: decode first (the reader grows its buffer only as
-		 * data arrives, so a lying header costs nothing), then decide per
-		 * example and compact in place. */
+		 * data arrives, so a lying header costs nothing), then keep those
+		 * the range and split keep, compacted in place. */
 		sk_tensor t;
 		if (sk_reader_payload(r, &h, &t) < 0)
 			goto fail;
-		if ((size_t)n > keepcap) {
-			free(keep);
-			keepcap = (size_t)n;
-			keep = malloc(keepcap);
-			if (!keep) {
-				sk_tensor_free(&t);
-				sk_error("out of memory");
-				goto fail;
-			}
-		}
-		int64_t kept = 0;
-		for (int64_t i = 0; i < n; i++) {
-			keep[i] = (uint8_t)example_kept(&s, stream, from + i);
-			kept += keep[i];
-		}
-		if (kept > 0) {
-			size_t row = sk_tensor_bytes(&t) / (size_t)n, j = 0;
-			uint8_t *p = t.data;
-			for (int64_t i = 0; i < n; i++)
-				if (keep[i]) {
-					if (j != (size_t)i)
-						memmove(p + j * row, p + (size_t)i * row, row);
-					j++;
-				}
-			t.shape[0] = kept;
-			int w = sk_write_record(f, h.name, &t, &h.attrs, level);
-			if (w < 0) {
-				sk_tensor_free(&t);
-				goto fail;
-			}
-		}
+		int w = sk_select_tensor(&s.x, &t, from) > 0 ? sk_write_record(f, h.name, &t, &h.attrs, level) : 0;
 		sk_tensor_free(&t);
-		if (kept == 0)
-			continue;
-		nout++;
+		if (w < 0)
+			goto fail;
 	}
 	if (st < 0)
 		goto fail;
@@ -256,8 +202,6 @@ int main(int argc, char **argv)
 		o = NULL;
 		goto fail;
 	}
-	(void)nout;
-	free(keep);
 	sk_reader_close(r);
 	return 0;
 fail:

@@ -36,6 +36,20 @@ wait_fd() {
 	while ! has_fd "$@" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	has_fd "$@"
 }
+# kill_select SIGNAL STATUS PATTERN [VAR=VALUE]: in a directory below this
+# one, tns-select -o out.tns reads big.tns through the FIFO slow (held open),
+# and once it holds a non-empty file matching PATTERN open (see has_fd) is
+# killed with SIGNAL: true when it was seen so and exited with STATUS
+kill_select() {
+	{ cat ../big.tns; exec sleep 30; } >../slow &
+	writer=$!
+	env ${4:-} tns-select -o out.tns ../slow &
+	pid=$!
+	wait_fd $pid "$3" nonempty; found=$?
+	kill -"$1" $pid; wait $pid; s=$?
+	kill $writer 2>/dev/null
+	test $found -eq 0 && test $s -eq "$2"
+}
 # a labelled data set of N 12x12 u8 images, labels 0..9
 labels() {
 	printf "$(awk "BEGIN { for (i = 0; i < $1; i++) printf \"\\\\%03o\\\\0\\\\0\\\\0\", i % 10 }")"
@@ -48,26 +62,12 @@ mkfifo slow || exit 1
 
 test_expect_success 'tns-select killed while writing: no temporary, no output' '
 	mkdir a && cd a || exit 1
-	{ cat ../big.tns; exec sleep 30; } >../slow &
-	writer=$!
-	tns-select -o out.tns ../slow &
-	pid=$!
-	wait_fd $pid "a/*" nonempty; found=$?
-	kill -KILL $pid; wait $pid; s=$?
-	kill $writer 2>/dev/null
-	test $found -eq 0 && test $s -eq 137 && test ! -e out.tns && no_litter
+	kill_select KILL 137 "a/*" && test ! -e out.tns && no_litter
 '
 
 test_expect_success 'killed while replacing an output: the old output stays, whole' '
 	mkdir b && cd b && printf "old\n" >out.tns && ln out.tns link.tns || exit 1
-	{ cat ../big.tns; exec sleep 30; } >../slow &
-	writer=$!
-	tns-select -o out.tns ../slow &
-	pid=$!
-	wait_fd $pid "b/*" nonempty; found=$?
-	kill -KILL $pid; wait $pid; s=$?
-	kill $writer 2>/dev/null
-	test $found -eq 0 && test $s -eq 137 && test "$(cat out.tns)" = old && no_litter &&
+	kill_select KILL 137 "b/*" && test "$(cat out.tns)" = old && no_litter &&
 	tns-select -o out.tns ../big.tns && cmp out.tns ../big.tns && test "$(cat link.tns)" = old && no_litter
 '
 
@@ -95,14 +95,7 @@ done
 
 test_expect_success 'named fallback: the temporary appears only when writing starts' '
 	mkdir e && cd e || exit 1
-	{ cat ../big.tns; exec sleep 30; } >../slow &
-	writer=$!
-	SK_NO_TMPFILE=1 tns-select -o out.tns ../slow &
-	pid=$!
-	wait_fd $pid "e/.out.tns.*" nonempty; found=$?
-	kill -TERM $pid; wait $pid; s=$?
-	kill $writer 2>/dev/null
-	test $found -eq 0 && test $s -eq 143 && test ! -e out.tns && no_litter
+	kill_select TERM 143 "e/.out.tns.*" SK_NO_TMPFILE=1 && test ! -e out.tns && no_litter
 '
 
 # snet-train killed at random moments of a run that checkpoints every three

@@ -27,26 +27,16 @@ printf 'input 1 8 8\nflatten\nlinear 10\n' >s8.spec
 truncated() {
 	what=$1 arrived=$2 claimed=$3
 	shift 3
-	prog=$1
-	cat "$in" | "$@" >/dev/null 2>err
-	s=$?
-	cat err >&2
-	[ $s -eq 1 ] && [ "$(wc -l <err)" -eq 1 ] &&
-		grep -q "^$prog: <stdin>: record [0-9]* ($what): truncated payload (the stream ends after $arrived of its $claimed bytes)$" err ||
-		{ echo "not the truncated message (exit $s): $*" >&2; return 1; }
+	cat "$in" | test_error --any-stdout 1 "$@" &&
+	grep -q "^$1: <stdin>: record [0-9]* ($what): truncated payload (the stream ends after $arrived of its $claimed bytes)$" \
+		"$test_tmp/.stderr"
 }
 # from_file WHAT PROG ARGS... FILE: the same from a file, where the size is
 # known from the start
 from_file() {
 	what=$1
 	shift
-	prog=$1
-	"$@" >/dev/null 2>err
-	s=$?
-	cat err >&2
-	[ $s -eq 1 ] && [ "$(wc -l <err)" -eq 1 ] &&
-		grep -q "^$prog: .*: record [0-9]* ($what): truncated payload" err ||
-		{ echo "not the truncated message (exit $s): $*" >&2; return 1; }
+	test_error --any-stdout 1 "$@" && grep -q "^$1: .*: record [0-9]* ($what): truncated payload" "$test_tmp/.stderr"
 }
 # small_rss PROG ARGS... (stdin from $in): peak resident memory under 64 MiB
 small_rss() {

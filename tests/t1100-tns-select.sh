@@ -112,7 +112,7 @@ test_expect_success 'a bad record mid-stream leaves no output file' '
 	test $(ls -A | grep -c "^\.out2") -eq 0
 '
 
-if command -v script >/dev/null 2>&1; then
+if test_have_prereq tty; then
 	test_expect_success 'binary output to a terminal is refused unless forced' '
 		script -qec "tns-select d.tns" /dev/null >tty.out 2>&1; s=$?
 		test $s -eq 1 && grep -q "^tns-select: refusing to write binary data to a terminal" tty.out &&
@@ -126,8 +126,7 @@ else
 fi
 
 test_expect_success '--help, --version and the man page' '
-	tns-select --help >out && grep -q "^Usage: tns-select" out && grep -q -- "--split" out &&
-	tns-select --version | head -n 1 | grep -q "^tns-select (simkit) 0.1.0$" &&
+	test_help_version tns-select && grep -q -- "--split" "$test_tmp/.help" &&
 	for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" EXAMPLES "SEE ALSO"; do
 		grep -q "^\.SH \"*$s" "$SK_SRCDIR/man/man1/tns-select.1" || { echo "no $s" >&2; exit 1; }
 	done

@@ -127,7 +127,7 @@ test_expect_success '-n takes one npy input only' '
 	test_error 1 tns-import -n x -o outdir/x.tns img.idx && clean
 '
 
-if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>&1; then
+if test_have_prereq tty; then
 	test_expect_success 'binary output to a terminal is refused (exit 1)' '
 		script -qec "tns-import img.idx" /dev/null >tty.out 2>&1; s=$? &&
 		test $s -eq 1 && grep -q "tns-import: refusing to write binary data to a terminal" tty.out &&
@@ -137,9 +137,6 @@ else
 	test_skip 'binary output to a terminal is refused' 'no script(1)'
 fi
 
-test_expect_success '--help and --version' '
-	tns-import --help | grep -q "^Usage: tns-import" &&
-	tns-import --version | head -n 1 | grep -q "^tns-import (simkit) "
-'
+test_expect_success '--help and --version' 'test_help_version tns-import'
 
 test_done

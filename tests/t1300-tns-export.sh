@@ -137,7 +137,7 @@ test_expect_success 'letters of simkit 0.1.0 that changed meaning are usage erro
 	tns-export -f -F npy -n labels -o l2.npy d.tns && tns-export -F npy -n labels d.tns | cmp - l2.npy
 '
 
-if command -v script >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
+if test_have_prereq tty; then
 	test_expect_success 'no input and standard input a terminal: a usage error, not a wait' '
 		timeout 20 script -qec "tns-export -F npy -o x.npy" /dev/null >tty.out 2>&1; s=$?
 		test $s -eq 2 && grep -q "^tns-export: no input: .*standard input is a terminal" tty.out &&
@@ -147,9 +147,6 @@ else
 	test_skip 'no input and standard input a terminal: a usage error' 'no script(1) or timeout(1)'
 fi
 
-test_expect_success '--help and --version' '
-	tns-export --help | grep -q "^Usage: tns-export" &&
-	tns-export --version | head -n 1 | grep -q "^tns-export (simkit) "
-'
+test_expect_success '--help and --version' 'test_help_version tns-export'
 
 test_done

@@ -4,17 +4,13 @@
 # the man page says, runs are reproducible.
 . "$SK_SRCDIR/tests/lib.sh"
 M=$SK_SRCDIR/share/models
-synth_data 2500 >all.tns || exit 1
-tns-select -q --range 0:2000 all.tns >train.tns && tns-select -q --range 2000:2500 all.tns >valid.tns || exit 1
-rm -f all.tns
+synth_split 2500 2000 || exit 1
 
 test_expect_success 'trains zoo-cnn from a pipe and learns (accuracy well above chance)' '
 	tns-select -q --range 0:2000 train.tns |
 		snet-train -m "$M/zoo-cnn.spec" -o m.tns --epochs 3 --lr 0.1 --threads 1 2>err &&
 	snet-infer -m m.tns --eval valid.tns >metrics &&
-	cat metrics >&2 &&
-	awk "/^accuracy/ {exit !(\$2 > 0.5)}" metrics &&
-	grep -q "^n 500$" metrics
+	accuracy_above 0.5 && grep -q "^n 500$" metrics
 '
 
 test_expect_success 'the per-layer table and one line per epoch on stderr' '
@@ -72,7 +68,7 @@ test_expect_success 'a spec with comment lines first; a model stream fine-tunes'
 	printf "# a comment\n\n# another\n" >c.spec && cat "$M/zoo-cnn.spec" >>c.spec &&
 	snet-train -q -m c.spec -o c.tns --epochs 1 --threads 1 train.tns &&
 	snet-train -q -m c.tns -o c2.tns --epochs 1 --threads 1 --lr 0.01 train.tns &&
-	snet-infer -m c2.tns --eval valid.tns | awk "/^accuracy/ {exit !(\$2 > 0.3)}"
+	snet-infer -m c2.tns --eval valid.tns >metrics && accuracy_above 0.3
 '
 
 test_expect_success '--init copies parameters by name; --freeze keeps a layer fixed' '
@@ -88,7 +84,7 @@ test_expect_success '--init copies parameters by name; --freeze keeps a layer fi
 
 test_expect_success 'LeNet-5 with adam and a cosine schedule learns' '
 	snet-train -q -m "$M/lenet5.spec" -o le.tns --epochs 2 --optimizer adam --schedule cosine --threads 2 train.tns &&
-	snet-infer -m le.tns --eval valid.tns | awk "/^accuracy/ {exit !(\$2 > 0.6)}"
+	snet-infer -m le.tns --eval valid.tns >metrics && accuracy_above 0.6
 '
 
 test_expect_success '--init-unsupervised on a model without such layers warns and trains' '
@@ -101,17 +97,14 @@ test_expect_success 'a 3x32x32 colour data set (CIFAR layout) trains and learns'
 	tns-info c.tns | grep -q "^0 *images *u8 *1500x3x32x32 " &&
 	printf "input 3 32 32 scale=0.00392156862745098\nconv 16 k=3 stride=2\nrelu\nconv 16 k=3\nrelu\npool max k=2\nflatten\nlinear 10\n" >c.spec &&
 	tns-select -q --range 0:1200 c.tns | snet-train -q -m c.spec -o c-m.tns --epochs 3 --optimizer adam --lr 0.003 --threads 1 &&
-	tns-select -q --range 1200: c.tns | snet-infer -m c-m.tns --eval >metrics &&
-	cat metrics >&2 && awk "/^accuracy/ {exit !(\$2 > 0.6)}" metrics
+	tns-select -q --range 1200: c.tns | snet-infer -m c-m.tns --eval >metrics && accuracy_above 0.6
 '
 
 if test_have_prereq fmnist; then
 	test_expect_success 'on a Fashion-MNIST slice zoo-cnn learns too (accuracy well above chance)' '
-		tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-			tns-select -q --range 0:2500 >fm.tns &&
-		tns-select -q --range 0:2000 fm.tns | snet-train -q -m "$M/zoo-cnn.spec" -o fm-m.tns --epochs 3 --lr 0.1 --threads 1 &&
-		tns-select -q --range 2000:2500 fm.tns | snet-infer -m fm-m.tns --eval >metrics &&
-		cat metrics >&2 && awk "/^accuracy/ {exit !(\$2 > 0.5)}" metrics
+		fmnist_split 2500 2000 &&
+		snet-train -q -m "$M/zoo-cnn.spec" -o fm-m.tns --epochs 3 --lr 0.1 --threads 1 fm-train.tns &&
+		snet-infer -m fm-m.tns --eval fm-valid.tns >metrics && accuracy_above 0.5
 	'
 else
 	test_skip 'on a Fashion-MNIST slice zoo-cnn learns too' "no Fashion-MNIST in $FMNIST_DIR"

@@ -6,10 +6,15 @@
 M=$SK_SRCDIR/share/models
 synth_data 1000 >train.tns || exit 1
 
+# refused_spec TEXT PATTERN: snet-train refuses the model spec TEXT (a printf
+# format) on train.tns in one line matching PATTERN, and writes nothing
+refused_spec() {
+	printf "$1" >bad.spec &&
+	test_error 1 snet-train -m bad.spec -o x.tns train.tns && grep -q "$2" "$test_tmp/.stderr" && test ! -e x.tns
+}
+
 test_expect_success '--help and --version' '
-	snet-train --help >out && grep -q "^Usage: snet-train -m MODEL -o OUT" out &&
-	grep -q -- "--resume CKPT" out &&
-	snet-train --version | head -n 1 | grep -q "^snet-train (simkit) 0.1.0$"
+	test_help_version snet-train "-m MODEL -o OUT" && grep -q -- "--resume CKPT" "$test_tmp/.help"
 '
 
 test_expect_success 'usage errors exit 2 with one line' '
@@ -26,19 +31,12 @@ test_expect_success 'usage errors exit 2 with one line' '
 '
 
 test_expect_success 'an unknown option in the spec names line and column' '
-	printf "# net\ninput 1 28 28\nconv 16 k=3 strid=2\n" >bad.spec &&
-	test_error 1 snet-train -m bad.spec -o x.tns train.tns &&
-	grep -q "^snet-train: bad.spec:3:13: conv: unknown option .strid." .stderr &&
-	test ! -e x.tns
+	refused_spec "# net\ninput 1 28 28\nconv 16 k=3 strid=2\n" "^snet-train: bad.spec:3:13: conv: unknown option .strid."
 '
 
 test_expect_success 'an unknown layer and a missing input line are named' '
-	printf "input 1 28 28\nconvv 16\n" >bad.spec &&
-	test_error 1 snet-train -m bad.spec -o x.tns train.tns &&
-	grep -q "bad.spec:2:1: unknown layer type .convv." .stderr &&
-	printf "conv 16 k=3\nlinear 10\n" >bad.spec &&
-	test_error 1 snet-train -m bad.spec -o x.tns train.tns &&
-	grep -q "bad.spec:1:1: the first layer must be .input." .stderr
+	refused_spec "input 1 28 28\nconvv 16\n" "bad.spec:2:1: unknown layer type .convv." &&
+	refused_spec "conv 16 k=3\nlinear 10\n" "bad.spec:1:1: the first layer must be .input."
 '
 
 test_expect_success 'missing files are named' '
@@ -58,12 +56,8 @@ test_expect_success 'an unwritable checkpoint is refused before training' '
 '
 
 test_expect_success 'data that do not fit the model are refused' '
-	printf "input 3 32 32\nconv 8 k=3\ngap\nlinear 10\n" >c.spec &&
-	test_error 1 snet-train -m c.spec -o x.tns train.tns &&
-	grep -q "examples are 1x28x28 but the model.s input is 3x32x32" .stderr &&
-	printf "input 1 28 28\nconv 8 k=3\ngap\nlinear 5\n" >c.spec &&
-	test_error 1 snet-train -m c.spec -o x.tns train.tns &&
-	grep -q "has label [5-9], outside 0..4" .stderr &&
+	refused_spec "input 3 32 32\nconv 8 k=3\ngap\nlinear 10\n" "examples are 1x28x28 but the model.s input is 3x32x32" &&
+	refused_spec "input 1 28 28\nconv 8 k=3\ngap\nlinear 5\n" "has label [5-9], outside 0..4" &&
 	test_error 1 snet-train -m "$M/zoo-cnn.spec" -o x.tns --freeze nosuch train.tns &&
 	grep -q "no layer .nosuch." .stderr
 '

@@ -5,9 +5,7 @@
 # thread pool); the portable kernels compute what the SIMD ones do, up to
 # rounding.  Synthetic data.
 . "$SK_SRCDIR/tests/lib.sh"
-synth_data 600 >all.tns || exit 1
-tns-select -q --range 0:500 all.tns >train.tns && tns-select -q --range 500:600 all.tns >valid.tns || exit 1
-rm -f all.tns
+synth_split 600 500 || exit 1
 
 # every kernel family of the training engine: Winograd, direct and im2col
 # convolutions, batch norm, ReLU, max pooling, tanh, the vector helpers

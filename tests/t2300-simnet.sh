@@ -5,27 +5,20 @@
 # too when installed.
 . "$SK_SRCDIR/tests/lib.sh"
 M=$SK_SRCDIR/share/models
-synth_data 2500 >all.tns || exit 1
-tns-select -q --range 0:2000 all.tns >train.tns && tns-select -q --range 2000:2500 all.tns >valid.tns || exit 1
-rm -f all.tns
+synth_split 2500 2000 || exit 1
 
 test_expect_success 'simnet-28 trains from k-means templates and learns (accuracy well above chance)' '
 	snet-train -m "$M/simnet-28.spec" -o m.tns --init-unsupervised --epochs 4 --optimizer adam --lr 0.02 \
 		--threads 1 train.tns 2>err &&
-	snet-infer -m m.tns --eval valid.tns >metrics &&
-	cat metrics >&2 &&
-	awk "/^accuracy/ {exit !(\$2 > 0.4)}" metrics
+	snet-infer -m m.tns --eval valid.tns >metrics && accuracy_above 0.4
 '
 
 if test_have_prereq fmnist; then
 	test_expect_success 'on a Fashion-MNIST slice simnet-28 learns too' '
-		tns-import -q "$FMNIST_DIR/train-images-idx3-ubyte.gz" "$FMNIST_DIR/train-labels-idx1-ubyte.gz" |
-			tns-select -q --range 0:2500 >fm.tns &&
-		tns-select -q --range 0:2000 fm.tns >fm-train.tns && tns-select -q --range 2000:2500 fm.tns >fm-valid.tns &&
+		fmnist_split 2500 2000 &&
 		snet-train -q -m "$M/simnet-28.spec" -o fm-m.tns --init-unsupervised --epochs 4 --optimizer adam \
 			--lr 0.02 --threads 1 fm-train.tns &&
-		snet-infer -m fm-m.tns --eval fm-valid.tns >metrics && cat metrics >&2 &&
-		awk "/^accuracy/ {exit !(\$2 > 0.4)}" metrics
+		snet-infer -m fm-m.tns --eval fm-valid.tns >metrics && accuracy_above 0.4
 	'
 else
 	test_skip 'on a Fashion-MNIST slice simnet-28 learns too' "no Fashion-MNIST in $FMNIST_DIR"

@@ -123,6 +123,15 @@ void sk_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+void sk_cli_note(int warning, const char *msg, void *arg)
+{
+	(void)arg;
+	if (warning)
+		sk_warn("%s", msg);
+	else
+		sk_info("%s", msg);
+}
+
 /* A program that can be resumed can be stopped: exit status 3. */
 static int can_stop(const sk_cli *c)
 {
@@ -165,6 +174,24 @@ const char *sk_cli_input(int argc, char **argv, int first)
 	if (!strcmp(path, "-") && isatty(STDIN_FILENO))
 		sk_usage("no input: name a FILE or pipe a stream in (standard input is a terminal)");
 	return path;
+}
+
+const char *sk_cli_data(int argc, char **argv, int first)
+{
+	if (argc - first > 1)
+		sk_usage("one data stream expected, got also '%s' (try --help)", argv[first + 1]);
+	return first < argc ? argv[first] : "-";
+}
+
+const char *sk_cli_optional(int argc, char **argv, const char *name, const char *dflt)
+{
+	size_t n = strlen(name);
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, n) && argv[i][n + 2] == '=') {
+			dflt = argv[i] + n + 3;
+			argv[i][n + 2] = 0;   /* "--NAME" */
+		}
+	return dflt;
 }
 
 /* The real table, for tests/t0010-cli-convention.sh. */
@@ -323,6 +350,17 @@ unsigned long long sk_arg_seed(const char *opt, const char *s)
 }
 
 int sk_arg_level(const char *s) { return (int)sk_arg_long("--compress", s, 0, 9); }
+
+int sk_arg_choice(const char *opt, const char *s, const char *const *names)
+{
+	char list[256] = "";
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	for (int i = 0; names[i]; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+	sk_usage("%s '%s' is not one of: %s", opt, s, list);
+}
 
 /* ---- progress ------------------------------------------------------------ */
 

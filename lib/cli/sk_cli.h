@@ -34,6 +34,19 @@ typedef struct sk_option {
 #define SK_OPT_BATCH(help) {"batch", 'b', "N", help}
 #define SK_OPT_MODEL(help) {"model", 'm', "MODEL", help}
 #define SK_OPT_NAME(help) {"name", 'n', "NAME", help}
+/* The training loop's options (snet-train, nsm-pretrain): the schedule is
+ * six entries from index `first` on, in this order; each long name is the
+ * recipe key the option sets (sk_train.h). */
+#define SK_OPTS_SCHEDULE(first) \
+	[(first)] = {"schedule", 0, "S", "constant, step, multistep or cosine (default constant)"}, \
+	[(first) + 1] = {"step-size", 0, "N", "step: multiply the rate by --gamma every N epochs (default 30)"}, \
+	[(first) + 2] = {"gamma", 0, "G", "step, multistep: decay factor (default 0.1)"}, \
+	[(first) + 3] = {"milestones", 0, "E1,E2,...", "multistep: epochs at which the rate is multiplied by --gamma"}, \
+	[(first) + 4] = {"warmup", 0, "N", "linear warm-up over the first N epochs (default 0)"}, \
+	[(first) + 5] = {"min-lr", 0, "LR", "cosine: the rate at the last epoch (default 0)"}
+#define SK_OPT_CHECKPOINT {"checkpoint", 0, "FILE", "checkpoint written atomically after every epoch (default OUT.ckpt)"}
+#define SK_OPT_CHECKPOINT_EVERY {"checkpoint-every", 0, "N", "also write the checkpoint every N steps"}
+#define SK_OPT_STOP_AFTER {"stop-after-steps", 0, "N", "testing: stop as if interrupted after N steps"}
 
 /* Exit status of a run stopped by a signal or --stop-after-steps after
  * writing its checkpoint. */
@@ -65,6 +78,14 @@ void sk_cli_help(const sk_cli *c, FILE *f);
  * (standard input) when there is none.  A second operand, or standard input
  * that is a terminal, is a usage error. */
 const char *sk_cli_input(int argc, char **argv, int first);
+/* The data stream of a training program: the operand argv[first], or "-"
+ * (standard input) when there is none; a second operand is a usage error. */
+const char *sk_cli_data(int argc, char **argv, int first);
+/* An option with an optional argument, which a table cannot say: call it
+ * before sk_cli_init; each "--NAME=VALUE" before "--" becomes "--NAME" in
+ * argv (a flag of the table), and the last VALUE is returned (dflt when
+ * there is none). */
+const char *sk_cli_optional(int argc, char **argv, const char *name, const char *dflt);
 
 /* Errors: print "prog: message" on stderr and exit. */
 void sk_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));     /* exit 1 */
@@ -78,6 +99,9 @@ void sk_exit_stopped(int signo, long long steps, const char *ckpt) __attribute__
 /* A hidden option kept for old command lines: warn that it is deprecated. */
 void sk_cli_deprecated(const char *old, const char *now);
 void sk_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* stderr unless --quiet */
+/* A library's message for the program (sk_run_note_fn, sk_train.h): a
+ * warning when `warning` is set, else information (sk_info). */
+void sk_cli_note(int warning, const char *msg, void *arg);
 
 /* Checked argument parsing: usage error naming the option on failure. */
 long sk_arg_long(const char *opt, const char *s, long lo, long hi);
@@ -86,6 +110,16 @@ double sk_arg_double(const char *opt, const char *s, double lo, double hi);
 unsigned long long sk_arg_seed(const char *opt, const char *s);
 /* -z/--compress LEVEL: 0 (raw) .. 9. */
 int sk_arg_level(const char *s);
+/* One of the NULL-terminated names: its index; else the usage error
+ * "OPT 'S' is not one of: A, B, C". */
+int sk_arg_choice(const char *opt, const char *s, const char *const *names);
+/* A training option into a recipe (sk_recipe_set, sk_train.h), checked now:
+ * a usage error "--KEY: why" when the value is bad. */
+struct sk_recipe;
+void sk_arg_recipe(struct sk_recipe *r, const char *key, const char *val);
+/* The command line a training program records (sk_train_argv: without
+ * --resume and --stop-after-steps) as one string (sk_cmdline, free it). */
+char *sk_cmdline_train(int argc, char **argv);
 
 /* Progress: a one-line bar on stderr, only when stderr is a terminal and not
  * --quiet; cheap to call every step (redraws at most 10 times a second). */

@@ -16,6 +16,21 @@ int sk_dist_init(int *argc, char ***argv, sk_dist *d)
 	return 0;
 }
 
+static int train_reduce(float *buf, size_t n, void *arg) { return sk_dist_allreduce(arg, buf, n); }
+
+int sk_dist_train_init(int *argc, char ***argv, sk_dist *d, int fixed_order, sk_train_config *c)
+{
+	if (sk_dist_init(argc, argv, d) < 0)
+		return -1;
+	d->fixed_order = fixed_order;
+	c->nshards = d->size;
+	c->shard = d->rank;
+	c->allreduce = train_reduce;
+	c->allreduce_arg = d;
+	c->allow_reshard = 1;
+	return 0;
+}
+
 /* MPI counts are ints: move large buffers in pieces. */
 #define PIECE ((size_t)1 << 28)
 

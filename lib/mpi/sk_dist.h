@@ -8,6 +8,7 @@
 #define SK_DIST_H
 
 #include <stddef.h>
+#include "sk_train.h"
 
 typedef struct sk_dist {
 	int rank, size;
@@ -20,6 +21,11 @@ typedef struct sk_dist {
 
 /* Initialise MPI (MPI_Init) and fill rank and size. */
 int sk_dist_init(int *argc, char ***argv, sk_dist *d);
+/* sk_dist_init, then make c this rank's share of a data-parallel run: its
+ * shard of every batch, gradients summed over the ranks by
+ * sk_dist_allreduce (in rank order when fixed_order), and a --resume that
+ * may continue with another number of shares. */
+int sk_dist_train_init(int *argc, char ***argv, sk_dist *d, int fixed_order, sk_train_config *c);
 /* Sum buf[0..n) over all ranks, result on every rank.  With fixed_order the
  * sum is done on rank 0 in rank order (r0 + r1 + ...) and broadcast, so the
  * bits do not depend on MPI's reduction algorithm. */

@@ -464,6 +464,18 @@ out:
 	return rc;
 }
 
+int sk_run_check_given(const sk_run *r, const char *valid, const char *ckpt)
+{
+	const sk_recipe *g = &r->given;
+	if (sk_recipe_get(g, "init-layers") && !sk_recipe_get(g, "init"))
+		return sk_error("--init-layers needs --init FILE");
+	if (valid && sk_recipe_get(g, "valid-split"))
+		return sk_error("--valid and --valid-split exclude each other");
+	if (ckpt && (sk_recipe_get(g, "init") || sk_recipe_get(g, "init-unsupervised")))
+		return sk_error("--resume continues a run; it excludes --init and --init-unsupervised");
+	return 0;
+}
+
 int sk_run_resolve(sk_run *r, const sk_model *m, const char *ckpt, int reshard, sk_train_config *c)
 {
 	sk_train_config c0 = *c;
@@ -593,8 +605,7 @@ static int prepare(const sk_run *r, const sk_train_config *c, sk_model *m, int r
 int sk_run_start(sk_run *r, sk_model *m, const sk_train_config *c, const char *data, const char *valid,
                  const char *ckpt, sk_run_note_fn note, void *arg)
 {
-	int ep;
-	int64_t st, gs;
+	char msg[512];
 	r->has_valid = valid || r->x.valid_split > 0;
 	if (sk_dataset_read(data, &r->train) < 0 || (valid && sk_dataset_read(valid, &r->valid) < 0) ||
 	    (r->x.valid_split > 0 && sk_dataset_split(&r->train, r->x.valid_split, c->seed, &r->valid) < 0) ||
@@ -603,14 +614,9 @@ int sk_run_start(sk_run *r, sk_model *m, const sk_train_config *c, const char *d
 		return -1;
 	if (!ckpt)
 		return 0;
-	if (sk_trainer_resume(r->trainer, ckpt, &ep, &st, &gs) < 0)
+	if (sk_train_resume(r->trainer, ckpt, c, r->train.n, msg, sizeof msg, NULL) < 0)
 		return -1;
-	if (ep >= c->epochs)
-		notef(note, arg, 0, "resuming %s: it already finished %d of %d epochs; writing the model only", ckpt, ep,
-		      c->epochs);
-	else
-		notef(note, arg, 0, "resuming %s at epoch %d, step %lld of %lld (global step %lld)", ckpt, ep + 1,
-		      (long long)st, (long long)((r->train.n + c->batch - 1) / c->batch), (long long)gs);
+	notef(note, arg, 0, "%s", msg);
 	return 0;
 }
 

@@ -201,6 +201,11 @@ typedef struct sk_run {
 #define SK_RUN_USAGE (-2)   /* a bad combination of given options */
 void sk_run_init(sk_run *r);
 void sk_run_free(sk_run *r);
+/* The given options that exclude each other, before anything is read: -1
+ * naming them (a usage error) when --init-layers comes without --init, when
+ * --valid (valid, or NULL) comes with --valid-split, or when --resume (ckpt,
+ * or NULL) comes with --init or --init-unsupervised. */
+int sk_run_check_given(const sk_run *r, const char *valid, const char *ckpt);
 /* Resolve the run of model m (resuming from ckpt when not NULL) into c
  * (whose other fields, e.g. the default threads, are kept): 0, -1 on an
  * error of the model or checkpoint, SK_RUN_USAGE when the given options do
@@ -280,6 +285,18 @@ int sk_train_argv(int argc, char **argv, char **out);
  * (free it).  NULL with an error when OUT is stdout or exists and is not a
  * regular file (OUT.ckpt would be a stray file beside a device or a FIFO). */
 const char *sk_train_ckpt_path(const char *out, const char *ckpt, char **buf);
+/* Open the output (sk_ofile_open, after sk_ofile_install_signals) and check
+ * that the checkpoint ckpt can be written, so that a run fails before a long
+ * job: NULL with the output's error, or "--checkpoint: why" (the output
+ * removed). */
+sk_ofile *sk_train_open_output(const char *out, const char *ckpt, int force);
+/* Continue t from the checkpoint ckpt (sk_trainer_resume) and say where in
+ * msg (n bytes): "resuming CKPT at epoch E, step S of STEPS (global step
+ * G)", the steps of an epoch of `examples` examples in batches of c->batch,
+ * or "resuming CKPT: it already finished E of EPOCHS epochs; writing the
+ * model only".  *gstep (may be NULL) gets the global step. */
+int sk_train_resume(sk_trainer *t, const char *ckpt, const sk_train_config *c, int64_t examples, char *msg, size_t n,
+                    int64_t *gstep);
 /* The flag for sk_train_config.stop (0, or the signal that arrived) and
  * the handlers that set it: after sk_train_catch_signals the first SIGINT or
  * SIGTERM sets it (the loop stops after the step with a checkpoint); a

@@ -1,6 +1,6 @@
 /* train_front.c: what every training program (snet-train, nsm-pretrain)
  * does around sk_trainer_run: the command to record, the checkpoint path,
- * SIGINT and SIGTERM, the per-epoch TSV log (see sk_train.h). */
+ * resuming, SIGINT and SIGTERM, the per-epoch TSV log (see sk_train.h). */
 #include "sk_train.h"
 
 #include <errno.h>
@@ -48,6 +48,41 @@ const char *sk_train_ckpt_path(const char *out, const char *ckpt, char **buf)
 	}
 	snprintf(*buf, n, "%s.ckpt", out);
 	return *buf;
+}
+
+sk_ofile *sk_train_open_output(const char *out, const char *ckpt, int force)
+{
+	sk_ofile *of, *ck;
+	char msg[512];
+	sk_ofile_install_signals();
+	if (!(of = sk_ofile_open(out, force)))
+		return NULL;
+	if (!(ck = sk_ofile_open(ckpt, 1))) {
+		snprintf(msg, sizeof msg, "%s", sk_errmsg());
+		sk_ofile_abort(of);
+		sk_error("--checkpoint: %s", msg);
+		return NULL;
+	}
+	sk_ofile_abort(ck);
+	return of;
+}
+
+int sk_train_resume(sk_trainer *t, const char *ckpt, const sk_train_config *c, int64_t examples, char *msg, size_t n,
+                    int64_t *gstep)
+{
+	int ep;
+	int64_t st, gs;
+	if (sk_trainer_resume(t, ckpt, &ep, &st, &gs) < 0)
+		return -1;
+	if (ep >= c->epochs)
+		snprintf(msg, n, "resuming %s: it already finished %d of %d epochs; writing the model only", ckpt, ep,
+		         c->epochs);
+	else
+		snprintf(msg, n, "resuming %s at epoch %d, step %lld of %lld (global step %lld)", ckpt, ep + 1, (long long)st,
+		         (long long)((examples + c->batch - 1) / c->batch), (long long)gs);
+	if (gstep)
+		*gstep = gs;
+	return 0;
 }
 
 static volatile sig_atomic_t stop_flag;

@@ -43,6 +43,24 @@ sk_chunks *sk_chunks_open(const char *path);
 int sk_chunks_next(sk_chunks *c, int64_t *n, const float **x, const int32_t **labels, int64_t *shape4);
 void sk_chunks_close(sk_chunks *c);
 
+/* ---- selecting examples (tns-select; lib/stream/select.c) ----
+ * Examples are numbered 0, 1, 2, ... across the chunks of a per-example
+ * record name; a range keeps [from, to), a split keeps one part of a
+ * seeded random split, a pure function of (seed, example number), so it
+ * needs no pass over the data and answers the same whatever the chunks. */
+typedef struct sk_select {
+	int have_range, have_split;
+	int64_t from, to;   /* the range; to = -1: to the end */
+	double frac;        /* the split: the fraction of examples in the second part */
+	uint64_t seed;
+	int second;         /* keep the second part (else the first) */
+} sk_select;
+
+/* Keep the examples of t (N x ..., numbered from first on) that s keeps,
+ * moved to the front in their order; t->shape[0] becomes their count,
+ * which is returned. */
+int64_t sk_select_tensor(const sk_select *s, sk_tensor *t, int64_t first);
+
 /* ---- augmentation (lib/stream/augment.c) ---- */
 
 /* Random crop with zero padding `pad` (shift by -pad..pad in both axes) and a

@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include "sk_base.h"
+#include "sk_stream.h"
 
 /* ---- byte sources: a file (raw or gzip, "-" = stdin) or memory ---- */
 
@@ -116,5 +117,36 @@ int sk_npy_write_header(FILE *f, sk_dtype t, int ndim, const int64_t *shape);
 int sk_npy_write(FILE *f, const sk_tensor *t);
 /* Write an 8-bit PNG, gray (c = 1) or RGB (c = 3), from planar C x H x W. */
 int sk_png_write(FILE *f, int c, int h, int w, const uint8_t *planar);
+
+/* Records of one name joined along their first axis, so that a data set
+ * stored in chunks exports as one array.  Start from a zeroed sk_joined;
+ * sk_joined_add appends the current record of r (its header h): the first
+ * gives the name, dtype and shape, the next must agree but for the first
+ * extent.  The data grow as they arrive, never by what a header claims. */
+typedef struct sk_joined {
+	char name[SK_NAME_MAX];   /* "" until the first record */
+	sk_tensor t;              /* shape[0] is the sum over the records */
+	size_t bytes, cap;        /* payload bytes so far, and allocated */
+} sk_joined;
+
+int sk_joined_add(sk_joined *j, sk_reader *r, const sk_header *h);
+void sk_joined_free(sk_joined *j);
+
+/* A PNG montage of a joined array's examples: a grid of tiles with a
+ * one-pixel white gap, one tile per example (gray or RGB) or, for other
+ * channel counts, one gray tile per channel. */
+typedef struct sk_montage {
+	int cols, rows;     /* tiles per row and rows (0: square, at most 64 tiles) */
+	int64_t index;      /* only this example (-1: from the first) */
+	int scale;          /* 1: each tile to its own min..max; 0: values as 0..255; -1: 0 for u8, else 1 */
+	int zoom;           /* enlarge each pixel this many times (0: tiles below 16 pixels are enlarged) */
+	int64_t tile[3];    /* read each example as C x H x W (tile[0] 0: the shape says: HxW, NxHxW, NxCxHxW) */
+} sk_montage;
+
+int sk_montage_write(FILE *f, const sk_joined *j, const sk_montage *o);
+/* Tab-separated text, one line per example: the values of c[0], then of
+ * c[1], ... (all of one length); header: a first line of column names,
+ * NAME or NAME[i]. */
+int sk_tsv_write(FILE *f, const sk_joined *const *c, int n, int header);
 
 #endif

@@ -135,6 +135,30 @@ void sk_ofile_install_signals(void);
 /* Unlink every uncommitted temporary; async-signal-safe. */
 void sk_ofile_remove_pending(void);
 
+/* ---- describing records (tns-info; lib/stream/describe.c) ---- */
+
+/* A record's line without its attributes: index, name, dtype, shape (or
+ * "scalar"), encoding, decoded bytes (and the bytes stored, when deflated)
+ * and crc32=HEX, in aligned columns; no newline. */
+void sk_header_print(FILE *f, long index, const sk_header *h);
+/* " KEY=VALUE" for each attribute, each value one token (newline, tab,
+ * backslash and control bytes escaped as \n, \t, \\ and \xHH). */
+void sk_attrs_print(FILE *f, const sk_attrs *a);
+
+/* Value statistics: min, max, mean and standard deviation of the values
+ * that are not NaN, and the NaN count.  Start from a zeroed sk_stats. */
+typedef struct sk_stats {
+	uint64_t n, nan;
+	double min, max, shift, sum, sumsq;   /* sums of (value - shift), shift the first value */
+} sk_stats;
+
+void sk_stats_add(sk_stats *s, const void *p, size_t n, sk_dtype t);
+/* Stream the current payload through buf (cap bytes, a multiple of 4) into
+ * s, checking it as sk_reader_read does: bounded memory for any size. */
+int sk_stats_read(sk_stats *s, sk_reader *r, const sk_header *h, void *buf, size_t cap);
+/* " min=%.6g max=%.6g mean=%.6g std=%.6g nan=N" */
+void sk_stats_print(FILE *f, const sk_stats *s);
+
 /* CRC-32 as zlib computes it (helper for tests and importers). */
 uint32_t sk_crc32(uint32_t crc, const void *buf, size_t len);
 /* 1 when sk_crc32 uses the carry-less multiply (PCLMULQDQ) path; SK_ISA=
