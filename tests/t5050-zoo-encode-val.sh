@@ -8,10 +8,10 @@ synth_data 600 >all.tns || exit 1
 tns-select -q --range 0:450 all.tns >train.tns && tns-select -q --range 450:600 all.tns >test.tns || exit 1
 rm -f all.tns
 for s in 1 2 3 4 5 6 7 8 9 10; do
-	zoo-encode run -q -D train.tns -T test.tns --seed $s -C 0,1,2 -o run$s.tns || exit 1
+	zoo-encode run -q -b 16 -D train.tns -T test.tns --seed $s -C 0,1,2 -o run$s.tns || exit 1
 done
 cat run*.tns >zoo.tns
-zoo-encode run -q -A zoo-cnn2 -D train.tns -T test.tns --seed 11 -C 0,2 -o cnn2.tns || exit 1
+zoo-encode run -q -b 16 -A zoo-cnn2 -D train.tns -T test.tns --seed 11 -C 0,2 -o cnn2.tns || exit 1
 
 # attr FILE KEY: attribute KEY of the first record of FILE
 attr() {

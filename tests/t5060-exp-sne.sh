@@ -12,9 +12,9 @@ for d in a b; do
 	tns-select -q --range 0:300 $d.tns >${d}tr.tns && tns-select -q --range 300:400 $d.tns >${d}te.tns || exit 1
 done
 for s in 1 2 3 4 5 6 7 8; do
-	zoo-encode run -q -D atr.tns -T ate.tns --seed $s -C 0,1,2 -o m$s.tns &&
-	zoo-encode run -q -D btr.tns -T bte.tns --seed $s -C 0,1,2 -o f$s.tns &&
-	zoo-encode run -q -A zoo-cnn2 -D atr.tns -T ate.tns --seed $s -C 0,1,2 -o c$s.tns || exit 1
+	zoo-encode run -q -b 16 -D atr.tns -T ate.tns --seed $s -C 0,1,2 -o m$s.tns &&
+	zoo-encode run -q -b 16 -D btr.tns -T bte.tns --seed $s -C 0,1,2 -o f$s.tns &&
+	zoo-encode run -q -b 16 -A zoo-cnn2 -D atr.tns -T ate.tns --seed $s -C 0,1,2 -o c$s.tns || exit 1
 done
 cat m?.tns >mnist.zoo && cat f?.tns >fmnist.zoo && cat c?.tns >arch2.zoo || exit 1
 ARGS='-j 2 -e 2 --seeds "1 2" --final 2 --val-frac 0.5 --train-args "-b 8 --hidden 16" --sne-args "--d 8 --chunk 8 --heads 2"'

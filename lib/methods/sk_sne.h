@@ -19,9 +19,10 @@
  *   mlp      an MLP on the flat parameter vector (zero-padded or cut to a
  *            fixed length).
  *   hparams  an MLP on the model's recorded hyperparameters alone (its
- *            attributes: learning_rate, l2reg, init_scale as logarithms,
- *            dropout, train_fraction, log(1 + epoch); activation, w_init,
- *            optimizer one-hot over the values of the zoo it is sized on):
+ *            attributes: learning_rate, l2reg, init_std (or init_scale)
+ *            as logarithms, dropout, train_fraction, log(1 + epoch);
+ *            activation, w_init, optimizer one-hot over the values of the
+ *            zoo it is sized on; those the zoo does not record left out):
  *            what the weights add beyond the recipe.
  */
 #ifndef SK_SNE_H

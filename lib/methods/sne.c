@@ -45,9 +45,10 @@ static const struct {
 	const char *key;
 	int tr;
 } hp_known[] = {
-	{"learning_rate", HP_LOG}, {"l2reg", HP_LOG},      {"init_scale", HP_LOG},
-	{"dropout", HP_LIN},       {"train_fraction", HP_LIN}, {"epoch", HP_LOG1P},
-	{"activation", HP_CAT},    {"w_init", HP_CAT},     {"optimizer", HP_CAT},
+	{"learning_rate", HP_LOG}, {"l2reg", HP_LOG},          {"init_std", HP_LOG},
+	{"init_scale", HP_LOG},    {"dropout", HP_LIN},        {"train_fraction", HP_LIN},
+	{"epoch", HP_LOG1P},       {"activation", HP_CAT},     {"w_init", HP_CAT},
+	{"optimizer", HP_CAT},
 };
 #define HP_MAX 16
 #define HP_VALS 32
@@ -423,8 +424,8 @@ static int hp_size(sk_encoder *e, const sk_zoo *z, const int *idx, int n)
 		e->nhp++;
 	}
 	if (!e->nhp)
-		return sk_error("hparams: the models record none of the hyperparameters (learning_rate, l2reg, init_scale, "
-		                "dropout, train_fraction, epoch, activation, w_init, optimizer)");
+		return sk_error("hparams: the models record none of the hyperparameters (learning_rate, l2reg, init_std, "
+		                "init_scale, dropout, train_fraction, epoch, activation, w_init, optimizer)");
 	return 0;
 }
 
