@@ -198,11 +198,12 @@ int cmd_train(int argc, char **argv)
 	    sk_attrs_set(&a, "zoo", zoo_name(label, c.first < argc ? argv[c.first] : "-")) < 0 ||
 	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)tc.seed) < 0 ||
 	    sk_attrs_setf(&a, "lambda", "%g", blam) < 0 || sk_attrs_setf(&a, "lr", "%g", blr) < 0 ||
-	    sk_attrs_setf(&a, "epochs", "%d", tc.epochs) < 0 || sk_attrs_setf(&a, "models", "%d", n) < 0 ||
+	    sk_attrs_setf(&a, "epochs", "%d", tc.epochs) < 0 ||
+	    sk_attrs_setf(&a, "epoch_kept", "%d", nv ? bv.best_epoch : tc.epochs) < 0 ||
+	    sk_attrs_setf(&a, "models", "%d", n) < 0 ||
 	    (nv && (sk_attrs_setf(&a, "val_models", "%d", nv) < 0 ||
 	            sk_attrs_setf(&a, "val_frac", "%g", c.sel.val_frac) < 0 ||
-	            sk_attrs_setf(&a, "val_tau", "%.6g", bv.best_tau) < 0 ||
-	            sk_attrs_setf(&a, "epoch_kept", "%d", bv.best_epoch) < 0 || sk_attrs_set(&a, "val_grid", grid) < 0)) ||
+	            sk_attrs_setf(&a, "val_tau", "%.6g", bv.best_tau) < 0 || sk_attrs_set(&a, "val_grid", grid) < 0)) ||
 	    sk_attrs_set(&a, "command", cmdline) < 0 || sk_encoder_write(sk_ofile_fp(of), best, &a, c.level) < 0 ||
 	    sk_ofile_commit(of) < 0)
 		sk_die_lib();
