@@ -52,7 +52,7 @@ test_expect_success 'exp-sne: a TSV per run, table.md, times, plots' '
 	for e in sne statnn mlp hparams; do   # a tau row: 7 cells
 		test $(awk -F "|" -v e=" $e " "\$2 == e && NF == 10" out/table.md | wc -l) -eq 2 || exit 1
 	done &&
-	test $(grep -c "^| sne0 |" out/table.md) -eq 4 &&
+	test $(awk -F "|" "\$2 == \" sne0 \" && NF == 7" out/table.md | wc -l) -eq 4 &&
 	grep -q "^| train | 52 | [0-9]* | [0-9.]* |" out/table.md &&
 	grep -q "^| predict | 120 | [0-9]* | [0-9.]* |" out/table.md &&
 	test $(grep -c . out/times.tsv) -eq 53
