@@ -152,7 +152,7 @@ static void test_any_size(void)
 {
 	sk_zoo z;
 	ldef dense[] = {{0, 6, 4, 1}, {0, 3, 6, 1}};
-	ldef conv[] = {{1, 4, 1, 3}, {1, 5, 4, 5}, {0, 3, 5, 1}};
+	ldef conv[] = {{1, 1, 1, 3}, {1, 2, 1, 5}, {0, 3, 2, 1}};
 	int idx[4] = {0, 1, 2, 3};
 	float codes[4 * 8];
 	sk_zoo_init(&z);
@@ -169,11 +169,11 @@ static void test_any_size(void)
 	tap_ok(ok && finite, "an encoder sized on dense layers encodes 3x3 and 5x5 convs %s", ok ? "" : sk_errmsg());
 	sk_encoder_free(e);
 	c.values = 4;   /* 3x3: 3 elements per kernel, 5x5: 7 */
-	e = sk_encoder_new(&c, &z, idx, 4, 2);
+	e = sk_encoder_new(&c, &z, idx + 2, 2, 2);
 	double worst = 0;
-	int bad = e ? sk_encoder_check_gradients(e, &z, idx, 4, 5, 6, 2e-2, &worst) : -1;
-	tap_ok(bad == 0, "gradient over a batch of kernels cut into several elements (worst rel err %.3g) %s", worst,
-	       bad < 0 ? sk_errmsg() : "");
+	int bad = e ? sk_encoder_check_gradients(e, &z, idx + 2, 2, 5, 6, 2e-2, &worst) : -1;
+	tap_ok(bad == 0, "gradient over a batch of kernels cut into several elements (%d off, worst rel err %.3g) %s",
+	       bad, worst, bad < 0 ? sk_errmsg() : "");
 	sk_encoder_free(e);
 	sk_zoo_free(&z);
 }
@@ -242,7 +242,7 @@ static void test_positions(void)
 	int bits = -1;
 	tap_ok(sk_enc_parse_ablate("pe-chunk,layer-type", &bits) == 0 && bits == (SK_SNE_NO_PE_CHUNK | SK_SNE_NO_LAYER_TYPE) &&
 	       sk_enc_parse_ablate("none", &bits) == 0 && bits == 0 && sk_enc_parse_ablate("pe-chunk,depth", &bits) < 0 &&
-	       strstr(sk_errmsg(), "'depth'"), "--ablate lists: %s", sk_errmsg());
+	       strstr(sk_errmsg(), "'depth'"), "--ablate lists; an unknown part is named");
 }
 
 /* A zoo of n dense chains 4 -> 6 -> 5 -> 3 (hidden units permutable). */
