@@ -1,6 +1,6 @@
 #!/bin/sh
 # zoo-encode train | encode | predict and zoo-compare in one pipeline, for
-# the three encoders; encoders round-trip through their stream; the
+# the four encoders; encoders round-trip through their stream; the
 # permutation gap of statnn is zero.
 . "$SK_SRCDIR/tests/lib.sh"
 synth_data 700 >all.tns || exit 1
@@ -11,9 +11,10 @@ for s in 1 2 3 4 5 6; do
 done
 cat run1.tns run2.tns run3.tns run4.tns run5.tns run6.tns >zoo.tns
 
-for enc in sne statnn mlp; do
+for enc in sne statnn mlp hparams; do
 	test_expect_success "$enc: train, predict and compare in one pipeline" '
-		zoo-encode train -q -E '$enc' -e 3 --d 8 --chunk 8 --heads 2 --hidden 16 --split train -o '$enc'.enc zoo.tns &&
+		zoo-encode train -q -E '$enc' -e 3 --d 8 --chunk 8 --heads 2 --hidden 16 --split train --val-frac 0 \
+			-o '$enc'.enc zoo.tns &&
 		tns-info '$enc'.enc | head -1 >info && grep -q "^0 *encoder *u8 " info &&
 		grep -q " encoder='$enc' " info && grep -q " attr=test_acc " info &&
 		zoo-encode predict -q -E '$enc'.enc --split test zoo.tns | zoo-compare - >table &&

@@ -1,14 +1,16 @@
 /* sne.c: encoders of trained networks (sk_sne.h): SNE (set-based neural
- * network encoding) and the StatNN and flat-MLP baselines, their training
- * with the logit-invariance penalty, and their (de)serialisation.
+ * network encoding) and the StatNN, flat-MLP and hyperparameter baselines,
+ * their training with the logit-invariance penalty and the choice of the
+ * epoch on validation runs, and their (de)serialisation.
  *
  * SNE in one batch of B models:
- *   1. every parameterised layer is an out x (in + 1) grid of elements (a
- *      kernel W[o, i] flattened and zero-padded to kmax values, or the bias
+ *   1. pad-chunk: every parameterised layer is an out x (in * S + 1) grid
+ *      of elements of P values (a kernel W[o, i] of k values flattened and
+ *      cut into S = ceil(k / P) elements, the last zero-padded; the bias
  *      b[o] in the last column), read row-major and cut into chunks of C
  *      elements; the last chunk of a layer is padded with pad elements.  A
- *      token is [values (kmax), is-weight, is-bias, is-pad, PE(position in
- *      the chunk) (4)].
+ *      token is [values (P), is-weight, is-bias, is-pad, PE(position in the
+ *      chunk) (4)].  Any layer of any kernel size is read (P is kmax below).
  *   2. chunk level: all chunks of the batch through SAB -> PMA_1 (one call).
  *   3. layer level: a layer's chunk vectors + PE(chunk index) (8) through
  *      SAB -> PMA_1; layers are grouped by their number of chunks, one
@@ -23,6 +25,7 @@
 #include "sk_zoo.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +34,31 @@
 #define PE_L 8
 #define NSTAT 7
 #define MAX_GROUPS 64
+#define CONFIG_MAX 4096
+
+/* The hyperparameters the hparams encoder reads, as zoo runs record them,
+ * and how each becomes features: a logarithm, the value, log(1 + value), or
+ * one-hot over the values seen in the zoo it is sized on. */
+enum { HP_LOG, HP_LIN, HP_LOG1P, HP_CAT };
+static const char *const hp_tr_names[] = {"log", "lin", "log1p", "cat"};
+static const struct {
+	const char *key;
+	int tr;
+} hp_known[] = {
+	{"learning_rate", HP_LOG}, {"l2reg", HP_LOG},          {"init_std", HP_LOG},
+	{"init_scale", HP_LOG},    {"dropout", HP_LIN},        {"train_fraction", HP_LIN},
+	{"epoch", HP_LOG1P},       {"activation", HP_CAT},     {"w_init", HP_CAT},
+	{"optimizer", HP_CAT},
+};
+#define HP_MAX 16
+#define HP_VALS 32
+#define HP_LEN 32
+
+typedef struct hp_feat {
+	char key[HP_LEN];
+	int tr, nv;
+	char v[HP_VALS][HP_LEN];   /* HP_CAT: the values, sorted */
+} hp_feat;
 
 typedef struct group {
 	int key;          /* chunks per layer, or layers per model */
@@ -45,9 +73,11 @@ typedef struct group {
 
 struct sk_encoder {
 	sk_enc_config c;
-	int kmax, F;                 /* sne token features */
+	int kmax, F;                 /* sne: values per element, token features */
 	float wscale;                /* sne: values are multiplied by this (1 / rms over the training zoo) */
 	int nstat, nflat, nfeat;     /* statnn layers, mlp length, head input */
+	hp_feat hp[HP_MAX];          /* hparams: the features' sources */
+	int nhp;
 	float *mu, *sd;              /* feature normalisation (statnn, mlp) */
 	sk_seq *chunk, *lmaster, *mmaster, *head;
 	int np;
@@ -73,21 +103,41 @@ void sk_enc_defaults(sk_enc_config *c, sk_enc_kind kind)
 	c->chunk = 16;
 	c->heads = 4;
 	c->ln = 1;
-	c->hidden = kind == SK_ENC_STATNN ? 1000 : kind == SK_ENC_MLP ? 256 : 32;
+	c->hidden = kind == SK_ENC_STATNN ? 1000 : kind == SK_ENC_SNE ? 32 : 256;
 }
 
-static const char *const kind_names[] = {"sne", "statnn", "mlp"};
+static const char *const kind_names[] = {"sne", "statnn", "mlp", "hparams"};
 
-const char *sk_enc_name(sk_enc_kind k) { return (unsigned)k < 3 ? kind_names[k] : "?"; }
+const char *sk_enc_name(sk_enc_kind k) { return (unsigned)k < 4 ? kind_names[k] : "?"; }
 
 int sk_enc_parse(const char *s, sk_enc_kind *out)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(s, kind_names[i])) {
 			*out = (sk_enc_kind)i;
 			return 0;
 		}
-	return sk_error("unknown encoder '%s' (known: sne statnn mlp)", s);
+	return sk_error("unknown encoder '%s' (known: sne statnn mlp hparams)", s);
+}
+
+int sk_enc_parse_ablate(const char *s, int *bits)
+{
+	static const char *const parts[] = {"pe-element", "pe-chunk", "pe-layer", "layer-type"};
+	*bits = 0;
+	if (!strcmp(s, "none"))
+		return 0;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		int k = 0;
+		while (k < 4 && (strlen(parts[k]) != len || strncmp(s, parts[k], len)))
+			k++;
+		if (k == 4)
+			return sk_error("unknown part '%.*s' (known: pe-element pe-chunk pe-layer layer-type, or none)", (int)len,
+			                s);
+		*bits |= 1 << k;
+		s += len + (s[len] == ',');
+	}
+	return 0;
 }
 
 void sk_enc_train_defaults(sk_enc_train *t)
@@ -174,6 +224,8 @@ static int enc_build(sk_encoder *e)
 			return sk_error("encoder width %d is not a multiple of %d heads", e->c.d, e->c.heads);
 		if (e->c.chunk < 1 || e->c.chunk > 4096)
 			return sk_error("chunk size %d out of range 1..4096", e->c.chunk);
+		if (e->kmax < 1 || e->kmax > 4096)
+			return sk_error("%d values per element out of range 1..4096", e->kmax);
 		e->F = e->kmax + 3 + PE_E;
 		set_spec(e, spec, sizeof spec);
 		if (!(e->chunk = build(spec, sk_shape2(e->c.chunk, e->F), "chunk.")) ||
@@ -291,10 +343,116 @@ static void stats7(const float *v, size_t n, float *sorted, float *out)
 	}
 }
 
+/* ---- the hyperparameters of a model (hparams) ---- */
+
+/* "run R epoch E" of a model, for messages. */
+static const char *model_name(const sk_zoo_model *m, char *buf, size_t len)
+{
+	const char *r = sk_attrs_get(&m->attrs, "run"), *ep = sk_attrs_get(&m->attrs, "epoch");
+	snprintf(buf, len, "run %.64s epoch %.16s", r ? r : "?", ep ? ep : "?");
+	return buf;
+}
+
+/* The feature of numeric hyperparameter h of model m into *x. */
+static int hp_number(const hp_feat *h, const sk_zoo_model *m, double *x)
+{
+	const char *v = sk_attrs_get(&m->attrs, h->key);
+	char *end, name[128];
+	double a;
+	if (!v)
+		return sk_error("hparams: model (%s) lacks attribute '%s'", model_name(m, name, sizeof name), h->key);
+	a = strtod(v, &end);
+	if (end == v || *end || !isfinite(a) || (h->tr != HP_LIN && a < 0))
+		return sk_error("hparams: attribute %s='%.40s' of model (%s) is not a %snumber", h->key, v,
+		                model_name(m, name, sizeof name), h->tr != HP_LIN ? "non-negative " : "");
+	*x = h->tr == HP_LOG ? log(fmax(a, 1e-12)) : h->tr == HP_LOG1P ? log1p(a) : a;
+	return 0;
+}
+
+/* Add value v to the categories of h (kept when present). */
+static int hp_intern(hp_feat *h, const char *v)
+{
+	for (int j = 0; j < h->nv; j++)
+		if (!strcmp(h->v[j], v))
+			return 0;
+	if (!*v || strlen(v) >= HP_LEN || strpbrk(v, " ,\n\t"))
+		return sk_error("hparams: attribute %s='%.40s' is not a category (empty, %d characters or more, or with a "
+		                "space or comma)", h->key, v, HP_LEN);
+	if (h->nv == HP_VALS)
+		return sk_error("hparams: attribute %s takes more than %d values", h->key, HP_VALS);
+	snprintf(h->v[h->nv++], HP_LEN, "%s", v);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
+
+static int hp_nfeat(const sk_encoder *e)
+{
+	int n = 0;
+	for (int k = 0; k < e->nhp; k++)
+		n += e->hp[k].tr == HP_CAT ? e->hp[k].nv : 1;
+	return n;
+}
+
+/* Which known hyperparameters the models idx[0..n) record (each either by
+ * all of them or by none), and the values of the categorical ones. */
+static int hp_size(sk_encoder *e, const sk_zoo *z, const int *idx, int n)
+{
+	e->nhp = 0;
+	for (size_t k = 0; k < sizeof hp_known / sizeof hp_known[0]; k++) {
+		hp_feat *h = &e->hp[e->nhp];
+		int have = 0;
+		double x;
+		memset(h, 0, sizeof *h);
+		snprintf(h->key, sizeof h->key, "%s", hp_known[k].key);
+		h->tr = hp_known[k].tr;
+		for (int j = 0; j < n; j++) {
+			const sk_zoo_model *m = &z->m[idx[j]];
+			const char *v = sk_attrs_get(&m->attrs, h->key);
+			if (!v)
+				continue;
+			have++;
+			if (h->tr == HP_CAT ? hp_intern(h, v) < 0 : hp_number(h, m, &x) < 0)
+				return -1;
+		}
+		if (!have)
+			continue;
+		if (have < n)
+			return sk_error("hparams: %d of the %d models lack attribute '%s'", n - have, n, h->key);
+		if (h->tr == HP_CAT)
+			qsort(h->v, (size_t)h->nv, sizeof h->v[0], cmp_str);
+		e->nhp++;
+	}
+	if (!e->nhp)
+		return sk_error("hparams: the models record none of the hyperparameters (learning_rate, l2reg, init_std, "
+		                "init_scale, dropout, train_fraction, epoch, activation, w_init, optimizer)");
+	return 0;
+}
+
 /* Raw (unnormalised) features of one model into f[nfeat]. */
 static int raw_features(sk_encoder *e, const sk_zoo_model *m, float *f)
 {
-	if (e->c.kind == SK_ENC_STATNN) {
+	if (e->c.kind == SK_ENC_HPARAMS) {
+		int o = 0;
+		for (int k = 0; k < e->nhp; k++) {
+			const hp_feat *h = &e->hp[k];
+			if (h->tr == HP_CAT) {   /* a value the zoo did not have: all zero */
+				const char *v = sk_attrs_get(&m->attrs, h->key);
+				char name[128];
+				if (!v)
+					return sk_error("hparams: model (%s) lacks attribute '%s'", model_name(m, name, sizeof name),
+					                h->key);
+				for (int j = 0; j < h->nv; j++)
+					f[o + j] = strcmp(v, h->v[j]) ? 0.0f : 1.0f;
+				o += h->nv;
+			} else {
+				double x;
+				if (hp_number(h, m, &x) < 0)
+					return -1;
+				f[o++] = (float)x;
+			}
+		}
+	} else if (e->c.kind == SK_ENC_STATNN) {
 		for (int l = 0; l < e->nstat; l++) {
 			float *o = f + (size_t)l * 2 * NSTAT;
 			if (l >= m->nlayers) {
@@ -321,45 +479,56 @@ static int raw_features(sk_encoder *e, const sk_zoo_model *m, float *f)
 
 /* ---- SNE tokens ---- */
 
-static void pe(float *out, int p, int dim, double pos)
+/* Sinusoidal encoding of position pos in dim values; zeros when off. */
+static void pe(float *out, int dim, double pos, int off)
 {
 	for (int i = 0; i < dim / 2; i++) {
 		double w = 1.0 / pow(100.0, 2.0 * i / dim);
-		out[2 * i] = (float)sin(pos * w);
-		out[2 * i + 1] = (float)cos(pos * w);
+		out[2 * i] = off ? 0.0f : (float)sin(pos * w);
+		out[2 * i + 1] = off ? 0.0f : (float)cos(pos * w);
 	}
-	(void)p;
 }
 
+/* Elements per kernel of L: its k values in pieces of kmax. */
+static size_t pieces(const sk_encoder *e, const sk_zoo_layer *L)
+{
+	size_t k = (size_t)L->kh * (size_t)L->kw;
+	return (k + (size_t)e->kmax - 1) / (size_t)e->kmax;
+}
+
+/* Chunk c of layer L: the elements c * C .. c * C + C - 1 of the out x
+ * (in * S + 1) grid, past its end pad elements. */
 static void fill_chunk(const sk_encoder *e, const sk_zoo_model *m, const sk_zoo_layer *L, int c, float *x)
 {
-	int C = e->c.chunk, F = e->F, k = L->kh * L->kw;
-	size_t cols = (size_t)L->in + 1, E = (size_t)L->out * cols;
+	int C = e->c.chunk, F = e->F, P = e->kmax;
+	size_t k = (size_t)L->kh * (size_t)L->kw, S = pieces(e, L), wcols = (size_t)L->in * S, cols = wcols + 1;
+	size_t E = (size_t)L->out * cols;
 	memset(x, 0, sizeof(float) * (size_t)C * F);
 	for (int t = 0; t < C; t++) {
 		size_t el = (size_t)c * C + (size_t)t;
 		float *tok = x + (size_t)t * F;
 		if (el >= E)
-			tok[e->kmax + 2] = 1;
+			tok[P + 2] = 1;
 		else {
-			size_t o = el / cols, i = el % cols;
-			if (i < (size_t)L->in) {
-				const float *w = m->flat + L->w + (o * L->in + i) * (size_t)k;
-				for (int j = 0; j < k && j < e->kmax; j++)
-					tok[j] = w[j] * e->wscale;
-				tok[e->kmax] = 1;
+			size_t o = el / cols, j = el % cols;
+			if (j < wcols) {
+				size_t i = j / S, first = (j % S) * (size_t)P, nv = k - first < (size_t)P ? k - first : (size_t)P;
+				const float *w = m->flat + L->w + (o * L->in + i) * k + first;
+				for (size_t v = 0; v < nv; v++)
+					tok[v] = w[v] * e->wscale;
+				tok[P] = 1;
 			} else {
 				tok[0] = L->b != SK_ZOO_NOB ? m->flat[L->b + o] * e->wscale : 0;
-				tok[e->kmax + 1] = 1;
+				tok[P + 1] = 1;
 			}
 		}
-		pe(tok + e->kmax + 3, 0, PE_E, (double)t);
+		pe(tok + P + 3, PE_E, (double)t, e->c.ablate & SK_SNE_NO_PE_ELEMENT);
 	}
 }
 
 static int nchunks(const sk_encoder *e, const sk_zoo_layer *L)
 {
-	size_t E = (size_t)L->out * ((size_t)L->in + 1);
+	size_t E = (size_t)L->out * ((size_t)L->in * pieces(e, L) + 1);
 	return (int)((E + (size_t)e->c.chunk - 1) / (size_t)e->c.chunk);
 }
 
@@ -457,9 +626,9 @@ static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
 		e->mlayer0[b] = i;
 		for (int j = 0; j < ms[b]->nlayers; j++, i++) {
 			const sk_zoo_layer *L = &ms[b]->layers[j];
-			if (L->kh * L->kw > e->kmax)
-				return sk_error("layer %s has %dx%d kernels, the encoder at most %d values", L->name, L->kh, L->kw,
-				                e->kmax);
+			size_t E = (size_t)L->out * ((size_t)L->in * pieces(e, L) + 1);
+			if (E / (size_t)e->c.chunk >= (1u << 28))
+				return sk_error("layer %s has too many elements (%zu)", L->name, E);
 			e->lmodel[i] = b;
 			e->llayer[i] = j;
 			e->lchunks[i] = nchunks(e, L);
@@ -507,7 +676,7 @@ static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
 			for (int c = 0; c < g->key; c++) {
 				float *row = g->x + ((size_t)r * g->key + c) * lw;
 				memcpy(row, yc + (size_t)(e->lchunk0[i] + c) * D, (size_t)D * sizeof(float));
-				pe(row + D, 0, PE_C, (double)c);
+				pe(row + D, PE_C, (double)c, e->c.ablate & SK_SNE_NO_PE_CHUNK);
 			}
 		}
 		const float *y = group_forward(e, g, e->lpar);
@@ -537,9 +706,10 @@ static int enc_forward(sk_encoder *e, const sk_zoo_model *const *ms, int B)
 			for (int j = 0; j < g->key; j++) {
 				float *row = g->x + ((size_t)r * g->key + j) * mw;
 				memcpy(row, e->vl + (size_t)(e->mlayer0[b] + j) * D, (size_t)D * sizeof(float));
-				pe(row + D, 0, PE_L, (double)j);
-				row[D + PE_L] = ms[b]->layers[j].conv ? 1.0f : 0.0f;
-				row[D + PE_L + 1] = ms[b]->layers[j].conv ? 0.0f : 1.0f;
+				int conv = ms[b]->layers[j].conv, off = e->c.ablate & SK_SNE_NO_LAYER_TYPE;
+				pe(row + D, PE_L, (double)j, e->c.ablate & SK_SNE_NO_PE_LAYER);
+				row[D + PE_L] = !off && conv ? 1.0f : 0.0f;
+				row[D + PE_L + 1] = !off && !conv ? 1.0f : 0.0f;
 			}
 		}
 		const float *y = group_forward(e, g, e->mpar);
@@ -638,6 +808,10 @@ sk_encoder *sk_encoder_new(const sk_enc_config *c, const sk_zoo *z, const int *i
 		if ((int)m->nflat > e->nflat)
 			e->nflat = m->nflat > (1u << 24) ? 1 << 24 : (int)m->nflat;
 	}
+	if (c->values > 0)   /* else the largest kernel: one element each */
+		e->kmax = c->values;
+	if (c->kind == SK_ENC_HPARAMS && hp_size(e, z, idx, n) < 0)
+		goto fail;
 	if (c->kind == SK_ENC_SNE) {
 		double ss = 0, cnt = 0;
 		for (int k = 0; k < n; k++) {
@@ -653,7 +827,7 @@ sk_encoder *sk_encoder_new(const sk_enc_config *c, const sk_zoo *z, const int *i
 		e->wscale = ss > 0 ? (float)(1.0 / sqrt(ss / cnt)) : 1.0f;
 	}
 	if (c->kind != SK_ENC_SNE) {
-		e->nfeat = c->kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->nflat;
+		e->nfeat = c->kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : c->kind == SK_ENC_HPARAMS ? hp_nfeat(e) : e->nflat;
 		if (!(e->mu = sk_alloc_array((size_t)e->nfeat, sizeof(float))) ||
 		    !(e->sd = sk_alloc_array((size_t)e->nfeat, sizeof(float))))
 			goto fail;
@@ -698,15 +872,40 @@ fail:
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+/* The trained parameters of e into (save) or from (!save) buf. */
+static void params_copy(sk_encoder *e, float *buf, int save)
+{
+	size_t o = 0;
+	for (int i = 0; i < e->np; i++) {
+		sk_param *p = e->params[i];
+		if (save)
+			memcpy(buf + o, p->w, p->size * sizeof(float));
+		else
+			memcpy(p->w, buf + o, p->size * sizeof(float));
+		o += p->size;
+	}
+}
+
+static int check_targets(const int *idx, int n, const double *target)
+{
+	for (int k = 0; k < n; k++)
+		if (!(target[k] >= 0 && target[k] <= 1))
+			return sk_error("target of model %d is %g, outside [0, 1]", idx[k] + 1, target[k]);
+	return 0;
+}
+
 int sk_encoder_train(sk_encoder *e, const sk_zoo *z, const int *idx, int n, const double *target,
                      const sk_enc_train *t)
 {
-	int Bt = t->batch < 1 ? 1 : t->batch, inv = t->lambda > 0, rc = -1;
-	int slots = inv ? 2 * Bt : Bt;
+	/* the hparams encoder sees no weights: its penalty is zero */
+	int Bt = t->batch < 1 ? 1 : t->batch, inv = t->lambda > 0 && e->c.kind != SK_ENC_HPARAMS, rc = -1;
+	int slots = inv ? 2 * Bt : Bt, best_ep = 0;
 	const sk_zoo_model **ms = calloc((size_t)slots, sizeof *ms);
 	sk_zoo_model *pm = calloc((size_t)Bt, sizeof *pm);
 	int64_t *perm = malloc(sizeof *perm * (size_t)(n > 0 ? n : 1));
-	float *ds = sk_alloc_array((size_t)slots, sizeof(float));
+	float *ds = sk_alloc_array((size_t)slots, sizeof(float)), *best = NULL;
+	sk_enc_val *v = t->val;
+	double best_tau = NAN;
 	sk_optim_config oc;
 	sk_optim *opt = NULL;
 	if (!ms || !pm || !perm || !ds) {
@@ -717,22 +916,28 @@ int sk_encoder_train(sk_encoder *e, const sk_zoo *z, const int *idx, int n, cons
 		sk_error("no model to train on");
 		goto out;
 	}
-	for (int k = 0; k < n; k++)
-		if (!(target[k] >= 0 && target[k] <= 1)) {
-			sk_error("target of model %d is %g, outside [0, 1]", idx[k] + 1, target[k]);
+	if (check_targets(idx, n, target) < 0)
+		goto out;
+	if (v) {
+		if (v->n < 1 || !v->idx || !v->target) {
+			sk_error("no validation model");
 			goto out;
 		}
+		if (check_targets(v->idx, v->n, v->target) < 0 ||
+		    !(best = sk_alloc_array(sk_encoder_param_count(e) + 1, sizeof(float))))
+			goto out;
+	}
 	sk_optim_defaults(&oc, SK_OPT_ADAM);
 	oc.wd = t->wd;
 	if (!(opt = sk_optim_new(&oc, e->params, e->np)))
 		goto out;
-	e->ctx.train = 1;
 	e->ctx.seed = t->seed;
 	int64_t step = 0;
 	for (int ep = 0; ep < t->epochs; ep++) {
 		sk_rng r = sk_rng_make(t->seed, sk_rng_stream(0x5e, (uint64_t)ep, 0));
-		double lsum = 0, isum = 0;
+		double lsum = 0, isum = 0, vt = NAN;
 		int cnt = 0;
+		e->ctx.train = 1;
 		sk_rng_permute(&r, perm, n);
 		for (int k0 = 0; k0 < n; k0 += Bt) {
 			int bt = n - k0 < Bt ? n - k0 : Bt, B = bt;
@@ -779,8 +984,27 @@ int sk_encoder_train(sk_encoder *e, const sk_zoo *z, const int *idx, int n, cons
 			sk_optim_step(opt, t->lr);
 			step++;
 		}
+		if (v) {   /* the epoch kept: the first with the largest validation tau */
+			if (sk_encoder_tau(e, z, v->idx, v->n, v->target, &vt) < 0)
+				goto out;
+			if (v->curve)
+				v->curve[ep] = vt;
+			if (!isnan(vt) && (best_ep == 0 || vt > best_tau)) {
+				best_tau = vt;
+				best_ep = ep + 1;
+				params_copy(e, best, 1);
+			}
+		}
 		if (t->on_epoch)
-			t->on_epoch(ep + 1, t->epochs, lsum / cnt, isum / cnt, t->arg);
+			t->on_epoch(ep + 1, t->epochs, lsum / cnt, isum / cnt, vt, t->arg);
+	}
+	if (v) {
+		if (best_ep > 0)
+			params_copy(e, best, 0);
+		else   /* no tau was defined: the last epoch */
+			best_ep = t->epochs;
+		v->best_epoch = best_ep;
+		v->best_tau = best_tau;
 	}
 	rc = 0;
 out:
@@ -792,6 +1016,7 @@ out:
 	free(ms);
 	free(perm);
 	sk_free(ds);
+	sk_free(best);
 	return rc;
 }
 
@@ -820,6 +1045,27 @@ int sk_encoder_run(sk_encoder *e, const sk_zoo *z, const int *idx, int n, float 
 	return 0;
 }
 
+int sk_encoder_tau(sk_encoder *e, const sk_zoo *z, const int *idx, int n, const double *target, double *tau)
+{
+	float *s = sk_alloc_array((size_t)(n > 0 ? n : 1), sizeof(float));
+	double *p = malloc(sizeof *p * (size_t)(n > 0 ? n : 1));
+	int rc = -1;
+	if (!s || !p) {
+		sk_error("out of memory");
+		goto out;
+	}
+	if (sk_encoder_run(e, z, idx, n, NULL, s) < 0)
+		goto out;
+	for (int k = 0; k < n; k++)   /* the predictions as zoo-encode predict writes them */
+		p[k] = (float)(1.0 / (1.0 + exp(-(double)s[k])));
+	*tau = n >= 2 ? sk_kendall_tau(p, target, (size_t)n) : NAN;
+	rc = 0;
+out:
+	sk_free(s);
+	free(p);
+	return rc;
+}
+
 int sk_encoder_inv_gap(sk_encoder *e, const sk_zoo *z, const int *idx, int n, uint64_t seed, double *gap)
 {
 	float *s0 = sk_alloc_array((size_t)(n > 0 ? n : 1), sizeof(float));
@@ -832,7 +1078,7 @@ int sk_encoder_inv_gap(sk_encoder *e, const sk_zoo *z, const int *idx, int n, ui
 	for (int k = 0; k < n; k++) {
 		sk_zoo_model pm;
 		const sk_zoo_model *ms[1] = {&pm};
-		if (sk_zoo_model_copy(&pm, &z->m[idx[k]], 0) < 0)
+		if (sk_zoo_model_copy(&pm, &z->m[idx[k]], e->c.kind == SK_ENC_HPARAMS) < 0)
 			goto out;
 		if (sk_zoo_permute(&pm, seed, (uint64_t)k) < 0 || enc_forward(e, ms, 1) < 0) {
 			sk_zoo_model_free(&pm);
@@ -903,18 +1149,64 @@ out:
 	return bad;
 }
 
+int sk_encoder_tokens(const sk_encoder *e, const sk_zoo_model *m, int layer, float *x, int *nch)
+{
+	if (e->c.kind != SK_ENC_SNE)
+		return sk_error("a %s encoder has no tokens", sk_enc_name(e->c.kind));
+	if (layer < 0 || layer >= m->nlayers)
+		return sk_error("the model has no layer %d", layer);
+	*nch = nchunks(e, &m->layers[layer]);
+	for (int c = 0; x && c < *nch; c++)
+		fill_chunk(e, m, &m->layers[layer], c, x + (size_t)c * (size_t)e->c.chunk * (size_t)e->F);
+	return 0;
+}
+
+int sk_encoder_features(sk_encoder *e, const sk_zoo_model *m, float *f, int *nfeat)
+{
+	if (e->c.kind == SK_ENC_SNE)
+		return sk_error("the sne encoder has no feature vector");
+	*nfeat = e->nfeat;
+	return f ? raw_features(e, m, f) : 0;
+}
+
 /* ---- (de)serialisation ---- */
+
+/* Append to the configuration text t (its length in *len). */
+static int config_add(char *t, int *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int config_add(char *t, int *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(t + *len, (size_t)(CONFIG_MAX - *len), fmt, ap);
+	va_end(ap);
+	if (k < 0 || k >= CONFIG_MAX - *len)
+		return sk_error("encoder configuration longer than %d bytes", CONFIG_MAX - 1);
+	*len += k;
+	return 0;
+}
 
 int sk_encoder_write(FILE *f, sk_encoder *e, const sk_attrs *extra, int level)
 {
-	char text[512];
+	char text[CONFIG_MAX];
 	sk_attrs a;
-	int nrec = e->np + (e->mu ? 2 : 0), rc = -1;
-	int len = snprintf(text, sizeof text, "kind %s\nd %d\nchunk %d\nheads %d\nln %d\nhidden %d\nkmax %d\nnstat %d\n"
-	                   "nflat %d\nwscale %.9g\n", sk_enc_name(e->c.kind), e->c.d, e->c.chunk, e->c.heads, e->c.ln,
-	                   e->c.hidden, e->kmax, e->nstat, e->nflat, e->wscale);
-	int64_t sh[1] = {len};
+	int nrec = e->np + (e->mu ? 2 : 0), rc = -1, len = 0;
+	int64_t sh[1];
 	sk_attrs_init(&a);
+	if (config_add(text, &len, "kind %s\nd %d\nchunk %d\nheads %d\nln %d\nhidden %d\nkmax %d\nnstat %d\n"
+	               "nflat %d\nwscale %.9g\nablate %d\n", sk_enc_name(e->c.kind), e->c.d, e->c.chunk, e->c.heads,
+	               e->c.ln, e->c.hidden, e->kmax, e->nstat, e->nflat, e->wscale, e->c.ablate) < 0)
+		goto out;
+	for (int k = 0; k < e->nhp; k++) {
+		const hp_feat *h = &e->hp[k];
+		if (config_add(text, &len, "hp %s %s%s", h->key, hp_tr_names[h->tr], h->tr == HP_CAT ? " " : "") < 0)
+			goto out;
+		for (int j = 0; j < h->nv; j++)
+			if (config_add(text, &len, "%s%s", j ? "," : "", h->v[j]) < 0)
+				goto out;
+		if (config_add(text, &len, "\n") < 0)
+			goto out;
+	}
+	sh[0] = len;
 	if ((extra && sk_attrs_copy(&a, extra) < 0) || sk_attrs_setf(&a, "records", "%d", nrec) < 0 ||
 	    sk_attrs_set(&a, "encoder", sk_enc_name(e->c.kind)) < 0 || sk_attrs_set(&a, "version", SK_VERSION_STRING) < 0)
 		goto out;
@@ -936,20 +1228,58 @@ out:
 	return rc;
 }
 
+/* A line "hp KEY TRANSFORM [V1,V2,...]" of the configuration. */
+static int parse_hp(sk_encoder *e, const char *key, const char *tr, const char *vals)
+{
+	hp_feat *h = &e->hp[e->nhp];
+	int t = -1;
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(tr, hp_tr_names[i]))
+			t = i;
+	if (t < 0 || e->nhp == HP_MAX || strlen(key) >= HP_LEN || (t == HP_CAT) != (vals != NULL))
+		return sk_error("encoder configuration: bad hyperparameter line for '%.40s'", key);
+	memset(h, 0, sizeof *h);
+	snprintf(h->key, sizeof h->key, "%s", key);
+	h->tr = t;
+	while (vals && *vals) {
+		size_t len = strcspn(vals, ",");
+		if (!len || len >= HP_LEN || h->nv == HP_VALS)
+			return sk_error("encoder configuration: bad values of hyperparameter '%s'", key);
+		memcpy(h->v[h->nv], vals, len);
+		h->v[h->nv++][len] = 0;
+		vals += len + (vals[len] == ',');
+	}
+	if (t == HP_CAT && !h->nv)
+		return sk_error("encoder configuration: hyperparameter '%s' has no values", key);
+	e->nhp++;
+	return 0;
+}
+
 static int parse_config(const char *text, sk_encoder *e)
 {
-	const char *keys[] = {"d", "chunk", "heads", "ln", "hidden", "kmax", "nstat", "nflat"};
-	int *vals[] = {&e->c.d, &e->c.chunk, &e->c.heads, &e->c.ln, &e->c.hidden, &e->kmax, &e->nstat, &e->nflat};
+	static const char *const keys[] = {"d", "chunk", "heads", "ln", "hidden", "kmax", "nstat", "nflat", "ablate"};
+	int *vals[] = {&e->c.d,      &e->c.chunk, &e->c.heads, &e->c.ln, &e->c.hidden,
+	               &e->kmax,     &e->nstat,   &e->nflat,   &e->c.ablate};
 	const char *p = text;
-	char key[32], val[64];
 	int seen = 0, kind = 0;
-	while (*p) {
-		int n = 0;
-		if (sscanf(p, "%31s %63s%n", key, val, &n) != 2)
-			return sk_error("encoder configuration: bad line '%.40s'", p);
-		p += n;
-		while (*p == '\n' || *p == ' ')
-			p++;
+	e->nhp = 0;
+	while (*p) {   /* one "KEY VALUE" (or "hp KEY TRANSFORM [VALUES]") a line */
+		char line[CONFIG_MAX], key[32], val[64], tr[16], list[CONFIG_MAX];
+		size_t len = strcspn(p, "\n");
+		int nt;
+		memcpy(line, p, len);   /* len < CONFIG_MAX: the text is shorter */
+		line[len] = 0;
+		p += len + (p[len] == '\n');
+		if (!len)
+			continue;
+		nt = sscanf(line, "%31s %63s %15s %4095s", key, val, tr, list);
+		if (nt >= 3 && !strcmp(key, "hp")) {
+			if (parse_hp(e, val, tr, nt == 4 ? list : NULL) < 0)
+				return -1;
+			continue;
+		}
+		if (nt != 2)
+			return sk_error("encoder configuration: bad line '%.40s'", line);
 		if (!strcmp(key, "wscale")) {
 			char *end;
 			double v = strtod(val, &end);
@@ -966,7 +1296,7 @@ static int parse_config(const char *text, sk_encoder *e)
 			kind = 1;
 			continue;
 		}
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 9; i++)
 			if (!strcmp(key, keys[i])) {
 				char *end;
 				long v = strtol(val, &end, 10);
@@ -976,11 +1306,15 @@ static int parse_config(const char *text, sk_encoder *e)
 				seen |= 1 << i;
 			}
 	}
-	if (!kind || seen != 0xff)
+	if (!kind || (seen & 0xff) != 0xff)   /* ablate is optional: older encoders lack it */
 		return sk_error("encoder configuration is incomplete");
 	if (e->kmax < 1 || e->nstat < 1 || e->nflat < 1)
 		return sk_error("encoder configuration: sizes must be positive");
-	e->nfeat = e->c.kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->nflat;
+	if (e->c.ablate & ~15)
+		return sk_error("encoder configuration: ablate %d names unknown parts", e->c.ablate);
+	if ((e->c.kind == SK_ENC_HPARAMS) != (e->nhp > 0))
+		return sk_error("encoder configuration: hyperparameter lines %s", e->nhp ? "in another encoder" : "missing");
+	e->nfeat = e->c.kind == SK_ENC_STATNN ? e->nstat * 2 * NSTAT : e->c.kind == SK_ENC_HPARAMS ? hp_nfeat(e) : e->nflat;
 	return 0;
 }
 
@@ -989,7 +1323,7 @@ sk_encoder *sk_encoder_load(const char *path, sk_attrs *attrs)
 	sk_reader *r = sk_reader_open(path);
 	sk_header h;
 	sk_encoder *e = NULL;
-	char text[1024];
+	char text[CONFIG_MAX];
 	int st;
 	long long nrec;
 	memset(&h, 0, sizeof h);
