@@ -64,6 +64,8 @@ typedef struct sk_epoch_stats {
 typedef struct sk_train_config {
 	int epochs;             /* default 10 */
 	int batch;              /* default 64 */
+	int drop_last;          /* an epoch leaves out its last batch when it is partial and the data
+	                           hold a full one (the Small CNN Zoo's batching; default 0) */
 	int threads;            /* default 1 */
 	uint64_t seed;
 	sk_optim_config opt;
