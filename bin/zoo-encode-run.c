@@ -4,31 +4,29 @@
 #include "zoo-encode.h"
 
 /* Give up with the library's message, freeing the run and removing the
- * pending output first. */
-__attribute__((noreturn)) static void fail(sk_zoo_run *z, sk_ofile *of)
+ * pending outputs first. */
+__attribute__((noreturn)) static void fail(sk_zoo_run *z, sk_ofile *of, sk_ofile *pf)
 {
 	char msg[1024];
 	snprintf(msg, sizeof msg, "%s", sk_errmsg());
 	sk_zoo_run_free(z);
 	if (of)
 		sk_ofile_abort(of);
+	if (pf)
+		sk_ofile_abort(pf);
 	sk_die("%s", msg);
 }
 
-/* The run's profile, one TSV line under a comment naming the columns, to
- * path (written atomically). */
-static int write_profile(const char *path, const sk_zoo_run_config *rc, const sk_zoo_run_result *res)
+/* The run's profile, one TSV line under a comment naming the columns, into
+ * pf, committed. */
+static int write_profile(sk_ofile *pf, const sk_zoo_run_config *rc, const sk_zoo_run_result *res)
 {
-	sk_ofile *of = sk_ofile_open(path, 1);
-	FILE *f;
-	if (!of)
-		return -1;
-	f = sk_ofile_fp(of);
+	FILE *f = sk_ofile_fp(pf);
 	fprintf(f, "# seed\tarch\tmembers\tdiverged\ttrain_examples\tload_s\ttrain_s\teval_s\twrite_s\n");
 	fprintf(f, "%llu\t%s\t%d\t%d\t%lld\t%.3f\t%.3f\t%.3f\t%.3f\n", (unsigned long long)rc->seed, res->arch,
 	        res->members, res->diverged, (long long)res->train_examples, res->seconds[SK_ZOO_T_LOAD],
 	        res->seconds[SK_ZOO_T_TRAIN], res->seconds[SK_ZOO_T_EVAL], res->seconds[SK_ZOO_T_WRITE]);
-	return sk_ofile_commit(of);
+	return sk_ofile_commit(pf);
 }
 
 int cmd_run(int argc, char **argv)
@@ -49,7 +47,7 @@ int cmd_run(int argc, char **argv)
 		[R_NTEST] = {"test-examples", 0, "N", "evaluate on the first N test examples (default all)"},
 		[R_NEVAL] = {"eval-train", 0, "N", "train metrics on the first N training examples kept (default 2000)"},
 		[R_LABEL] = {"label", 0, "NAME", "data set name stored in attribute `dataset` (default: data file name)"},
-		[R_PROF] = {"profile", 0, "FILE", "write the run's seconds (loading, training, evaluation, writing) to FILE"},
+		[R_PROF] = {"profile", 0, "FILE", "write where the run's seconds went (loading, training, evaluation, writing)"},
 		[R_N] = {0},
 	};
 	sk_cli cli = {.prog = "zoo-encode", .synopsis = "run -D TRAIN -T TEST [options]", .opts = opts,
@@ -88,15 +86,18 @@ int cmd_run(int argc, char **argv)
 		sk_usage("training and test data are required (-D TRAIN -T TEST)");
 	rc.dataset = zoo_name(label, datap);
 	sk_zoo_run *z = sk_zoo_run_new(&rc, datap, testp);
-	sk_ofile *of = NULL;
+	sk_ofile *of = NULL, *pf = NULL;
 	sk_ofile_install_signals();
-	if (!z || !(of = sk_ofile_open(c.out, c.force)) || sk_zoo_run_train(z, &res) < 0)
-		fail(z, of);
+	if (!z || !(of = sk_ofile_open(c.out, c.force)) || (prof && !(pf = sk_ofile_open(prof, 1))) ||
+	    sk_zoo_run_train(z, &res) < 0)
+		fail(z, of, pf);
 	if (res.diverged)
 		sk_warn("run %llu diverged: %s (%d member%s kept)", (unsigned long long)rc.seed, res.why, res.members,
 		        res.members == 1 ? "" : "s");
-	if (sk_zoo_run_commit(z, of, c.level, &res) < 0 || (prof && write_profile(prof, &rc, &res) < 0))
-		fail(z, NULL);
+	if (sk_zoo_run_commit(z, of, c.level, &res) < 0)
+		fail(z, NULL, pf);
+	if (pf && write_profile(pf, &rc, &res) < 0)
+		fail(z, NULL, NULL);
 	sk_info("run %llu: %d members (%s %s %s lr %.3g%s); seconds: %.2f loading, %.2f training, %.2f evaluation, "
 	        "%.2f writing",
 	        (unsigned long long)rc.seed, res.members, res.arch, res.h.activation, res.h.optimizer, res.h.lr,

@@ -3,6 +3,7 @@
  * into a run's spec by the rules of sk_zoo_spec, and one run trained by the
  * training engine (sk_trainer) keeping a member per checkpoint epoch. */
 #include "sk_zoo.h"
+#include "sk_cpu.h"
 #include "sk_loss.h"
 #include "sk_model.h"
 #include "sk_rng.h"
@@ -304,8 +305,9 @@ static int count_classes(const sk_dataset *d, const char *path, int *nclasses)
 	return 0;
 }
 
-/* The run's attributes, which every member carries: enough to rebuild it
- * bit for bit (with the command). */
+/* The run's attributes, which every member carries: with the command and
+ * the data, enough to rebuild it bit for bit on a machine of the same
+ * kernel path and OpenBLAS core (recorded too). */
 static int set_attrs(sk_zoo_run *z, int nclasses)
 {
 	const sk_zoo_run_config *c = &z->c;
@@ -322,6 +324,7 @@ static int set_attrs(sk_zoo_run *z, int nclasses)
 	    sk_attrs_setf(a, "train_examples", "%lld", (long long)z->train.n) < 0 ||
 	    sk_attrs_setf(a, "classes", "%d", nclasses) < 0 || sk_attrs_setf(a, "batch", "%d", c->batch) < 0 ||
 	    sk_attrs_setf(a, "epochs", "%d", c->check[c->ncheck - 1]) < 0 ||
+	    sk_attrs_set(a, "kernels", sk_cpu_path()) < 0 || sk_attrs_set(a, "blas", sk_blas_core()) < 0 ||
 	    (c->command && sk_attrs_set(a, "command", c->command) < 0))
 		return -1;
 	return 0;
@@ -369,6 +372,11 @@ sk_zoo_run *sk_zoo_run_new(const sk_zoo_run_config *c, const char *trainp, const
 	if (!same) {
 		sk_error("the %s architecture needs %s examples, the data's are %s", z->res.arch,
 		         sk_shape_fmt(z->m->in, a, sizeof a), sk_shape_str(z->train.ndim, z->train.shape, b, sizeof b));
+		goto fail;
+	}
+	if (z->m->nclasses != nclasses) {
+		sk_error("the %s architecture's output is %s, not %d class scores", z->res.arch,
+		         sk_shape_fmt(z->m->seq->out, a, sizeof a), nclasses);
 		goto fail;
 	}
 	if (c->train_examples && c->train_examples < z->train.n)

@@ -474,7 +474,7 @@ int64_t sk_trainer_diverged(const sk_trainer *t) { return t->diverged; }
 
 /* ---- checkpoints ---- */
 
-static const char *blas_core(void)
+const char *sk_blas_core(void)
 {
 	const char *s = openblas_get_corename();
 	return s && *s ? s : "unknown";
@@ -487,9 +487,9 @@ int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n)
 	if (k && strcmp(k, sk_cpu_path()))
 		snprintf(msg, n, "the checkpoint was written by the %s kernels, this machine runs the %s ones: the bits will "
 		         "differ from an uninterrupted run", k, sk_cpu_path());
-	else if (b && strcmp(b, blas_core()))
+	else if (b && strcmp(b, sk_blas_core()))
 		snprintf(msg, n, "the checkpoint was written with OpenBLAS core %s, this machine's is %s: the bits will "
-		         "differ from an uninterrupted run", b, blas_core());
+		         "differ from an uninterrupted run", b, sk_blas_core());
 	return msg[0] != 0;
 }
 
@@ -551,7 +551,7 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "last_epoch", "%d", t->last.epoch) < 0 ||
 	    sk_attrs_setf(&a, "seconds", "%.3f", t->elapsed_before + t->last.seconds) < 0 ||
 	    sk_attrs_set(&a, "command", t->command) < 0 || sk_attrs_set(&a, "kernels", sk_cpu_path()) < 0 ||
-	    sk_attrs_set(&a, "blas", blas_core()) < 0)
+	    sk_attrs_set(&a, "blas", sk_blas_core()) < 0)
 		goto out;
 	for (int i = 0; t->c.hparams && i < t->c.hparams->n; i++) {
 		char key[SK_NAME_MAX];
