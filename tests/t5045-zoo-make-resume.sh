@@ -56,7 +56,10 @@ test_expect_success 'the same command trains only the missing runs; every run an
 	for s in 1 2 3 4 5 6 7 8; do cmp b/z.tns.d/run-$s.tns a/z.tns.d/run-$s.tns || exit 1; done &&
 	cmp b/z.tns a/z.tns &&
 	grep -q "make-zoo: z.tns: 24 members from 8 runs" b/err2 &&
-	grep -q "make-zoo: z.tns: seconds per run (mean of [0-9]*): [0-9.]* loading, [0-9.]* training" b/err2
+	grep -q "make-zoo: z.tns: seconds per run (mean of [0-9]*): [0-9.]* loading, [0-9.]* training" b/err2 &&
+	grep -q "make-zoo: z.tns: test_acc of the runs. last members: min 0\.[0-9]*, q1 .* (8); of all members: .* (24)$" \
+		b/err2 &&
+	test ! -e b/z.tns.d/models.tmp && test ! -e b/z.tns.d/accs.tmp
 '
 
 test_expect_success 'a resumed build with other run options is refused' '
