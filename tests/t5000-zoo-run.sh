@@ -13,8 +13,9 @@ test_expect_success 'a run keeps one member per checkpoint epoch, with hyperpara
 	test $(awk "\$2 == \"model\"" info | wc -l) -eq 3 &&
 	awk "\$2 == \"model\"" info >models &&
 	for e in 0 1 3; do grep -q " epoch=$e " models || exit 1; done &&
-	for k in run=zoo-cnn-7 arch=zoo-cnn activation= w_init= init_scale= learning_rate= l2reg= dropout= \
-		optimizer= train_fraction= train_acc= train_loss= test_acc= test_loss=; do
+	for k in run=zoo-cnn-7 arch=zoo-cnn activation= w_init= init_std= learning_rate= l2reg= dropout= \
+		optimizer= train_fraction= train_examples= batch=512 epochs=3 steps= train_acc= train_loss= test_acc= \
+		test_loss= diverged=0; do
 		grep -q " $k" models || { echo "missing $k" >&2; exit 1; }
 	done &&
 	grep -q "conv2.w *f32 *16x1x3x3" info && grep -q "linear[0-9]*.w *f32 *10x16" info
@@ -31,11 +32,12 @@ test_expect_success 'the same seed gives the same bytes; another seed other hype
 	! cmp -s h7 h8
 '
 
-test_expect_success 'the second architecture (conv, pool, conv, pool, gap, dense 32, dense 10)' '
+test_expect_success 'the second architecture, share/models/zoo-cnn2.spec (conv, pool, conv, pool, dense 32, dense 10)' '
 	zoo-encode run -q -A zoo-cnn2 -D train.tns -T test.tns --seed 3 -C 0,1 -o a2.tns &&
 	tns-info a2.tns >info2 &&
-	grep -q "conv[0-9]*.w *f32 *8x1x3x3" info2 && grep -q "linear[0-9]*.w *f32 *32x16" info2 &&
-	grep -q "linear[0-9]*.w *f32 *10x32" info2
+	grep -q "conv[0-9]*.w *f32 *8x1x3x3" info2 && grep -q "conv[0-9]*.w *f32 *16x8x3x3" info2 &&
+	grep -q "linear[0-9]*.w *f32 *32x400" info2 && grep -q "linear[0-9]*.w *f32 *10x32" info2 &&
+	awk "\$2 == \"model\"" info2 | grep -q " run=zoo-cnn2-3 arch=zoo-cnn2 "
 '
 
 test_expect_success 'make-zoo builds a zoo with make -j; losing a run and rebuilding gives the same zoo' '

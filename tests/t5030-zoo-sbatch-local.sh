@@ -14,7 +14,8 @@ SB=$SK_SRCDIR/scripts/zoo.sbatch
 test_expect_success 'array tasks write their runs; the merge job concatenates them in seed order' '
 	SLURM_ARRAY_TASK_ID=1 bash "$SB" >task1.log 2>&1 &&
 	SLURM_ARRAY_TASK_ID=0 bash "$SB" >task0.log 2>&1 &&
-	ls arr.zoo.d >runs && test $(wc -l <runs) -eq 4 &&
+	ls arr.zoo.d/run-*.tns >runs && test $(wc -l <runs) -eq 4 &&
+	ls arr.zoo.d/run-*.prof >profs && test $(wc -l <profs) -eq 4 &&
 	MERGE=1 bash "$SB" >merge.log 2>&1 &&
 	test $(tns-info arr.zoo | awk "\$2 == \"model\"" | wc -l) -eq 8 &&
 	cat arr.zoo.d/run-1.tns arr.zoo.d/run-2.tns arr.zoo.d/run-3.tns arr.zoo.d/run-4.tns | cmp - arr.zoo

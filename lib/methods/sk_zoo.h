@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "sk_layer.h"
+#include "sk_model.h"
 #include "sk_stream.h"
 
 typedef struct sk_zoo_layer {
@@ -107,48 +108,75 @@ int sk_zoo_model_to_seq(const sk_zoo_model *m, sk_seq *q);
 int sk_zoo_permute(sk_zoo_model *m, uint64_t seed, uint64_t index);
 
 /* ---- the zoo generator (lib/methods/zoogen.c) ----
- * A run of a zoo: hyperparameters drawn from the run seed (the Small CNN
- * Zoo's families, PAPERS.md 5.7), an architecture from its spec template,
- * training by the training engine (sk_trainer) with the drawn recipe, and
- * one member (the model with its hyperparameters and train/test metrics as
- * attributes) per checkpoint epoch.  A run ends completed or diverged (a
- * non-finite loss: the members kept so far are marked so); any other error
- * fails it. */
+ * A run of a zoo, at the Small CNN Zoo protocol (PAPERS.md 5.7, 5.10):
+ * hyperparameters drawn from the run seed, an architecture read from its
+ * spec file (share/models), training by the training engine (sk_trainer)
+ * with the drawn recipe on the run's fraction of the training set (batch
+ * 512, an epoch's last partial batch dropped), and one member (the model
+ * with its hyperparameters and train/test metrics as attributes) per
+ * checkpoint epoch.  A run ends completed or diverged (a non-finite loss,
+ * or parameters no longer finite at a checkpoint: the members kept before
+ * are marked so); any other error fails it. */
 typedef struct sk_zoo_hparams {
 	const char *activation;   /* relu, tanh */
 	const char *init;         /* he, xavier, normal */
-	double init_scale;
+	double init_std;          /* the normal initialiser's std (drawn for every run, as in the zoo) */
 	const char *optimizer;    /* sgd (no momentum), adam, rmsprop */
-	double lr, l2, dropout;
+	double lr, l2, dropout;   /* l2: the coefficient of sum(w^2) in the loss (Keras' l2reg) */
 	double train_fraction;    /* of the training examples used */
 } sk_zoo_hparams;
 
-/* The hyperparameters of run `seed`. */
+/* The hyperparameters of run `seed`: activation relu or tanh, initialiser
+ * he, xavier or normal, init_std log-uniform in [1e-3, 0.5], optimizer sgd,
+ * adam or rmsprop, learning rate log-uniform in [5e-4, 5e-2], L2
+ * log-uniform in [1e-8, 1e-2], dropout uniform in [0, 0.7], train fraction
+ * 0.1, 0.25, 0.5 or 1 (each choice uniform). */
 void sk_zoo_draw(uint64_t seed, sk_zoo_hparams *h);
-/* The spec template of an architecture ("zoo-cnn", "zoo-cnn2"), or NULL
- * with an error naming the known ones. */
-const char *sk_zoo_arch(const char *name);
-/* The spec of a run (malloc'ed): its recipe line and the architecture with
- * the drawn hyperparameters and nclasses outputs. */
-char *sk_zoo_spec(const char *arch, const sk_zoo_hparams *h, int batch, int epochs, int nclasses);
+/* Where the architecture NAME's spec file is: NAME itself when it holds a
+ * '/' or ends in ".spec", else NAME.spec in the directory $SIMKIT_MODELS,
+ * then in the installed models directory; the path into path (n bytes) and
+ * into label (ln bytes) the name members record: the file's base name
+ * without ".spec".  -1 with an error saying where it looked. */
+int sk_zoo_arch_path(const char *name, char *path, size_t n, char *label, size_t ln);
+/* The spec of a run (malloc'ed) from the architecture `arch` (a flat list
+ * of layers whose last layer is affine): a comment naming `label`, the
+ * run's recipe as a `train` line (the drawn optimizer and learning rate,
+ * weight decay 2*l2, batch, epochs, a constant rate), then the
+ * architecture's layers with every relu or tanh replaced by the drawn
+ * activation followed by a dropout of the drawn rate (its own dropout
+ * layers are left out), the drawn initialiser on every affine layer (conv,
+ * linear) and nclasses outputs on the last one. */
+char *sk_zoo_spec(const sk_model *arch, const char *label, const sk_zoo_hparams *h, int batch, int epochs,
+                  int nclasses);
 
 #define SK_ZOO_CHECK_MAX 64
 typedef struct sk_zoo_run_config {
-	const char *arch;         /* default "zoo-cnn" */
+	const char *arch;         /* name or spec file (sk_zoo_arch_path; default "zoo-cnn") */
 	uint64_t seed;            /* draws every hyperparameter (default 1) */
 	int check[SK_ZOO_CHECK_MAX], ncheck;  /* increasing epochs kept (default 0,1,2,3,6,12,18; 0 = init) */
-	int batch;                /* default 64 */
+	int batch;                /* default 512 */
 	int64_t train_examples, test_examples;  /* use the first N only (0: all) */
 	int64_t eval_train;       /* train metrics on the first N examples kept (default 2000) */
 	const char *dataset;      /* attribute `dataset` */
 	const char *command;      /* attribute `command` */
 } sk_zoo_run_config;
 
+/* Where a run's wall time went, in seconds: reading the data and building
+ * the model, training (evaluation excluded), evaluating the members, and
+ * writing and committing them. */
+enum { SK_ZOO_T_LOAD, SK_ZOO_T_TRAIN, SK_ZOO_T_EVAL, SK_ZOO_T_WRITE, SK_ZOO_T_N };
+
 typedef struct sk_zoo_run_result {
 	sk_zoo_hparams h;
+	char arch[256];           /* the architecture's name (attribute `arch`) */
 	int members;              /* kept */
-	int64_t diverged;         /* the step whose loss was not finite, or 0 */
-	char why[512];            /* the trainer's message when diverged */
+	int diverged;             /* 1 when the run diverged */
+	int diverged_epoch;       /* the epoch (1-based) in which it did */
+	int64_t diverged_step;    /* the step whose loss was not finite, or the last before the checkpoint whose
+	                             parameters were not */
+	char why[512];            /* what happened when diverged */
+	double seconds[SK_ZOO_T_N];
+	int64_t train_examples;   /* the run's fraction of the training set */
 } sk_zoo_run_result;
 
 typedef struct sk_zoo_run sk_zoo_run;
@@ -163,9 +191,11 @@ sk_zoo_run *sk_zoo_run_new(const sk_zoo_run_config *c, const char *train, const 
 /* Train, keeping the members in memory; 0 when the run completed or
  * diverged (see res), -1 when it failed. */
 int sk_zoo_run_train(sk_zoo_run *z, sk_zoo_run_result *res);
-/* Write the members, each with run_status (and diverged_step), their
- * parameter records deflated at level (0 = raw). */
-int sk_zoo_run_write(sk_zoo_run *z, FILE *f, int level);
+/* Write the members to `of` (their parameter records deflated at level, 0
+ * = raw), each marked diverged=0 or diverged=1 with diverged_epoch and
+ * diverged_step, and commit it; on an error `of` is aborted (nothing is
+ * left).  `of` is freed either way; res->seconds[SK_ZOO_T_WRITE] is set. */
+int sk_zoo_run_commit(sk_zoo_run *z, sk_ofile *of, int level, sk_zoo_run_result *res);
 void sk_zoo_run_free(sk_zoo_run *z);
 
 /* ---- evaluating predictions (lib/methods/zooeval.c) ----

@@ -64,6 +64,8 @@ typedef struct sk_epoch_stats {
 typedef struct sk_train_config {
 	int epochs;             /* default 10 */
 	int batch;              /* default 64 */
+	int drop_last;          /* an epoch leaves out its last batch when it is partial and the data
+	                           hold a full one (the Small CNN Zoo's batching; default 0) */
 	int threads;            /* default 1 */
 	uint64_t seed;
 	sk_optim_config opt;
@@ -263,6 +265,9 @@ int sk_checkpoint_attrs(const char *path, sk_attrs *model, sk_attrs *state);
  * OpenBLAS's core type (openblas_get_corename; OPENBLAS_CORETYPE sets it).
  * Fills msg and returns 1 when a checkpoint's state names others. */
 int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n);
+/* OpenBLAS's core type as checkpoints record it ("unknown" when it does not
+ * say); zoo members record it too. */
+const char *sk_blas_core(void);
 /* Final metrics of the last finished epoch (and best validation accuracy). */
 const sk_epoch_stats *sk_trainer_last(const sk_trainer *t);
 double sk_trainer_best_valid(const sk_trainer *t);

@@ -304,6 +304,7 @@ struct sk_trainer {
 	int64_t *perm;
 	int64_t steps_per_epoch;
 	uint32_t train_crc, valid_crc;
+	int have_crc;         /* the CRCs are computed (when a checkpoint or resume first needs them) */
 	/* position */
 	int epoch;            /* 0-based epoch in progress */
 	int64_t step_in_epoch;
@@ -346,6 +347,17 @@ static uint32_t data_crc(const sk_dataset *d)
 	if (d->labels)
 		crc = sk_crc32(crc, d->labels, sizeof(int32_t) * (size_t)d->n);
 	return crc;
+}
+
+/* The data's CRCs, computed once when a checkpoint or a resume first needs
+ * them: a run without checkpoints does not read its data an extra time. */
+static void need_crcs(sk_trainer *t)
+{
+	if (t->have_crc)
+		return;
+	t->train_crc = data_crc(t->train);
+	t->valid_crc = t->valid ? data_crc(t->valid) : 0;
+	t->have_crc = 1;
 }
 
 static int check_data(const sk_model *m, const sk_dataset *d, const char *what, int labels)
@@ -403,7 +415,8 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 		sk_error("out of memory");
 		goto fail;
 	}
-	t->steps_per_epoch = (train->n + c->batch - 1) / c->batch;
+	t->steps_per_epoch = c->drop_last && train->n >= c->batch ? train->n / c->batch
+	                                                           : (train->n + c->batch - 1) / c->batch;
 	if (!(t->perm = sk_alloc_array((size_t)train->n, sizeof(int64_t))))
 		goto fail;
 	if ((t->np = sk_seq_params(m->seq, &t->ps)) < 0)
@@ -433,8 +446,6 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	}
 	if (!(t->opt = sk_optim_for_seq(&c->opt, m->seq)))
 		goto fail;
-	t->train_crc = data_crc(train);
-	t->valid_crc = valid ? data_crc(valid) : 0;
 	return t;
 fail:
 	sk_trainer_free(t);
@@ -463,7 +474,7 @@ int64_t sk_trainer_diverged(const sk_trainer *t) { return t->diverged; }
 
 /* ---- checkpoints ---- */
 
-static const char *blas_core(void)
+const char *sk_blas_core(void)
 {
 	const char *s = openblas_get_corename();
 	return s && *s ? s : "unknown";
@@ -476,9 +487,9 @@ int sk_checkpoint_machine_differs(const sk_attrs *state, char *msg, size_t n)
 	if (k && strcmp(k, sk_cpu_path()))
 		snprintf(msg, n, "the checkpoint was written by the %s kernels, this machine runs the %s ones: the bits will "
 		         "differ from an uninterrupted run", k, sk_cpu_path());
-	else if (b && strcmp(b, blas_core()))
+	else if (b && strcmp(b, sk_blas_core()))
 		snprintf(msg, n, "the checkpoint was written with OpenBLAS core %s, this machine's is %s: the bits will "
-		         "differ from an uninterrupted run", b, blas_core());
+		         "differ from an uninterrupted run", b, sk_blas_core());
 	return msg[0] != 0;
 }
 
@@ -514,12 +525,14 @@ static int write_state(sk_trainer *t, FILE *f)
 	uint8_t zero = 0;
 	int64_t one = 1;
 	int rc = -1;
+	need_crcs(t);
 	sk_attrs_init(&a);
 	if (sk_attrs_setf(&a, "epoch", "%d", t->epoch) < 0 ||
 	    sk_attrs_setf(&a, "step_in_epoch", "%lld", (long long)t->step_in_epoch) < 0 ||
 	    sk_attrs_setf(&a, "step", "%lld", (long long)t->gstep) < 0 ||
 	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)t->c.seed) < 0 ||
 	    sk_attrs_setf(&a, "batch", "%d", t->c.batch) < 0 || sk_attrs_setf(&a, "threads", "%d", t->c.threads) < 0 ||
+	    (t->c.drop_last && sk_attrs_set(&a, "drop_last", "1") < 0) ||
 	    sk_attrs_setf(&a, "shares", "%d", t->c.threads * t->c.nshards) < 0 ||
 	    sk_attrs_setf(&a, "ranks", "%d", t->c.nshards) < 0 ||
 	    sk_attrs_set(&a, "optimizer", sk_optim_name(t->c.opt.kind)) < 0 ||
@@ -538,7 +551,7 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "last_epoch", "%d", t->last.epoch) < 0 ||
 	    sk_attrs_setf(&a, "seconds", "%.3f", t->elapsed_before + t->last.seconds) < 0 ||
 	    sk_attrs_set(&a, "command", t->command) < 0 || sk_attrs_set(&a, "kernels", sk_cpu_path()) < 0 ||
-	    sk_attrs_set(&a, "blas", blas_core()) < 0)
+	    sk_attrs_set(&a, "blas", sk_blas_core()) < 0)
 		goto out;
 	for (int i = 0; t->c.hparams && i < t->c.hparams->n; i++) {
 		char key[SK_NAME_MAX];
@@ -690,6 +703,11 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 			sk_error("%s: checkpoint batch %lld differs from --batch %d", path, v, t->c.batch);
 			goto out;
 		}
+		if ((sk_attrs_get(a, "drop_last") != NULL) != (t->c.drop_last != 0)) {
+			sk_error("%s: the checkpoint's run %s an epoch's last partial batch", path,
+			         t->c.drop_last ? "kept" : "dropped");
+			goto out;
+		}
 		/* the batch is cut into threads x processes shares; results depend on
 		 * their number, which --distributed may change on purpose */
 		if (sk_attrs_get(a, "shares") ? get_ll(a, "shares", &v) < 0 : get_ll(a, "threads", &v) < 0)
@@ -716,6 +734,7 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 			         (long long)t->train->n);
 			goto out;
 		}
+		need_crcs(t);
 		snprintf(buf, sizeof buf, "%08x", t->train_crc);
 		s = sk_attrs_get(a, "train_crc");
 		if (!s || strcmp(s, buf)) {

@@ -400,35 +400,74 @@ static void test_read_rules(void)
 	sk_model_free(m);
 }
 
-/* The spec of a run: the templates give the zoo's networks, byte for byte
- * the text the members carry. */
+/* The spec of a run from an architecture's spec (share/models): every relu
+ * or tanh becomes the drawn activation and its dropout, the architecture's
+ * own dropout is left out, the affine layers get the drawn initialiser, the
+ * last one the class count, and the recipe is a train line. */
 static void test_zoo_spec(void)
 {
-	sk_zoo_hparams h = {"relu", "he", 1.2345, "sgd", 0.01, 1e-5, 0.2, 0.5};
-	char *s = sk_zoo_spec("zoo-cnn", &h, 64, 3, 10);
-	const char *want = "train optimizer=sgd momentum=0 lr=0.01 wd=1e-05 batch=64 epochs=3 schedule=constant\n"
-	                   "input 1 28 28 scale=0.0078431373 mean=1\n"
-	                   "conv 16 k=3 stride=2 init=he scale=1.2345\nrelu\ndropout p=0.200\n"
-	                   "conv 16 k=3 stride=2 init=he scale=1.2345\nrelu\ndropout p=0.200\n"
-	                   "conv 16 k=3 stride=2 init=he scale=1.2345\nrelu\ndropout p=0.200\n"
-	                   "gap\nlinear 10 init=he scale=1.2345\n";
-	tap_ok(s && !strcmp(s, want), "zoo-cnn spec with dropout:\n%s", s ? s : sk_errmsg());
+	const char *arch = "# a comment\ntrain optimizer=adam epochs=5\n"
+	                   "input 1 28 28 scale=0.5 mean=1\n"
+	                   "conv 16 k=3 stride=2 init=xavier scale=2\nrelu\ndropout p=0.5\n"
+	                   "pool max k=2\nlinear 32 bias_init=0.1\ntanh\nlinear 10\n";
+	sk_model *m = sk_model_declare(arch, "arch"), *r;
+	sk_zoo_hparams h = {"tanh", "normal", 0.0123, "sgd", 0.01, 1e-5, 0.25, 0.5};
+	char *s = m ? sk_zoo_spec(m, "net", &h, 512, 18, 12) : NULL;
+	const char *want = "# net with the hyperparameters of one zoo run (zoo-encode run)\n"
+	                   "train optimizer=sgd momentum=0 lr=0.01 wd=2e-05 batch=512 epochs=18 schedule=constant\n"
+	                   "input 1 28 28 scale=0.5 mean=1\n"
+	                   "conv 16 k=3 stride=2 init=normal scale=0.0123\ntanh\ndropout p=0.25\n"
+	                   "pool max k=2\nlinear 32 bias_init=0.1 init=normal scale=0.0123\ntanh\ndropout p=0.25\n"
+	                   "linear 12 init=normal scale=0.0123\n";
+	tap_ok(s && !strcmp(s, want), "a run's spec from an architecture:\n%s", s ? s : sk_errmsg());
+	r = s ? sk_model_from_text(s, "run") : NULL;
+	tap_ok(r && r->nclasses == 12, "it builds, with 12 outputs: %s", r ? "yes" : sk_errmsg());
+	sk_model_free(r);
 	free(s);
-	h = (sk_zoo_hparams){"tanh", "xavier", 0.5, "adam", 0.001, 1e-4, 0.005, 1};
-	s = sk_zoo_spec("zoo-cnn2", &h, 32, 2, 12);
-	want = "train optimizer=adam lr=0.001 wd=0.0001 batch=32 epochs=2 schedule=constant\n"
-	       "input 1 28 28 scale=0.0078431373 mean=1\n"
-	       "conv 8 k=3 init=xavier scale=0.5\ntanh\npool max k=2\n"
-	       "conv 16 k=3 init=xavier scale=0.5\ntanh\npool max k=2\n"
-	       "gap\nlinear 32 init=xavier scale=0.5\ntanh\nlinear 12 init=xavier scale=0.5\n";
-	tap_ok(s && !strcmp(s, want), "zoo-cnn2 spec without dropout:\n%s", s ? s : sk_errmsg());
+	h = (sk_zoo_hparams){"relu", "he", 0.3, "adam", 0.001, 1e-4, 0, 1};
+	s = m ? sk_zoo_spec(m, "net", &h, 64, 2, 10) : NULL;
+	tap_ok(s && strstr(s, "\ntrain optimizer=adam lr=0.001 wd=0.0002 batch=64 epochs=2 schedule=constant\n") &&
+	           strstr(s, "\nconv 16 k=3 stride=2 init=he\nrelu\ndropout p=0\n") &&
+	           strstr(s, "\nlinear 10 init=he\n"),
+	       "he and xavier keep their own scale; adam has no momentum key:\n%s", s ? s : sk_errmsg());
 	free(s);
-	s = sk_zoo_spec("resnet", &h, 32, 2, 12);
-	tap_ok(!s && strstr(sk_errmsg(), "zoo-cnn or zoo-cnn2"), "an unknown architecture: %s", sk_errmsg());
+	sk_model_free(m);
+	m = sk_model_declare("input 2 8 8\nresidual {\nconv 2 k=3 pad=1\n}\nlinear 10\n", "blocks");
+	s = m ? sk_zoo_spec(m, "blocks", &h, 64, 2, 10) : NULL;
+	tap_ok(m && !s && strstr(sk_errmsg(), "a flat list of layers"), "an architecture with blocks: %s", sk_errmsg());
+	sk_model_free(m);
+	m = sk_model_declare("input 4\nlinear 8\nrelu\n", "tail");
+	s = m ? sk_zoo_spec(m, "tail", &h, 64, 2, 10) : NULL;
+	tap_ok(m && !s && strstr(sk_errmsg(), "last layer of a zoo architecture must be affine"),
+	       "an architecture whose last layer is not affine: %s", sk_errmsg());
+	sk_model_free(m);
+
+	/* the draw: the Small CNN Zoo's families and ranges, every choice seen */
 	sk_zoo_hparams a, b;
+	int seen[10] = {0}, ok = 1;
 	sk_zoo_draw(7, &a);
 	sk_zoo_draw(7, &b);
 	tap_ok(!memcmp(&a, &b, sizeof a), "the same seed draws the same hyperparameters");
+	for (uint64_t seed = 1; seed <= 3000; seed++) {
+		sk_zoo_draw(seed, &a);
+		ok = ok && a.lr >= 5e-4 && a.lr <= 5e-2 && a.l2 >= 1e-8 && a.l2 <= 1e-2 && a.dropout >= 0 &&
+		     a.dropout < 0.7 && a.init_std >= 1e-3 && a.init_std <= 0.5 &&
+		     (a.train_fraction == 0.1 || a.train_fraction == 0.25 || a.train_fraction == 0.5 ||
+		      a.train_fraction == 1.0);
+		seen[0] |= !strcmp(a.activation, "relu");
+		seen[1] |= !strcmp(a.activation, "tanh");
+		seen[2] |= !strcmp(a.optimizer, "sgd");
+		seen[3] |= !strcmp(a.optimizer, "adam");
+		seen[4] |= !strcmp(a.optimizer, "rmsprop");
+		seen[5] |= !strcmp(a.init, "he");
+		seen[6] |= !strcmp(a.init, "xavier");
+		seen[7] |= !strcmp(a.init, "normal");
+		seen[8] |= a.lr < 1e-3 && a.l2 < 1e-7;
+		seen[9] |= a.lr > 2.5e-2 && a.dropout > 0.6;
+	}
+	for (int i = 0; i < 10; i++)
+		ok = ok && seen[i];
+	tap_ok(ok, "3000 draws stay in the ranges and cover every choice and both ends");
 }
 
 int main(void)
