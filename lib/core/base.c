@@ -6,6 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Under AddressSanitizer the parts of a block (sk_alloc_parts) stand apart
+ * by a poisoned gap, so that running over one is reported as it is between
+ * separate allocations. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SK_ASAN 1
+#endif
+#endif
+#ifdef SK_ASAN
+#include <sanitizer/asan_interface.h>
+#define PART_GAP 64
+#else
+#define PART_GAP 0
+#endif
+
 static _Thread_local char errbuf[512];
 
 int sk_error(const char *fmt, ...)
@@ -67,6 +84,38 @@ void *sk_alloc_array(size_t n, size_t elsize)
 }
 
 void sk_free(void *p) { free(p); }
+
+/* The bytes of one part, rounded up to the block's 64-byte alignment as
+ * sk_alloc rounds an allocation. */
+static size_t part_bytes(const sk_part *p) { return (p->n * p->size + 63) & ~(size_t)63; }
+
+void *sk_alloc_parts(int nparts, const sk_part *parts)
+{
+	size_t total = 0, b;
+	char *mem;
+	for (int i = 0; i < nparts; i++) {
+		if (sk_mul_size(parts[i].n, parts[i].size, &b) < 0)
+			return NULL;
+		if (b > SIZE_MAX / 4 || total > SIZE_MAX / 4) {
+			sk_error("allocation of %zu + %zu bytes overflows", total, b);
+			return NULL;
+		}
+		total += part_bytes(&parts[i]) + PART_GAP;
+	}
+	if (!(mem = sk_alloc(total)))
+		return NULL;
+	total = 0;
+	for (int i = 0; i < nparts; i++) {
+		void *q = parts[i].n ? mem + total : NULL;
+		memcpy(parts[i].slot, &q, sizeof q);
+		total += part_bytes(&parts[i]);
+#ifdef SK_ASAN
+		ASAN_POISON_MEMORY_REGION(mem + total, PART_GAP);
+#endif
+		total += PART_GAP;
+	}
+	return mem;
+}
 
 int sk_window(int64_t n, int64_t k, int64_t stride, int64_t pad, const char *kname, const char *sname,
               const char *pname, int *out)

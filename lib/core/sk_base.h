@@ -34,6 +34,19 @@ void *sk_alloc(size_t nbytes);
 void *sk_alloc_array(size_t n, size_t elsize);
 void sk_free(void *p);
 
+/* Arrays that live and die together (a plan's or a worker's buffers) in
+ * one block: part i is n elements of `size` bytes, zeroed and 64-byte
+ * aligned like sk_alloc's, its address stored into the pointer `slot`
+ * points to (NULL when n is 0).  Returns the block, which one sk_free
+ * releases with every part, or NULL with an error, the slots untouched.
+ * SK_PART(p->buf, count) names a part by its pointer. */
+typedef struct sk_part {
+	void *slot;     /* the address of a pointer to the element type */
+	size_t n, size;
+} sk_part;
+#define SK_PART(ptr, count) {&(ptr), (count), sizeof *(ptr)}
+void *sk_alloc_parts(int nparts, const sk_part *parts);
+
 /* ---- window geometry (convolution, pooling, patches) --------------------- */
 
 /* The largest padded extent a window slides over, and the largest number of

@@ -29,6 +29,36 @@ static void test_shapes(void)
 	tap_ok(sk_mul_size(SIZE_MAX / 2, 3, &s) < 0, "size overflow detected");
 }
 
+/* Several arrays in one block: each aligned, zeroed and apart from the
+ * others; a part of no elements is NULL; an overflowing size is refused and
+ * leaves the pointers alone. */
+static void test_parts(void)
+{
+	float dummy, *a = NULL, *none = &dummy;
+	double *b = NULL;
+	int32_t *c = NULL;
+	sk_part parts[] = {SK_PART(a, 3), SK_PART(none, 0), SK_PART(b, 100), SK_PART(c, 17)};
+	void *mem = sk_alloc_parts(4, parts);
+	int zero = 1;
+	for (int i = 0; mem && i < 100; i++)
+		zero = zero && b[i] == 0 && (i >= 17 || c[i] == 0) && (i >= 3 || a[i] == 0);
+	tap_ok(mem && a && b && c && !none && zero, "one block of parts, zeroed, an empty part NULL");
+	tap_ok(mem && (uintptr_t)a % 64 == 0 && (uintptr_t)b % 64 == 0 && (uintptr_t)c % 64 == 0 &&
+	           (char *)b >= (char *)(a + 3) && (char *)c >= (char *)(b + 100),
+	       "parts 64-byte aligned, one after the other");
+	if (mem) {
+		a[2] = 1;   /* the last element of each part is its own */
+		b[99] = 2;
+		c[16] = 3;
+		tap_ok(a[2] == 1 && b[0] == 0 && b[99] == 2 && c[0] == 0 && c[16] == 3, "parts do not overlap");
+	}
+	sk_free(mem);
+	float *x = NULL, *y = NULL;
+	sk_part big[] = {SK_PART(x, 16), SK_PART(y, SIZE_MAX / 2)};
+	tap_ok(!sk_alloc_parts(2, big) && !x && !y && strstr(sk_errmsg(), "overflow"),
+	       "an overflowing part refused, pointers untouched: %s", sk_errmsg());
+}
+
 static void test_rng(void)
 {
 	uint64_t a = sk_rng_u64(1, 2, 3), b = sk_rng_u64(1, 2, 3), c = sk_rng_u64(1, 2, 4), d = sk_rng_u64(2, 2, 3);
@@ -175,6 +205,7 @@ static void test_gradcheck_fails(void)
 int main(void)
 {
 	test_shapes();
+	test_parts();
 	test_rng();
 	test_spec();
 	gc_check("relu", sk_shape3(2, 4, 4), NULL);
