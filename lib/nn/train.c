@@ -417,6 +417,12 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 			goto fail;
 		t->team->S = c->nshards * c->threads;
 		t->team->g0 = c->shard * c->threads;
+		/* what every job of the run shares: a validation before the
+		 * first step of a resumed run too */
+		t->team->seed = c->seed;
+		t->team->crop_pad = c->crop_pad;
+		t->team->flip = c->flip;
+		t->team->loss = c->loss;
 	}
 	if (c->allreduce) {
 		t->rn = 3;
@@ -870,14 +876,9 @@ static int reduce_step(sk_trainer *t, double *loss, int64_t *correct, int *stop)
 static int team_step(sk_trainer *t, const int64_t *idx, int n, double *loss, int64_t *correct)
 {
 	sk_team *tm = t->team;
-	const sk_train_config *c = &t->c;
 	tm->data = t->train;
 	tm->idx = idx;
 	tm->epoch = t->epoch;
-	tm->seed = c->seed;
-	tm->crop_pad = c->crop_pad;
-	tm->flip = c->flip;
-	tm->loss = c->loss;
 	if (team_run(tm, JOB_TRAIN, n, t->gstep) < 0)
 		return -1;
 	for (int i = 0; i < tm->T; i++) {
@@ -906,15 +907,14 @@ int sk_trainer_run(sk_trainer *t)
 	int64_t spe = t->steps_per_epoch, gstep0 = t->gstep;
 	for (; t->epoch < c->epochs; t->epoch++) {
 		sk_rng r = sk_rng_make(c->seed, sk_rng_stream(SHUFFLE_STREAM, (uint64_t)t->epoch, 0));
-		double ep_start = now(), lr = 0;
+		double ep_start = now();
 		int64_t ep_images = 0;
 		sk_rng_permute(&r, t->perm, t->train->n);
 		while (t->step_in_epoch < spe) {
 			int64_t s0 = t->step_in_epoch * c->batch;
 			int n = (int)(t->train->n - s0 < c->batch ? t->train->n - s0 : c->batch);
-			double loss = 0;
+			double loss = 0, lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
 			int64_t correct = 0;
-			lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
 			if (c->step) {
 				if (c->step(c->step_arg, t->train, t->perm + s0, n, t->gstep, lr, &loss) < 0)
 					return step_failed(t);
@@ -962,7 +962,7 @@ int sk_trainer_run(sk_trainer *t)
 		s->loss = t->acc_seen ? t->acc_loss / (double)t->acc_seen : 0;
 		s->train_acc = t->acc_seen ? (double)t->acc_correct / (double)t->acc_seen : 0;
 		s->has_acc = !c->step;
-		s->lr = lr;
+		s->lr = sk_sched_lr(&c->sched, t->epoch, spe - 1, spe);   /* the rate of its last step */
 		s->step = t->gstep;
 		s->has_valid = t->valid != NULL;
 		if (t->valid) {
