@@ -146,9 +146,10 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 	DD = o->reg == SK_NSM_REG_WHITEN ? D * D : 0;   /* XX' */
 	s->own_params = params;
 	sk_part parts[] = {
-		SK_PART(s->W, params ? K * D : 0), SK_PART(s->M, params ? K * K : 0), SK_PART(s->Wz, params ? K * ncls : 0),
-		SK_PART(s->A, K * K), SK_PART(s->pv, 2 * K), SK_PART(s->accYX, K * D), SK_PART(s->accYY, K * K),
-		SK_PART(s->accXX, DD), SK_PART(s->accYZ, K * ncls), SK_PART(s->cnt, ncls),
+		SK_PART(s->W, params ? K * D : 0), SK_PART(s->M, params ? K * K : 0),
+		SK_PART(s->Wz, params ? K * ncls : 0), SK_PART(s->A, K * K), SK_PART(s->pv, 2 * K),
+		SK_PART(s->accYX, K * D), SK_PART(s->accYY, K * K), SK_PART(s->accXX, DD),
+		SK_PART(s->accYZ, K * ncls), SK_PART(s->cnt, ncls),
 	};
 	if (!(s->mem = sk_alloc_parts((int)(sizeof parts / sizeof *parts), parts)))
 		goto fail;
