@@ -102,8 +102,8 @@ static const struct numkey {
 static int set_number(const struct numkey *k, const char *v, sk_train_config *c, sk_recipe_extras *x)
 {
 	char *p = (k->extra ? (char *)x : (char *)c) + k->off;
-	double d;
-	long l;
+	double d = 0;
+	long l = 0;
 	if (k->type == 'd' || k->type == 'f') {
 		if (num(v, k->lo, k->hi, &d) < 0)
 			return -1;

@@ -311,7 +311,7 @@ static int check_rgb(const sk_tensor *t, int w, int h)
 }
 
 /* The 4 x 3 test image from a PNG file of one colour type, as gray or RGB. */
-static void png_image(const char *file, int rgb, const char *what)
+static void png_kind(const char *file, int rgb, const char *what)
 {
 	sk_tensor t;
 	int ok = load(F(file), rd_png0, &t) == 0 && (rgb ? check_rgb(&t, 4, 3) : check_gray(&t, 4, 3));
@@ -322,11 +322,11 @@ static void png_image(const char *file, int rgb, const char *what)
 static void test_png(void)
 {
 	sk_tensor t;
-	png_image("gray8.png", 0, "PNG 8-bit gray");
-	png_image("gray16.png", 0, "PNG 16-bit gray reduced to 8 bits");
-	png_image("gray-alpha.png", 0, "PNG gray+alpha: alpha dropped");
-	png_image("rgb.png", 1, "PNG RGB planar");
-	png_image("rgba.png", 1, "PNG RGBA: alpha dropped");
+	png_kind("gray8.png", 0, "PNG 8-bit gray");
+	png_kind("gray16.png", 0, "PNG 16-bit gray reduced to 8 bits");
+	png_kind("gray-alpha.png", 0, "PNG gray+alpha: alpha dropped");
+	png_kind("rgb.png", 1, "PNG RGB planar");
+	png_kind("rgba.png", 1, "PNG RGBA: alpha dropped");
 	int ok = load(F("palette.png"), rd_png0, &t) == 0 && t.shape[0] == 3;
 	if (ok) {
 		const uint8_t *d = t.data;
