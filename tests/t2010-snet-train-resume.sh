@@ -38,6 +38,17 @@ test_expect_success 'stopped at an epoch boundary and resumed without -m: the sa
 	cmp ../full1/m.tns m.tns
 '
 
+test_expect_success 'resumed at an epoch boundary: that epoch reports the validation loss and rate of an unbroken run' '
+	mkdir -p mse && cd mse &&
+	A="--epochs 2 --batch 50 --loss mse --schedule cosine --lr 0.05 --threads 1 --valid ../other.tns" &&
+	snet-train -m "$M/lenet5.spec" -o full.tns $A ../train.tns 2>full.err &&
+	{ snet-train -q -m "$M/lenet5.spec" -o m.tns $A --stop-after-steps 30 ../train.tns; test $? -eq 3; } &&
+	snet-train -o m.tns $A --resume m.tns.ckpt ../train.tns 2>part.err &&
+	grep "^epoch" full.err | sed "s/ [0-9]* img\/s.*//" >want &&
+	grep "^epoch" part.err | sed "s/ [0-9]* img\/s.*//" >got &&
+	test_cmp want got && test $(wc -l <got) -eq 2
+'
+
 test_expect_success 'SIGINT finishes the step, writes the checkpoint, exits 3; resume matches' '
 	mkdir -p sig sigfull &&
 	(cd sigfull && snet-train -m "$M/zoo-cnn.spec" -o m.tns --epochs 40 --threads 1 --checkpoint-every 7 ../train.tns 2>/dev/null) &&

@@ -40,16 +40,19 @@ static void line_free(sk_specline *o)
 		sk_spec_free(o->body);
 }
 
+static void lines_free(sk_specline *lines, int n)
+{
+	for (int i = 0; i < n; i++)
+		line_free(&lines[i]);
+	free(lines);
+}
+
 void sk_spec_free(sk_spec *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < s->n; i++)
-		line_free(&s->lines[i]);
-	for (int i = 0; i < s->nrecipe; i++)
-		line_free(&s->recipe[i]);
-	free(s->lines);
-	free(s->recipe);
+	lines_free(s->lines, s->n);
+	lines_free(s->recipe, s->nrecipe);
 	free(s->srcname);
 	free(s);
 }
@@ -342,25 +345,25 @@ static int find_key(sk_specline *o, const char *key)
 	return -1;
 }
 
-static int parse_int(const char *v, int *out)
+static int parse_int(const char *v, void *out)
 {
 	char *end;
 	errno = 0;
 	long x = strtol(v, &end, 10);
 	if (errno || *end || end == v || x < -2147483647L || x > 2147483647L)
 		return -1;
-	*out = (int)x;
+	*(int *)out = (int)x;
 	return 0;
 }
 
-static int parse_float(const char *v, float *out)
+static int parse_float(const char *v, void *out)
 {
 	char *end;
 	errno = 0;
 	double x = strtod(v, &end);
 	if (errno || *end || end == v || isnan(x))
 		return -1;
-	*out = (float)x;
+	*(float *)out = (float)x;
 	return 0;
 }
 
@@ -390,30 +393,32 @@ int sk_opt_pos_str(const sk_spec *s, sk_specline *o, int i, int required, const 
 	return 0;
 }
 
-int sk_opt_int(const sk_spec *s, sk_specline *o, const char *key, int def, int *out)
+/* The error for option k of o, whose value is not `what`. */
+static int bad_value(const sk_spec *s, const sk_specline *o, int k, const char *what)
+{
+	return sk_error("%s:%d:%d: %s: %s='%s' is not %s", s->srcname, o->line, o->kvcol[k], o->type, o->key[k],
+	                o->val[k], what);
+}
+
+/* The value of key, when o has it, through parse into out (left alone
+ * otherwise); -1 naming the key when it is not `what`. */
+static int opt_parse(const sk_spec *s, sk_specline *o, const char *key, int (*parse)(const char *, void *), void *out,
+                     const char *what)
 {
 	int k = find_key(o, key);
-	if (k < 0) {
-		*out = def;
-		return 0;
-	}
-	if (parse_int(o->val[k], out) < 0)
-		return sk_error("%s:%d:%d: %s: %s='%s' is not an integer", s->srcname, o->line, o->kvcol[k], o->type,
-		                key, o->val[k]);
-	return 0;
+	return k >= 0 && parse(o->val[k], out) < 0 ? bad_value(s, o, k, what) : 0;
+}
+
+int sk_opt_int(const sk_spec *s, sk_specline *o, const char *key, int def, int *out)
+{
+	*out = def;
+	return opt_parse(s, o, key, parse_int, out, "an integer");
 }
 
 int sk_opt_float(const sk_spec *s, sk_specline *o, const char *key, float def, float *out)
 {
-	int k = find_key(o, key);
-	if (k < 0) {
-		*out = def;
-		return 0;
-	}
-	if (parse_float(o->val[k], out) < 0)
-		return sk_error("%s:%d:%d: %s: %s='%s' is not a number", s->srcname, o->line, o->kvcol[k], o->type,
-		                key, o->val[k]);
-	return 0;
+	*out = def;
+	return opt_parse(s, o, key, parse_float, out, "a number");
 }
 
 int sk_opt_str(const sk_spec *s, sk_specline *o, const char *key, const char *def, const char **out)
@@ -428,8 +433,8 @@ int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char 
                   int *out)
 {
 	int k = find_key(o, key);
-	char list[256];
-	size_t len = 0;
+	char list[8 + 256] = "one of: ";
+	size_t len = strlen(list);
 	if (k < 0) {
 		*out = def;
 		return 0;
@@ -442,6 +447,5 @@ int sk_opt_choice(const sk_spec *s, sk_specline *o, const char *key, const char 
 		len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s", i ? ", " : "",
 		                        choices[i]);
 	}
-	return sk_error("%s:%d:%d: %s: %s='%s' is not one of: %s", s->srcname, o->line, o->kvcol[k], o->type, key,
-	                o->val[k], list);
+	return bad_value(s, o, k, list);
 }

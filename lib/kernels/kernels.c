@@ -46,14 +46,7 @@ int sk_conv_geom_init(sk_conv_geom *g, int c, int h, int w, int k, int stride, i
 	    (int64_t)c * (h + 2 * (int64_t)pad) * (w + 2 * (int64_t)pad) > SK_MAX_WINDOW_VALUES ||
 	    (int64_t)oh * ow > SK_MAX_WINDOW_VALUES)
 		return sk_error("window k=%d with pad=%d over %d channels is too large", k, pad, c);
-	g->c = c;
-	g->h = h;
-	g->w = w;
-	g->k = k;
-	g->stride = stride;
-	g->pad = pad;
-	g->oh = oh;
-	g->ow = ow;
+	*g = (sk_conv_geom){.c = c, .h = h, .w = w, .k = k, .stride = stride, .pad = pad, .oh = oh, .ow = ow};
 	return 0;
 }
 

@@ -26,31 +26,25 @@
 #define NSM_KP 64
 typedef struct nsm_sparse_ws {
 	float *ap, *vt, *ya, *yb;   /* 64 x 64, then ncol x 64 three times */
+	void *mem;                  /* their block */
 	int cap;
 } nsm_sparse_ws;
 
 static void sparse_free(nsm_sparse_ws *w)
 {
-	sk_free(w->ap);
-	sk_free(w->vt);
-	sk_free(w->ya);
-	sk_free(w->yb);
+	sk_free(w->mem);
 	memset(w, 0, sizeof *w);
 }
 
 static int sparse_reserve(nsm_sparse_ws *w, int ncol)
 {
+	size_t n = (size_t)ncol * NSM_KP;
 	if (ncol <= w->cap)
 		return 0;
 	sparse_free(w);
-	w->ap = sk_alloc_array(NSM_KP * NSM_KP, sizeof(float));
-	w->vt = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	w->ya = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	w->yb = sk_alloc_array((size_t)ncol * NSM_KP, sizeof(float));
-	if (!w->ap || !w->vt || !w->ya || !w->yb) {
-		sparse_free(w);
+	sk_part parts[] = {SK_PART(w->ap, NSM_KP * NSM_KP), SK_PART(w->vt, n), SK_PART(w->ya, n), SK_PART(w->yb, n)};
+	if (!(w->mem = sk_alloc_parts(4, parts)))
 		return -1;
-	}
 	w->cap = ncol;
 	return 0;
 }
@@ -64,6 +58,7 @@ struct sk_nsm_work {
 	double *YZ, *cnt;             /* K x classes, classes */
 	int64_t *off, *obase;         /* per column: input offset, output offset */
 	int32_t *lab;                 /* per column label */
+	void *mem;                    /* the block of the arrays above */
 	double d2, y2, ysum, nact;
 	int maxit;
 	int64_t ncols;
@@ -71,35 +66,9 @@ struct sk_nsm_work {
 
 void sk_nsm_defaults(sk_nsm_opts *o)
 {
-	memset(o, 0, sizeof *o);
-	o->k = 50;
-	o->size = 6;
-	o->stride = 1;
-	o->iters = 40;
-	o->eta = 1.0f;
-	o->tol = 0.0f;
-	o->tau = 0.1f;
-	o->reg = SK_NSM_REG_WEIGHT;
-	o->label_scale = 1.0f;
-	o->max_batch = 128;
-	o->threads = 1;
-}
-
-static void work_free(sk_nsm_work *w)
-{
-	sparse_free(&w->sp);
-	sk_free(w->X);
-	sk_free(w->V);
-	sk_free(w->Y);
-	sk_free(w->T);
-	sk_free(w->YX);
-	sk_free(w->YY);
-	sk_free(w->XX);
-	sk_free(w->YZ);
-	sk_free(w->cnt);
-	sk_free(w->off);
-	sk_free(w->obase);
-	sk_free(w->lab);
+	static const sk_nsm_opts def = {.k = 50, .size = 6, .stride = 1, .iters = 40, .eta = 1.0f, .tau = 0.1f,
+	                                .reg = SK_NSM_REG_WEIGHT, .label_scale = 1.0f, .max_batch = 128, .threads = 1};
+	*o = def;
 }
 
 void sk_nsm_free(sk_nsm *s)
@@ -107,47 +76,19 @@ void sk_nsm_free(sk_nsm *s)
 	if (!s)
 		return;
 	sk_pool_free(s->pool);
-	if (s->work)
-		for (int i = 0; i < s->nwork; i++)
-			work_free(&s->work[i]);
-	sk_free(s->work);
-	if (s->own_params) {
-		sk_free(s->W);
-		sk_free(s->M);
-		sk_free(s->Wz);
+	for (int i = 0; s->work && i < s->nwork; i++) {
+		sparse_free(&s->work[i].sp);
+		sk_free(s->work[i].mem);
 	}
-	sk_free(s->A);
-	sk_free(s->pv);
-	sk_free(s->accYX);
-	sk_free(s->accYY);
-	sk_free(s->accXX);
-	sk_free(s->accYZ);
-	sk_free(s->cnt);
+	sk_free(s->work);
+	sk_free(s->mem);
 	sk_free(s);
-}
-
-static int alloc_f(float **p, size_t a, size_t b)
-{
-	size_t n;
-	if (sk_mul_size(a, b, &n) < 0)
-		return -1;
-	*p = sk_alloc_array(n ? n : 1, sizeof(float));
-	return *p ? 0 : -1;
-}
-
-static int alloc_d(double **p, size_t a, size_t b)
-{
-	size_t n;
-	if (sk_mul_size(a, b, &n) < 0)
-		return -1;
-	*p = sk_alloc_array(n ? n : 1, sizeof(double));
-	return *p ? 0 : -1;
 }
 
 sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 {
 	sk_nsm *s;
-	size_t K, D, nb, ncls;
+	size_t K, D, nb, ncls, DD;
 	if (o->c < 1 || o->h < 1 || o->w < 1 || o->c > 65536 || o->h > 65536 || o->w > 65536) {
 		sk_error("nsm: invalid input shape %dx%dx%d", o->c, o->h, o->w);
 		return NULL;
@@ -202,18 +143,15 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 	D = (size_t)s->d;
 	nb = (size_t)s->o.block;
 	ncls = o->supervised ? (size_t)o->classes : 0;
+	DD = o->reg == SK_NSM_REG_WHITEN ? D * D : 0;   /* XX' */
 	s->own_params = params;
-	if (params) {
-		if (alloc_f(&s->W, K, D) < 0 || alloc_f(&s->M, K, K) < 0)
-			goto fail;
-		if (ncls && alloc_f(&s->Wz, K, ncls) < 0)
-			goto fail;
-	}
-	if (alloc_f(&s->A, K, K) < 0 || alloc_f(&s->pv, 2, K) < 0 || alloc_f(&s->accYX, K, D) < 0 || alloc_f(&s->accYY, K, K) < 0)
-		goto fail;
-	if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&s->accXX, D, D) < 0)
-		goto fail;
-	if (ncls && (alloc_d(&s->accYZ, K, ncls) < 0 || alloc_d(&s->cnt, ncls, 1) < 0))
+	sk_part parts[] = {
+		SK_PART(s->W, params ? K * D : 0), SK_PART(s->M, params ? K * K : 0),
+		SK_PART(s->Wz, params ? K * ncls : 0), SK_PART(s->A, K * K), SK_PART(s->pv, 2 * K),
+		SK_PART(s->accYX, K * D), SK_PART(s->accYY, K * K), SK_PART(s->accXX, DD),
+		SK_PART(s->accYZ, K * ncls), SK_PART(s->cnt, ncls),
+	};
+	if (!(s->mem = sk_alloc_parts((int)(sizeof parts / sizeof *parts), parts)))
 		goto fail;
 	s->nwork = o->threads;
 	s->work = sk_alloc_array((size_t)s->nwork, sizeof *s->work);
@@ -221,17 +159,13 @@ sk_nsm *sk_nsm_create(const sk_nsm_opts *o, int params)
 		goto fail;
 	for (int i = 0; i < s->nwork; i++) {
 		sk_nsm_work *w = &s->work[i];
-		if (alloc_f(&w->X, D, nb) < 0 || alloc_f(&w->V, K, nb) < 0 || alloc_f(&w->Y, K, nb) < 0 ||
-		    alloc_f(&w->T, K, nb) < 0 || alloc_f(&w->YX, K, D) < 0 || alloc_f(&w->YY, K, K) < 0)
-			goto fail;
-		if (o->reg == SK_NSM_REG_WHITEN && alloc_f(&w->XX, D, D) < 0)
-			goto fail;
-		if (ncls && (alloc_d(&w->YZ, K, ncls) < 0 || alloc_d(&w->cnt, ncls, 1) < 0))
-			goto fail;
-		if (use_sparse(o->k) && sparse_reserve(&w->sp, (int)nb) < 0)
-			goto fail;
-		if (!(w->off = sk_alloc_array(nb, sizeof *w->off)) || !(w->obase = sk_alloc_array(nb, sizeof *w->obase)) ||
-		    !(w->lab = sk_alloc_array(nb, sizeof *w->lab)))
+		sk_part wp[] = {
+			SK_PART(w->X, D * nb), SK_PART(w->V, K * nb), SK_PART(w->Y, K * nb), SK_PART(w->T, K * nb),
+			SK_PART(w->YX, K * D), SK_PART(w->YY, K * K), SK_PART(w->XX, DD), SK_PART(w->YZ, K * ncls),
+			SK_PART(w->cnt, ncls), SK_PART(w->off, nb), SK_PART(w->obase, nb), SK_PART(w->lab, nb),
+		};
+		if (!(w->mem = sk_alloc_parts((int)(sizeof wp / sizeof *wp), wp)) ||
+		    (use_sparse(o->k) && sparse_reserve(&w->sp, (int)nb) < 0))
 			goto fail;
 	}
 	return s;

@@ -4,9 +4,18 @@
  * The SIMD paths are written once, below, with GCC vector extensions, and
  * instantiated twice by including this file into itself: VW = 8 lanes under
  * target("avx2,fma") and VW = 16 lanes under target("avx512f").  The
- * portable C path further down is written independently as plain loops and
- * serves as the reference the SIMD paths are tested against.
+ * portable C path further down is written independently as plain loops (it
+ * shares only the exp polynomial, SIMKERN_EXP_PM1) and serves as the
+ * reference the SIMD paths are tested against.
  */
+#ifndef SIMKERN_EXP_PM1
+/* The exp of every path, on the reduced range: exp(r) - 1 = r + r^2 poly(r)
+ * (Cephes), for r a float or a vector of them. */
+#define SIMKERN_EXP_PM1(r)                                                                                          \
+	(((((((r) * 1.9875691500e-4f + 1.3981999507e-3f) * (r) + 8.3334519073e-3f) * (r) + 4.1665795894e-2f) * (r) + \
+	    1.6666665459e-1f) * (r) + 5.0000001201e-1f) * ((r) * (r)) + (r))
+#endif
+
 #ifdef SIMKERN_TEMPLATE
 
 #define VF VSFX(vf)
@@ -47,13 +56,7 @@ VINL VF VSFX(vexp_k)(VF x, const int m1)
 	nf = __builtin_convertvector(n, VF);
 	VF r = x - nf * 0.693359375f;
 	r = r - nf * -2.12194440e-4f;
-	VF r2 = r * r;
-	VF p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	VF pm1 = p * r2 + r;
+	VF pm1 = SIMKERN_EXP_PM1(r);
 	VF s = (VF)((n + 127) << 23);
 	return m1 ? s * pm1 + (s - 1.0f) : s * pm1 + s;
 }
@@ -414,13 +417,7 @@ static float exp_k(float x, int m1)
 	float nf = (float)n;
 	float r = x - nf * 0.693359375f;
 	r = r - nf * -2.12194440e-4f;
-	float r2 = r * r;
-	float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	float pm1 = p * r2 + r;
+	float pm1 = SIMKERN_EXP_PM1(r);
 	union {
 		int32_t i;
 		float f;

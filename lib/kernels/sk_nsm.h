@@ -86,6 +86,7 @@ typedef struct sk_nsm {
 	float *pv;            /* power-iteration vectors, 2 K */
 	float *accYX, *accYY, *accXX;   /* reduced accumulators */
 	double *accYZ, *cnt;
+	void *mem;            /* the block of the arrays above (W, M and Wz when owned) */
 	sk_nsm_work *work;
 	int nwork;
 	struct sk_pool *pool; /* nwork workers */

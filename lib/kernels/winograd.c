@@ -38,6 +38,7 @@ struct sk_wino {
 	int own;                     /* products by our AVX-512 kernel, not sgemm */
 	float *wt;                   /* C x 9 x kp: the filters (or their gradient) transposed */
 	float *wtmp;                 /* K x C x 9: the filter gradient */
+	void *mem;                   /* the block of the buffers above */
 };
 
 /* ---- transform matrices (Lavin and Gray 2016) ----
@@ -409,19 +410,8 @@ int sk_wino_choose(int c, int h, int w, int k, int pad, int force, int tile)
 
 void sk_wino_free(sk_wino *p)
 {
-	if (!p)
-		return;
-	sk_free(p->xp);
-	sk_free(p->dxp);
-	sk_free(p->yc);
-	sk_free(p->dyc);
-	sk_free(p->V);
-	sk_free(p->M);
-	sk_free(p->U);
-	sk_free(p->Ut);
-	sk_free(p->dU);
-	sk_free(p->wt);
-	sk_free(p->wtmp);
+	if (p)
+		sk_free(p->mem);
 	sk_free(p);
 }
 
@@ -479,15 +469,14 @@ sk_wino *sk_wino_new(int c, int h, int w, int k, int pad, int m, int max_batch)
 	img = (size_t)p->hp * p->wp * p->cp;
 	vm = (size_t)p->th * m * p->tw * m * p->kp;
 	big = (size_t)p->a * p->a;
-	if (!(p->xp = sk_alloc_array(img, sizeof(float))) || !(p->dxp = sk_alloc_array(img, sizeof(float))) ||
-	    !(p->yc = sk_alloc_array(vm, sizeof(float))) || !(p->dyc = sk_alloc_array(vm, sizeof(float))) ||
-	    !(p->V = sk_alloc_array(big * p->xs, sizeof(float))) || !(p->M = sk_alloc_array(big * p->ms, sizeof(float))) ||
-	    !(p->U = sk_alloc_array(big * c * p->kp, sizeof(float))) ||
-	    (p->own && !(p->Ut = sk_alloc_array(big * k * p->cp, sizeof(float)))) ||
-	    !(p->dU = sk_alloc_array(big * p->cp * p->kp, sizeof(float))) ||
-	    !(p->wt = sk_alloc_array((size_t)c * 9 * p->kp, sizeof(float))) ||
-	    !(p->wtmp = sk_alloc_array((size_t)c * 9 * k, sizeof(float)))) {
-		sk_wino_free(p);
+	sk_part parts[] = {
+		SK_PART(p->xp, img), SK_PART(p->dxp, img), SK_PART(p->yc, vm), SK_PART(p->dyc, vm),
+		SK_PART(p->V, big * p->xs), SK_PART(p->M, big * p->ms), SK_PART(p->U, big * c * p->kp),
+		SK_PART(p->Ut, p->own ? big * k * p->cp : 0), SK_PART(p->dU, big * p->cp * p->kp),
+		SK_PART(p->wt, (size_t)c * 9 * p->kp), SK_PART(p->wtmp, (size_t)c * 9 * k),
+	};
+	if (!(p->mem = sk_alloc_parts((int)(sizeof parts / sizeof *parts), parts))) {
+		sk_free(p);
 		return NULL;
 	}
 	return p;

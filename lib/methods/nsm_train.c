@@ -24,6 +24,7 @@ struct sk_nsm_learner {
 	float *kpatch;        /* kmeans: one patch */
 	float *x;             /* one batch of scaled images */
 	int32_t *lab;
+	void *mem;            /* the block of the arrays above */
 	char options[2048];   /* the fingerprint a resumed run must match */
 	int have_state, have_wz, have_kcount;   /* read from the checkpoint */
 	int64_t steps;        /* since the last sk_nsm_learner_epoch */
@@ -142,18 +143,16 @@ sk_nsm_learner *sk_nsm_learner_new(const sk_nsm_learn_opts *opt, sk_dataset *d)
 		goto fail;
 	L->s->W = l->params[0].w;
 	L->s->M = l->params[1].w;
-	if (o->supervised) {
-		if (!(L->Wz = sk_alloc_array((size_t)o->k * (size_t)o->classes, sizeof(float))))
-			goto fail;
-		L->s->Wz = L->Wz;
-	}
+	int km = L->o.algo == SK_NSM_ALGO_KMEANS;
+	sk_part parts[] = {
+		SK_PART(L->Wz, o->supervised ? (size_t)o->k * (size_t)o->classes : 0),
+		SK_PART(L->kcount, km ? (size_t)o->k : 0), SK_PART(L->kpatch, km ? (size_t)L->s->d : 0),
+		SK_PART(L->x, (size_t)o->max_batch * (size_t)o->c * o->h * o->w), SK_PART(L->lab, (size_t)o->max_batch),
+	};
+	if (!(L->mem = sk_alloc_parts((int)(sizeof parts / sizeof *parts), parts)))
+		goto fail;
+	L->s->Wz = L->Wz;
 	sk_nsm_init(L->s, L->o.init, L->o.seed);
-	if (L->o.algo == SK_NSM_ALGO_KMEANS && (!(L->kcount = sk_alloc_array((size_t)o->k, sizeof(double))) ||
-	                                       !(L->kpatch = sk_alloc_array((size_t)L->s->d, sizeof(float)))))
-		goto fail;
-	if (!(L->x = sk_alloc_array((size_t)o->max_batch * (size_t)o->c * o->h * o->w, sizeof(float))) ||
-	    !(L->lab = sk_alloc_array((size_t)o->max_batch, sizeof(int32_t))))
-		goto fail;
 	/* the workers share the cores: OpenBLAS runs single-threaded inside them */
 	if (o->threads > 1)
 		openblas_set_num_threads(1);
@@ -169,11 +168,7 @@ void sk_nsm_learner_free(sk_nsm_learner *L)
 		return;
 	sk_nsm_free(L->s);
 	sk_model_free(L->m);
-	sk_free(L->Wz);
-	sk_free(L->kcount);
-	sk_free(L->kpatch);
-	sk_free(L->x);
-	sk_free(L->lab);
+	sk_free(L->mem);
 	free(L);
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,58 +67,78 @@ static int integer(const char *v, long lo, long hi, long *out)
 	return 0;
 }
 
+/* The keys whose value is a number in a range: the field it sets, in the
+ * configuration or (extra) in the extras, and the field's type: d double,
+ * f float (both parsed as numbers in lo..hi), i int, u uint64_t (both parsed
+ * as integers in ilo..ihi). */
+#define CFG(f) 0, offsetof(sk_train_config, f)
+#define EXTRA(f) 1, offsetof(sk_recipe_extras, f)
+static const struct numkey {
+	const char *key;
+	char type;
+	int extra;
+	size_t off;
+	double lo, hi;
+	long ilo, ihi;
+} numkeys[] = {
+	{"lr", 'd', CFG(sched.lr), 0, 1e300, 0, 0},
+	{"momentum", 'f', CFG(opt.momentum), 0, 1, 0, 0},
+	{"wd", 'f', CFG(opt.wd), 0, 1e6, 0, 0},
+	{"step-size", 'i', CFG(sched.step_size), 0, 0, 1, 1000000},
+	{"gamma", 'd', CFG(sched.gamma), 0, 1e6, 0, 0},
+	{"warmup", 'd', CFG(sched.warmup), 0, 1000000, 0, 0},
+	{"min-lr", 'd', CFG(sched.min_lr), 0, 1e300, 0, 0},
+	{"epochs", 'i', CFG(epochs), 0, 0, 0, 1000000},
+	{"batch", 'i', CFG(batch), 0, 0, 1, 1 << 20},
+	{"crop", 'i', CFG(crop_pad), 0, 0, 0, 1024},
+	{"init-examples", 'i', EXTRA(unsup_n), 0, 0, 1, 100000000},
+	{"seed", 'u', CFG(seed), 0, 0, 0, 0x7fffffffffffffffL},
+	{"threads", 'i', CFG(threads), 0, 0, 1, 256},
+	{"valid-split", 'd', EXTRA(valid_split), 1e-9, 1 - 1e-9, 0, 0},
+};
+#undef CFG
+#undef EXTRA
+
+static int set_number(const struct numkey *k, const char *v, sk_train_config *c, sk_recipe_extras *x)
+{
+	char *p = (k->extra ? (char *)x : (char *)c) + k->off;
+	double d = 0;
+	long l = 0;
+	if (k->type == 'd' || k->type == 'f') {
+		if (num(v, k->lo, k->hi, &d) < 0)
+			return -1;
+		if (k->type == 'd')
+			*(double *)(void *)p = d;
+		else
+			*(float *)(void *)p = (float)d;
+	} else {
+		if (integer(v, k->ilo, k->ihi, &l) < 0)
+			return -1;
+		if (k->type == 'i')
+			*(int *)(void *)p = (int)l;
+		else
+			*(uint64_t *)(void *)p = (uint64_t)l;
+	}
+	return 0;
+}
+
 /* Apply one key=value to c and x; -1 with a message naming the value. */
 static int apply1(const char *key, const char *v, sk_train_config *c, sk_recipe_extras *x)
 {
-	double d = 0;
-	long l = 0;
+	for (size_t i = 0; i < sizeof numkeys / sizeof *numkeys; i++)
+		if (!strcmp(key, numkeys[i].key))
+			return set_number(&numkeys[i], v, c, x);
 	if (!strcmp(key, "optimizer")) {
 		sk_opt_kind k;
 		if (sk_optim_parse(v, &k) < 0)
 			return -1;
 		sk_optim_defaults(&c->opt, k);
-	} else if (!strcmp(key, "lr")) {
-		if (num(v, 0, 1e300, &d) < 0)
-			return -1;
-		c->sched.lr = d;
-	} else if (!strcmp(key, "momentum")) {
-		if (num(v, 0, 1, &d) < 0)
-			return -1;
-		c->opt.momentum = (float)d;
-	} else if (!strcmp(key, "wd")) {
-		if (num(v, 0, 1e6, &d) < 0)
-			return -1;
-		c->opt.wd = (float)d;
 	} else if (!strcmp(key, "schedule")) {
 		if (sk_sched_parse(v, &c->sched.kind) < 0)
 			return -1;
-	} else if (!strcmp(key, "step-size")) {
-		if (integer(v, 1, 1000000, &l) < 0)
-			return -1;
-		c->sched.step_size = (int)l;
-	} else if (!strcmp(key, "gamma")) {
-		if (num(v, 0, 1e6, &d) < 0)
-			return -1;
-		c->sched.gamma = d;
 	} else if (!strcmp(key, "milestones")) {
 		if (sk_sched_parse_milestones(&c->sched, v) < 0)
 			return -1;
-	} else if (!strcmp(key, "warmup")) {
-		if (num(v, 0, 1000000, &d) < 0)
-			return -1;
-		c->sched.warmup = d;
-	} else if (!strcmp(key, "min-lr")) {
-		if (num(v, 0, 1e300, &d) < 0)
-			return -1;
-		c->sched.min_lr = d;
-	} else if (!strcmp(key, "epochs")) {
-		if (integer(v, 0, 1000000, &l) < 0)
-			return -1;
-		c->epochs = (int)l;
-	} else if (!strcmp(key, "batch")) {
-		if (integer(v, 1, 1 << 20, &l) < 0)
-			return -1;
-		c->batch = (int)l;
 	} else if (!strcmp(key, "loss")) {
 		if (!strcmp(v, "xent"))
 			c->loss = SK_LOSS_XENT;
@@ -125,10 +146,6 @@ static int apply1(const char *key, const char *v, sk_train_config *c, sk_recipe_
 			c->loss = SK_LOSS_MSE;
 		else
 			return sk_error("'%s' is not one of: xent, mse", v);
-	} else if (!strcmp(key, "crop")) {
-		if (integer(v, 0, 1024, &l) < 0)
-			return -1;
-		c->crop_pad = (int)l;
 	} else if (!strcmp(key, "flip")) {
 		if (strcmp(v, "0") && strcmp(v, "1"))
 			return sk_error("'%s' is not 0 or 1", v);
@@ -144,22 +161,6 @@ static int apply1(const char *key, const char *v, sk_train_config *c, sk_recipe_
 			x->unsup[0] = 0;
 		else
 			memcpy(x->unsup, v, n + 1);
-	} else if (!strcmp(key, "init-examples")) {
-		if (integer(v, 1, 100000000, &l) < 0)
-			return -1;
-		x->unsup_n = (int)l;
-	} else if (!strcmp(key, "seed")) {
-		if (integer(v, 0, 0x7fffffffffffffffL, &l) < 0)
-			return -1;
-		c->seed = (uint64_t)l;
-	} else if (!strcmp(key, "threads")) {
-		if (integer(v, 1, 256, &l) < 0)
-			return -1;
-		c->threads = (int)l;
-	} else if (!strcmp(key, "valid-split")) {
-		if (num(v, 1e-9, 1 - 1e-9, &d) < 0)
-			return -1;
-		x->valid_split = d;
 	} else if (!strcmp(key, "freeze")) {
 		if (!*v || strstr(v, ",,") || v[0] == ',' || v[strlen(v) - 1] == ',')
 			return sk_error("'%s' is not a list of layer names", v);

@@ -60,6 +60,7 @@ typedef struct worker {
 	sk_param **ps;        /* its parameters in stream order */
 	float *x, *dl, *tmp, *onehot;
 	int32_t *y;
+	void *mem;            /* the block of the arrays above */
 	double loss;
 	int64_t correct;
 } worker;
@@ -168,8 +169,16 @@ static int run_share(void *arg, int id)
 	return 0;
 }
 
-/* Run the current job on every worker; worker 0 is the calling thread. */
-static int team_run(sk_team *t) { return sk_pool_run(t->pool, t->T, run_share, t); }
+/* Run a job of n examples (its other inputs already set in t) on every
+ * worker; worker 0 is the calling thread. */
+static int team_run(sk_team *t, enum job_kind kind, int n, int64_t step)
+{
+	t->kind = kind;
+	t->n = n;
+	t->step = step;
+	t->denom = (double)n;
+	return sk_pool_run(t->pool, t->T, run_share, t);
+}
 
 void sk_team_free(sk_team *t)
 {
@@ -186,11 +195,7 @@ void sk_team_free(sk_team *t)
 			sk_seq_free(w->seq);
 		}
 		free(w->ps);
-		sk_free(w->x);
-		sk_free(w->dl);
-		sk_free(w->onehot);
-		sk_free(w->tmp);
-		sk_free(w->y);
+		sk_free(w->mem);
 	}
 	free(t->w);
 	free(t);
@@ -251,11 +256,10 @@ sk_team *sk_team_new(sk_model *m, int threads, int max_batch)
 		}
 		if (sk_seq_setup(w->seq, t->share_max) < 0)
 			goto fail;
-		if (!(w->x = sk_alloc_array((size_t)t->share_max, t->insize * sizeof(float))) ||
-		    !(w->dl = sk_alloc_array((size_t)t->share_max, t->outsize * sizeof(float))) ||
-		    !(w->onehot = sk_alloc_array((size_t)t->share_max, t->outsize * sizeof(float))) ||
-		    !(w->tmp = sk_alloc_array(tmpn, sizeof(float) * 2)) ||
-		    !(w->y = sk_alloc_array((size_t)t->share_max, sizeof(int32_t))))
+		size_t sm = (size_t)t->share_max;
+		sk_part parts[] = {SK_PART(w->x, sm * t->insize), SK_PART(w->dl, sm * t->outsize),
+		                   SK_PART(w->onehot, sm * t->outsize), SK_PART(w->tmp, tmpn * 2), SK_PART(w->y, sm)};
+		if (!(w->mem = sk_alloc_parts((int)(sizeof parts / sizeof *parts), parts)))
 			goto fail;
 	}
 	return t;
@@ -281,14 +285,11 @@ int sk_team_forward(sk_team *t, int n, const float *x, const char *layer, float 
 		return sk_error("no layer named '%s'", layer);
 	if (n > t->max_batch)
 		return sk_error("batch of %d exceeds the prepared %d", n, t->max_batch);
-	t->kind = JOB_FORWARD;
-	t->n = n;
 	t->xin = x;
 	t->out = out;
 	t->layer = layer;
 	t->layer_size = sz;
-	t->step = 0;
-	return team_run(t);
+	return team_run(t, JOB_FORWARD, n, 0);
 }
 
 /* ---- the trainer ---- */
@@ -324,18 +325,12 @@ struct sk_trainer {
 
 void sk_train_defaults(sk_train_config *c)
 {
-	memset(c, 0, sizeof *c);
-	c->epochs = 10;
-	c->batch = 64;
-	c->threads = 1;
-	c->nshards = 1;
-	c->seed = 1;
+	static const sk_train_config def = {
+		.epochs = 10, .batch = 64, .threads = 1, .nshards = 1, .seed = 1, .loss = SK_LOSS_XENT,
+		.sched = {.kind = SK_SCHED_CONSTANT, .lr = 0.01, .gamma = 0.1, .step_size = 30},
+	};
+	*c = def;
 	sk_optim_defaults(&c->opt, SK_OPT_SGD);
-	c->sched.kind = SK_SCHED_CONSTANT;
-	c->sched.lr = 0.01;
-	c->sched.gamma = 0.1;
-	c->sched.step_size = 30;
-	c->loss = SK_LOSS_XENT;
 }
 
 static uint32_t data_crc(const sk_dataset *d)
@@ -435,6 +430,12 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 			goto fail;
 		t->team->S = c->nshards * c->threads;
 		t->team->g0 = c->shard * c->threads;
+		/* what every job of the run shares: a validation before the
+		 * first step of a resumed run too */
+		t->team->seed = c->seed;
+		t->team->crop_pad = c->crop_pad;
+		t->team->flip = c->flip;
+		t->team->loss = c->loss;
 	}
 	if (c->allreduce) {
 		t->rn = 3;
@@ -818,14 +819,10 @@ static int evaluate(sk_trainer *t, const sk_dataset *d, double *loss, double *ac
 	int64_t correct = 0;
 	for (int64_t s = 0; s < d->n; s += tm->max_batch) {
 		int n = (int)(d->n - s < tm->max_batch ? d->n - s : tm->max_batch);
-		tm->kind = JOB_EVAL;
-		tm->n = n;
 		tm->data = d;
 		tm->idx = NULL;
 		tm->first = s;
-		tm->step = 0;
-		tm->denom = (double)n;
-		if (team_run(tm) < 0)
+		if (team_run(tm, JOB_EVAL, n, 0) < 0)
 			return -1;
 		for (int i = 0; i < tm->T; i++) {
 			total += tm->w[i].loss;
@@ -898,19 +895,10 @@ static int reduce_step(sk_trainer *t, double *loss, int64_t *correct, int *stop)
 static int team_step(sk_trainer *t, const int64_t *idx, int n, double *loss, int64_t *correct)
 {
 	sk_team *tm = t->team;
-	const sk_train_config *c = &t->c;
-	tm->kind = JOB_TRAIN;
-	tm->n = n;
 	tm->data = t->train;
 	tm->idx = idx;
 	tm->epoch = t->epoch;
-	tm->step = t->gstep;
-	tm->seed = c->seed;
-	tm->crop_pad = c->crop_pad;
-	tm->flip = c->flip;
-	tm->loss = c->loss;
-	tm->denom = (double)n;
-	if (team_run(tm) < 0)
+	if (team_run(tm, JOB_TRAIN, n, t->gstep) < 0)
 		return -1;
 	for (int i = 0; i < tm->T; i++) {
 		*loss += tm->w[i].loss;
@@ -938,15 +926,14 @@ int sk_trainer_run(sk_trainer *t)
 	int64_t spe = t->steps_per_epoch, gstep0 = t->gstep;
 	for (; t->epoch < c->epochs; t->epoch++) {
 		sk_rng r = sk_rng_make(c->seed, sk_rng_stream(SHUFFLE_STREAM, (uint64_t)t->epoch, 0));
-		double ep_start = now(), lr = 0;
+		double ep_start = now();
 		int64_t ep_images = 0;
 		sk_rng_permute(&r, t->perm, t->train->n);
 		while (t->step_in_epoch < spe) {
 			int64_t s0 = t->step_in_epoch * c->batch;
 			int n = (int)(t->train->n - s0 < c->batch ? t->train->n - s0 : c->batch);
-			double loss = 0;
+			double loss = 0, lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
 			int64_t correct = 0;
-			lr = sk_sched_lr(&c->sched, t->epoch, t->step_in_epoch, spe);
 			if (c->step) {
 				if (c->step(c->step_arg, t->train, t->perm + s0, n, t->gstep, lr, &loss) < 0)
 					return step_failed(t);
@@ -994,7 +981,7 @@ int sk_trainer_run(sk_trainer *t)
 		s->loss = t->acc_seen ? t->acc_loss / (double)t->acc_seen : 0;
 		s->train_acc = t->acc_seen ? (double)t->acc_correct / (double)t->acc_seen : 0;
 		s->has_acc = !c->step;
-		s->lr = lr;
+		s->lr = sk_sched_lr(&c->sched, t->epoch, spe - 1, spe);   /* the rate of its last step */
 		s->step = t->gstep;
 		s->has_valid = t->valid != NULL;
 		if (t->valid) {

@@ -951,6 +951,20 @@ static int check_pad(sk_reader *r)
 	return 0;
 }
 
+/* zlib's input, once used up: the next stored bytes of the payload (at most
+ * SK_IOBUF).  0, or -1 on a short read. */
+static int refill(sk_reader *r)
+{
+	size_t want = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
+	size_t got = rread(r, r->iobuf, want);
+	if (got != want)
+		return short_payload(r, r->stored_left, got);
+	r->stored_left -= got;
+	r->z.next_in = r->iobuf;
+	r->z.avail_in = (uInt)got;
+	return 0;
+}
+
 static int finish_payload(sk_reader *r)
 {
 	if (r->enc == SK_DEFLATE) {
@@ -958,15 +972,8 @@ static int finish_payload(sk_reader *r)
 			/* all bytes produced: the zlib stream must end right here */
 			unsigned char extra;
 			for (;;) {
-				if (r->z.avail_in == 0 && r->stored_left > 0) {
-					size_t want = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
-					size_t got = rread(r, r->iobuf, want);
-					if (got != want)
-						return short_payload(r, r->stored_left, got);
-					r->stored_left -= got;
-					r->z.next_in = r->iobuf;
-					r->z.avail_in = (uInt)got;
-				}
+				if (r->z.avail_in == 0 && r->stored_left > 0 && refill(r) < 0)
+					return -1;
 				r->z.next_out = &extra;
 				r->z.avail_out = 1;
 				int ret = inflate(&r->z, Z_NO_FLUSH);
@@ -1024,13 +1031,8 @@ long sk_reader_read(sk_reader *r, const sk_header *h, void *buf, size_t cap)
 			if (r->z.avail_in == 0) {
 				if (r->stored_left == 0)
 					return rfail(r, "deflate data shorter than the shape says");
-				size_t w = r->stored_left < SK_IOBUF ? (size_t)r->stored_left : SK_IOBUF;
-				size_t got = rread(r, r->iobuf, w);
-				if (got != w)
-					return short_payload(r, r->stored_left, got);
-				r->stored_left -= got;
-				r->z.next_in = r->iobuf;
-				r->z.avail_in = (uInt)got;
+				if (refill(r) < 0)
+					return -1;
 			}
 			int ret = inflate(&r->z, Z_NO_FLUSH);
 			if (ret == Z_STREAM_END)

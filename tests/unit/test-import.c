@@ -310,25 +310,24 @@ static int check_rgb(const sk_tensor *t, int w, int h)
 	return 1;
 }
 
+/* The 4 x 3 test image from a PNG file of one colour type, as gray or RGB. */
+static void png_kind(const char *file, int rgb, const char *what)
+{
+	sk_tensor t;
+	int ok = load(F(file), rd_png0, &t) == 0 && (rgb ? check_rgb(&t, 4, 3) : check_gray(&t, 4, 3));
+	sk_tensor_free(&t);
+	tap_ok(ok, "%s", what);
+}
+
 static void test_png(void)
 {
 	sk_tensor t;
-	int ok = load(F("gray8.png"), rd_png0, &t) == 0 && check_gray(&t, 4, 3);
-	sk_tensor_free(&t);
-	tap_ok(ok, "PNG 8-bit gray");
-	ok = load(F("gray16.png"), rd_png0, &t) == 0 && check_gray(&t, 4, 3);
-	sk_tensor_free(&t);
-	tap_ok(ok, "PNG 16-bit gray reduced to 8 bits");
-	ok = load(F("gray-alpha.png"), rd_png0, &t) == 0 && check_gray(&t, 4, 3);
-	sk_tensor_free(&t);
-	tap_ok(ok, "PNG gray+alpha: alpha dropped");
-	ok = load(F("rgb.png"), rd_png0, &t) == 0 && check_rgb(&t, 4, 3);
-	sk_tensor_free(&t);
-	tap_ok(ok, "PNG RGB planar");
-	ok = load(F("rgba.png"), rd_png0, &t) == 0 && check_rgb(&t, 4, 3);
-	sk_tensor_free(&t);
-	tap_ok(ok, "PNG RGBA: alpha dropped");
-	ok = load(F("palette.png"), rd_png0, &t) == 0 && t.shape[0] == 3;
+	png_kind("gray8.png", 0, "PNG 8-bit gray");
+	png_kind("gray16.png", 0, "PNG 16-bit gray reduced to 8 bits");
+	png_kind("gray-alpha.png", 0, "PNG gray+alpha: alpha dropped");
+	png_kind("rgb.png", 1, "PNG RGB planar");
+	png_kind("rgba.png", 1, "PNG RGBA: alpha dropped");
+	int ok = load(F("palette.png"), rd_png0, &t) == 0 && t.shape[0] == 3;
 	if (ok) {
 		const uint8_t *d = t.data;
 		static const int pal[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {10, 20, 30}};

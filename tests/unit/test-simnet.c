@@ -43,6 +43,7 @@ static void test_kernels(void)
 	float *P = randv((size_t)K * Q, 1, 1, 0), *Z = randv((size_t)M * K, 2, 1, 0), *U = randv((size_t)M * K, 3, 0.3f, 1);
 	float *G = randv((size_t)M * Q, 4, 1, 0);
 	float *Y[3], *dP[3], *dZ[3], *dU[3], *CM[3], *S[3], *dB[3], *dxi[3];
+	void *mem[3];         /* each path's outputs */
 	float *work = sk_alloc_array((size_t)K * 16, 4);
 	float xi[7] = {1.0f, -1.3f, INFINITY, -INFINITY, 1e-7f, 6.0f, -0.02f}; /* 1e-7: the small-xi expansion */
 	tap_diag("kernel paths available: %s", sk_cpu_isa_name(best));
@@ -51,10 +52,10 @@ static void test_kernels(void)
 	P[Q + 7] = Z[1];
 	for (int kind = SK_SIM_L1; kind <= SK_SIM_L2; kind++) {
 		for (int isa = 0; isa <= best; isa++) {
-			Y[isa] = sk_alloc_array((size_t)M * Q, 4);
-			dP[isa] = sk_alloc_array((size_t)K * Q, 4);
-			dZ[isa] = sk_alloc_array((size_t)M * K, 4);
-			dU[isa] = sk_alloc_array((size_t)M * K, 4);
+			sk_part parts[] = {SK_PART(Y[isa], (size_t)M * Q), SK_PART(dP[isa], (size_t)K * Q),
+			                   SK_PART(dZ[isa], (size_t)M * K), SK_PART(dU[isa], (size_t)M * K)};
+			if (!(mem[isa] = sk_alloc_parts(4, parts)))
+				abort();
 			sk_cpu_set_isa(isa);
 			sk_sim_fwd(kind, M, K, Q, P, Z, U, Y[isa]);
 			sk_sim_bwd(kind, M, K, Q, P, Z, U, G, dP[isa], dZ[isa], dU[isa]);
@@ -67,22 +68,17 @@ static void test_kernels(void)
 			tap_ok(e < 1e-4, "sim %s backward: %s equals portable (%.2g)", kind == SK_SIM_L1 ? "l1" : "l2",
 			       sk_cpu_isa_name(isa), e);
 		}
-		for (int isa = 0; isa <= best; isa++) {
-			sk_free(Y[isa]);
-			sk_free(dP[isa]);
-			sk_free(dZ[isa]);
-			sk_free(dU[isa]);
-		}
+		for (int isa = 0; isa <= best; isa++)
+			sk_free(mem[isa]);
 	}
 	/* MEX, both modes, offsets, every kind of xi */
 	for (int sm = 0; sm <= 1; sm++) {
 		for (int isa = 0; isa <= best; isa++) {
-			Y[isa] = sk_alloc_array((size_t)M * Q, 4);
-			CM[isa] = sk_alloc_array((size_t)M * Q, 4);
-			S[isa] = sk_alloc_array((size_t)M * Q, 4);
-			dP[isa] = sk_alloc_array((size_t)K * Q, 4);
-			dB[isa] = sk_alloc_array((size_t)M * K, 4);
-			dxi[isa] = sk_alloc_array((size_t)M, 4);
+			sk_part parts[] = {SK_PART(Y[isa], (size_t)M * Q),  SK_PART(CM[isa], (size_t)M * Q),
+			                   SK_PART(S[isa], (size_t)M * Q),  SK_PART(dP[isa], (size_t)K * Q),
+			                   SK_PART(dB[isa], (size_t)M * K), SK_PART(dxi[isa], (size_t)M)};
+			if (!(mem[isa] = sk_alloc_parts(6, parts)))
+				abort();
 			sk_cpu_set_isa(isa);
 			sk_mex_fwd(M, K, Q, P, Z, xi, sm, Y[isa], CM[isa], S[isa]);
 			sk_mex_bwd(M, K, Q, P, Z, xi, sm, Y[isa], CM[isa], S[isa], G, dP[isa], dB[isa], dxi[isa], work);
@@ -95,14 +91,8 @@ static void test_kernels(void)
 			tap_ok(e < 1e-4, "mex %s backward: %s equals portable (%.2g)", sm ? "softmax" : "mean",
 			       sk_cpu_isa_name(isa), e);
 		}
-		for (int isa = 0; isa <= best; isa++) {
-			sk_free(Y[isa]);
-			sk_free(CM[isa]);
-			sk_free(S[isa]);
-			sk_free(dP[isa]);
-			sk_free(dB[isa]);
-			sk_free(dxi[isa]);
-		}
+		for (int isa = 0; isa <= best; isa++)
+			sk_free(mem[isa]);
 	}
 	sk_cpu_set_isa(best);
 	double we = 0;

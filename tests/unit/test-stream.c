@@ -714,18 +714,15 @@ static void test_cli(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "wrap") == 0)
-		return wrap(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "writebench") == 0)
-		return writebench(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "flip") == 0)
-		return flip(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "gen") == 0)
-		return gen(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "mkhdr") == 0)
-		return mkhdr(argc, argv);
-	if (argc > 1 && strcmp(argv[1], "dump") == 0)
-		return dump(argc, argv);
+	/* the helper commands of the shell tests */
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} cmds[] = {{"wrap", wrap}, {"writebench", writebench}, {"flip", flip},
+	            {"gen", gen},   {"mkhdr", mkhdr},           {"dump", dump}};
+	for (size_t i = 0; argc > 1 && i < sizeof cmds / sizeof *cmds; i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].run(argc, argv);
 	test_roundtrip();
 	test_damage();
 	test_bad_headers();

@@ -84,6 +84,7 @@ typedef struct data {
 	int C, H, W, K, p, n;
 	float *x, *w, *b, *dy;
 	double *y, *dx, *dw;
+	void *mem;          /* the block of the arrays above */
 } data;
 
 /* relu: post-activation inputs (half of them zero), as inside a ResNet */
@@ -91,19 +92,17 @@ static void make(data *d, int C, int H, int W, int K, int p, int n, int relu, ui
 {
 	int oh = H + 2 * p - 2, ow = W + 2 * p - 2;
 	size_t in = (size_t)C * H * W, out = (size_t)K * oh * ow;
-	*d = (data){C, H, W, K, p, n, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-	d->x = malloc(sizeof(float) * in * n);
-	d->w = malloc(sizeof(float) * K * C * 9);
-	d->b = malloc(sizeof(float) * K);
-	d->dy = malloc(sizeof(float) * out * n);
-	d->y = malloc(sizeof(double) * out * n);
-	d->dx = malloc(sizeof(double) * in * n);
-	d->dw = calloc((size_t)K * C * 9, sizeof(double));
+	size_t nw = (size_t)K * C * 9;
+	*d = (data){.C = C, .H = H, .W = W, .K = K, .p = p, .n = n};
+	sk_part parts[] = {SK_PART(d->x, in * n), SK_PART(d->w, nw), SK_PART(d->b, (size_t)K), SK_PART(d->dy, out * n),
+	                   SK_PART(d->y, out * n), SK_PART(d->dx, in * n), SK_PART(d->dw, nw)};
+	if (!(d->mem = sk_alloc_parts(7, parts)))
+		abort();
 	for (size_t i = 0; i < in * n; i++) {
 		float v = sk_rng_normal(seed, 1, i);
 		d->x[i] = relu && v < 0 ? 0 : v;
 	}
-	for (size_t i = 0; i < (size_t)K * C * 9; i++)
+	for (size_t i = 0; i < nw; i++)
 		d->w[i] = sk_rng_normal(seed, 2, i) * sqrtf(2.0f / (9 * C)); /* He */
 	for (int i = 0; i < K; i++)
 		d->b[i] = 0.1f * sk_rng_normal(seed, 3, i);
@@ -115,16 +114,7 @@ static void make(data *d, int C, int H, int W, int K, int p, int n, int relu, ui
 	}
 }
 
-static void drop(data *d)
-{
-	free(d->x);
-	free(d->w);
-	free(d->b);
-	free(d->dy);
-	free(d->y);
-	free(d->dx);
-	free(d->dw);
-}
+static void drop(data *d) { sk_free(d->mem); }
 
 /* Run a plan of tile m; errors of y, dx, dw in e[0..3) (relative), a[0..3) absolute. */
 static int run(const data *d, int m, int batch_cap, double e[3], double a[3])
