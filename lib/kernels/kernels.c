@@ -134,6 +134,7 @@ struct vops {
 	void (*add_rows)(size_t, size_t, const float *, float *);
 	void (*cvt_u8)(size_t, const uint8_t *, float *);
 	void (*sgd)(size_t, float, float, float, float *, const float *, float *);
+	void (*dropout)(size_t, uint64_t, uint64_t, uint32_t, float, const float *, float *);
 };
 
 static void add_c(size_t n, const float *a, float *y)
@@ -214,8 +215,41 @@ static void add_rows_c(size_t m, size_t n, const float *b, float *y)
 	}
 }
 
+/* dropout: y[j] = x[j] * keep, or +0 when the 16-bit draw of value j is
+ * below thresh.  Value j's draw is quarter j % 4 (low bits first) of
+ * mix64(key + (base + j / 4) * GOLD), one SplitMix64 finaliser per four
+ * values; every path computes the same draws and the same products. */
+#define DROP_GOLD 0x9e3779b97f4a7c15ULL
+static inline uint64_t drop_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+/* from value j (a multiple of 4) to n */
+static void dropout_tail(size_t j, size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x,
+                         float *y)
+{
+	for (; j < n; j += 4) {
+		uint64_t r = drop_mix64(key + (base + j / 4) * DROP_GOLD);
+		size_t e = n - j < 4 ? n - j : 4;
+		for (size_t t = 0; t < e; t++) {
+			float v = x[j + t] * keep;
+			uint32_t u;
+			memcpy(&u, &v, sizeof u);
+			u &= (uint32_t)0 - (uint32_t)(((uint32_t)(r >> (16 * t)) & 0xffff) >= thresh);
+			memcpy(&v, &u, sizeof v);
+			y[j + t] = v;
+		}
+	}
+}
+static void dropout_c(size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x, float *y)
+{
+	dropout_tail(0, n, key, base, thresh, keep, x, y);
+}
+
 static const struct vops vops_c = {add_c,  axpy_c,      scale_c,    sum_c,    dot_c, relu_c,
-                                   relu_back_c, add_rows_c, cvt_u8_c, sgd_c};
+                                   relu_back_c, add_rows_c, cvt_u8_c, sgd_c, dropout_c};
 
 #ifdef SK_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -343,8 +377,41 @@ AVX2 static void sgd_avx2(size_t n, float lr, float mu, float wd, float *w, cons
 	}
 	sgd_c(n - i, lr, mu, wd, w + i, g + i, m + i);
 }
+/* a * b mod 2^64 in each 64-bit lane, from 32-bit products (AVX2 has no
+ * 64-bit multiply) */
+AVX2 static inline __m256i mul64_avx2(__m256i a, uint64_t b)
+{
+	__m256i bl = _mm256_set1_epi64x((long long)(b & 0xffffffffu)), bh = _mm256_set1_epi64x((long long)(b >> 32));
+	__m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), bl), _mm256_mul_epu32(a, bh));
+	return _mm256_add_epi64(_mm256_mul_epu32(a, bl), _mm256_slli_epi64(cross, 32));
+}
+AVX2 static void dropout_avx2(size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x,
+                              float *y)
+{
+	__m256i ctr = _mm256_add_epi64(_mm256_set1_epi64x((long long)(key + base * DROP_GOLD)),
+	                               _mm256_setr_epi64x(0, (long long)DROP_GOLD, (long long)(2 * DROP_GOLD),
+	                                                  (long long)(3 * DROP_GOLD)));
+	const __m256i step = _mm256_set1_epi64x((long long)(4 * DROP_GOLD));
+	const __m256i below = _mm256_set1_epi32((int)thresh - 1);
+	const __m256 vk = _mm256_set1_ps(keep);
+	size_t j = 0;
+	for (; j + 16 <= n; j += 16) {
+		__m256i z = ctr;
+		ctr = _mm256_add_epi64(ctr, step);
+		z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xbf58476d1ce4e5b9ULL);
+		z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94d049bb133111ebULL);
+		z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+		/* 16 draws of 16 bits, in value order; kept when draw > thresh - 1 */
+		__m256i k0 = _mm256_cmpgt_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(z)), below);
+		__m256i k1 = _mm256_cmpgt_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(z, 1)), below);
+		_mm256_storeu_ps(y + j, _mm256_and_ps(_mm256_castsi256_ps(k0), _mm256_mul_ps(_mm256_loadu_ps(x + j), vk)));
+		_mm256_storeu_ps(y + j + 8,
+		                 _mm256_and_ps(_mm256_castsi256_ps(k1), _mm256_mul_ps(_mm256_loadu_ps(x + j + 8), vk)));
+	}
+	dropout_tail(j, n, key, base, thresh, keep, x, y);
+}
 static const struct vops vops_avx2 = {add_avx2,       axpy_avx2,     scale_avx2,  sum_avx2, dot_avx2, relu_avx2,
-                                      relu_back_avx2, add_rows_avx2, cvt_u8_avx2, sgd_avx2};
+                                      relu_back_avx2, add_rows_avx2, cvt_u8_avx2, sgd_avx2, dropout_avx2};
 
 AVX512 static void add_avx512(size_t n, const float *a, float *y)
 {
@@ -477,10 +544,41 @@ AVX512 static void sgd_avx512(size_t n, float lr, float mu, float wd, float *w, 
 		_mm512_mask_storeu_ps(w + i, k, _mm512_sub_ps(wi, _mm512_mul_ps(vl, mi)));
 	}
 }
+AVX512 static inline __m512i mul64_avx512(__m512i a, uint64_t b)
+{
+	__m512i bl = _mm512_set1_epi64((long long)(b & 0xffffffffu)), bh = _mm512_set1_epi64((long long)(b >> 32));
+	__m512i cross = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(a, 32), bl), _mm512_mul_epu32(a, bh));
+	return _mm512_add_epi64(_mm512_mul_epu32(a, bl), _mm512_slli_epi64(cross, 32));
+}
+AVX512 static void dropout_avx512(size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x,
+                                  float *y)
+{
+	__m512i ctr = _mm512_add_epi64(_mm512_set1_epi64((long long)(key + base * DROP_GOLD)),
+	                               _mm512_setr_epi64(0, (long long)DROP_GOLD, (long long)(2 * DROP_GOLD),
+	                                                 (long long)(3 * DROP_GOLD), (long long)(4 * DROP_GOLD),
+	                                                 (long long)(5 * DROP_GOLD), (long long)(6 * DROP_GOLD),
+	                                                 (long long)(7 * DROP_GOLD)));
+	const __m512i step = _mm512_set1_epi64((long long)(8 * DROP_GOLD));
+	const __m512i vt = _mm512_set1_epi32((int)thresh);
+	const __m512 vk = _mm512_set1_ps(keep);
+	size_t j = 0;
+	for (; j + 32 <= n; j += 32) {
+		__m512i z = ctr;
+		ctr = _mm512_add_epi64(ctr, step);
+		z = mul64_avx512(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), 0xbf58476d1ce4e5b9ULL);
+		z = mul64_avx512(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), 0x94d049bb133111ebULL);
+		z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+		__mmask16 k0 = _mm512_cmpge_epu32_mask(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(z)), vt);
+		__mmask16 k1 = _mm512_cmpge_epu32_mask(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(z, 1)), vt);
+		_mm512_storeu_ps(y + j, _mm512_maskz_mul_ps(k0, _mm512_loadu_ps(x + j), vk));
+		_mm512_storeu_ps(y + j + 16, _mm512_maskz_mul_ps(k1, _mm512_loadu_ps(x + j + 16), vk));
+	}
+	dropout_tail(j, n, key, base, thresh, keep, x, y);
+}
 static const struct vops vops_avx512 = {add_avx512,       axpy_avx512,     scale_avx512,
                                         sum_avx512,       dot_avx512,      relu_avx512,
                                         relu_back_avx512, add_rows_avx512, cvt_u8_avx512,
-                                        sgd_avx512};
+                                        sgd_avx512, dropout_avx512};
 #endif
 
 /* the paths by level (sk_cpu.h) */
@@ -511,6 +609,10 @@ void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float
 	vops()->relu_back(n, slope, x, dy, dx);
 }
 void sk_vcvt_u8(size_t n, const uint8_t *x, float *y) { vops()->cvt_u8(n, x, y); }
+void sk_vdropout(size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x, float *y)
+{
+	vops()->dropout(n, key, base, thresh, keep, x, y);
+}
 void sk_vsgd(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m)
 {
 	vops()->sgd(n, lr, mu, wd, w, g, m);

@@ -54,6 +54,11 @@ void sk_vrelu(size_t n, float slope, const float *x, float *y);
 void sk_vrelu_back(size_t n, float slope, const float *x, const float *dy, float *dx);
 /* y = (float)x, bytes to floats */
 void sk_vcvt_u8(size_t n, const uint8_t *x, float *y);
+/* dropout of n values: y[j] = x[j] * keep, or +0 when value j's 16-bit
+ * draw is below thresh; the draw is quarter j % 4 (low bits first) of the
+ * SplitMix64 finaliser of key + (base + j / 4) * 0x9e3779b97f4a7c15, so a
+ * value's fate depends on (key, base, j) only (y may be x) */
+void sk_vdropout(size_t n, uint64_t key, uint64_t base, uint32_t thresh, float keep, const float *x, float *y);
 /* SGD with momentum: m = mu*m + (g + wd*w), w -= lr*m (no fused
  * multiply-add: bitwise the same in every path) */
 void sk_vsgd(size_t n, float lr, float mu, float wd, float *w, const float *g, float *m);

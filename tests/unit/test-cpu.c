@@ -4,6 +4,7 @@
  * each, on their own workers, with denormals flushed; errors, idle workers
  * and nested pools. */
 #include "sk_cpu.h"
+#include "sk_kernels.h"
 #include "sk_layer.h"
 #include "sk_pool.h"
 #include "sk_rng.h"
@@ -133,6 +134,67 @@ static void test_paths(void)
 	sk_cpu_set_isa(start);
 }
 
+/* The dropout kernel: every level gives the same bits (the draws are
+ * integer arithmetic, the product one rounding) for lengths around the
+ * vector widths, offsets into the counter and thresholds at the ends; a
+ * value is +0 or x * keep; the dropped share is near thresh / 65536. */
+static void test_dropout(void)
+{
+	int best = sk_cpu_best(), start = sk_cpu_isa();
+	enum { N = 1000 };
+	static const size_t lens[] = {0, 1, 3, 4, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 999, 1000};
+	static const uint32_t th[] = {0, 1, 16384, 32768, 65535};
+	float *x = malloc(N * sizeof *x), *y0 = malloc(N * sizeof *y0), *y = malloc(N * sizeof *y);
+	for (int i = 0; i < N; i++)
+		x[i] = (float)((double)(sk_rng_u64(3, 4, (uint64_t)i) >> 40) / 16777216.0 - 0.5);
+	x[7] = NAN;
+	for (int isa = 1; isa <= best; isa++) {
+		int same = 1, cases = 0;
+		for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+			for (size_t ti = 0; ti < sizeof th / sizeof *th; ti++)
+				for (uint64_t base = 0; base < 3; base++) {
+					uint64_t key = sk_rng_u64(5, base, li * 8 + ti);
+					float keep = (float)(65536.0 / (65536.0 - th[ti]));
+					sk_cpu_set_isa(SK_ISA_PORTABLE);
+					memset(y0, 0xa5, N * sizeof *y0);
+					sk_vdropout(lens[li], key, base * 250 + 1, th[ti], keep, x, y0);
+					sk_cpu_set_isa(isa);
+					memset(y, 0xa5, N * sizeof *y);
+					sk_vdropout(lens[li], key, base * 250 + 1, th[ti], keep, x, y);
+					same &= !memcmp(y0, y, N * sizeof *y);
+					cases++;
+				}
+		tap_ok(same, "dropout: %s gives the portable bits in %d cases (lengths 0..1000, pads untouched)",
+		       sk_cpu_isa_name(isa), cases);
+	}
+	sk_cpu_set_isa(start);
+	/* the portable path: values are +0 or x * keep, the share dropped
+	 * follows the threshold, and a value's fate depends on its index only */
+	size_t dropped = 0, bad = 0;
+	const uint32_t t = 19661; /* p = 0.3 */
+	const float keep = (float)(65536.0 / (65536.0 - t));
+	for (uint64_t base = 0; base < 50; base++) {
+		sk_vdropout(N, 77, base * N / 4, t, keep, x, y);
+		for (int i = 0; i < N; i++) {
+			uint32_t u;
+			memcpy(&u, &y[i], sizeof u);
+			if (u == 0)
+				dropped++;
+			else if (!(y[i] == x[i] * keep) && i != 7)
+				bad++;
+		}
+	}
+	sk_vdropout(N - 8, 77, 2, t, keep, x + 8, y0);
+	sk_vdropout(N, 77, 0, t, keep, x, y);
+	double share = (double)dropped / (50.0 * N);
+	tap_ok(!bad && fabs(share - 0.3) < 0.01 && !memcmp(y0, y + 8, (N - 8) * sizeof *y),
+	       "dropout: values are +0 or x * keep (%zu not), %.4f dropped at p 0.3, a value's fate follows its index",
+	       bad, share);
+	free(x);
+	free(y0);
+	free(y);
+}
+
 /* ---- the pool ---- */
 
 typedef struct job {
@@ -242,6 +304,7 @@ static void test_pool(void)
 int main(void)
 {
 	test_levels();
+	test_dropout();
 	test_paths();
 	test_pool();
 	return tap_done();

@@ -6,6 +6,7 @@
  * it does not depend on how a batch is split among threads; backward
  * recomputes it instead of storing it.  P is used at a resolution of
  * 1/65536 and the survivors' scale matches the rate actually used. */
+#include "sk_kernels.h"
 #include "sk_layer.h"
 #include "sk_rng.h"
 
@@ -37,46 +38,17 @@ static int dropout_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 	return 0;
 }
 
-static inline uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* One value: x * keep, or 0 when the 16-bit draw r is below thresh; the
- * choice is made with a bit mask, as branches on random draws would miss. */
-static inline float drop1(float x, float keep, uint32_t r, uint32_t thresh)
-{
-	float v = x * keep;
-	uint32_t u;
-	memcpy(&u, &v, sizeof u);
-	u &= (uint32_t)0 - (uint32_t)(r >= thresh);
-	memcpy(&v, &u, sizeof v);
-	return v;
-}
-
 /* y = mask * x * keep; used for both directions.  One key per (seed, step,
- * layer) from sk_rng, then one SplitMix64 draw per 4 values of an example:
- * each 16-bit quarter decides one value (drop below thresh). */
+ * layer) from sk_rng, then one SplitMix64 draw per 4 values of an example
+ * (sk_vdropout): each 16-bit quarter decides one value (drop below thresh). */
 static void apply(const sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
 {
 	const dropout *d = l->priv;
-	const uint32_t thresh = d->thresh;
-	const float keep = d->keep;
 	size_t m = sk_shape_size(l->in), per = (m + 3) / 4;
 	uint64_t key = sk_rng_u64(c->seed, sk_rng_stream(0x64726f70ULL /* "drop" */, d->key, c->step), 0);
-	for (int i = 0; i < n; i++) {
-		uint64_t base = (uint64_t)(c->example0 + i) * (uint64_t)per;
-		const float *xi = x + (size_t)i * m;
-		float *yi = y + (size_t)i * m;
-		for (size_t j = 0; j < m; j += 4) {
-			uint64_t r = mix64(key + (base + j / 4) * 0x9e3779b97f4a7c15ULL);
-			size_t e = m - j < 4 ? m - j : 4;
-			for (size_t t = 0; t < e; t++)
-				yi[j + t] = drop1(xi[j + t], keep, (uint32_t)(r >> (16 * t)) & 0xffff, thresh);
-		}
-	}
+	for (int i = 0; i < n; i++)
+		sk_vdropout(m, key, (uint64_t)(c->example0 + i) * (uint64_t)per, d->thresh, d->keep, x + (size_t)i * m,
+		            y + (size_t)i * m);
 }
 
 static int dropout_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, float *y)
