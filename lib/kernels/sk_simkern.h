@@ -22,6 +22,12 @@
 
 #define SK_SIMKERN_QALIGN 32
 
+/* c columns rounded up to a multiple of SK_SIMKERN_QALIGN (callers pad) */
+static inline size_t sk_simkern_padcols(size_t c)
+{
+	return (c + SK_SIMKERN_QALIGN - 1) / SK_SIMKERN_QALIGN * SK_SIMKERN_QALIGN;
+}
+
 enum sk_simkind { SK_SIM_L1 = 1, SK_SIM_L2 = 2 };
 /* Similarity forward: Y[m,q] = -sum_k U[m,k] f(P[k,q] - Z[m,k]),
  * f = |.| (L1) or (.)^2 (L2).  Z, U are M x K. */

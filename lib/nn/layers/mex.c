@@ -35,8 +35,6 @@ typedef struct mex {
 	float *P, *dP, *Y, *CM, *S, *G;
 } mex;
 
-static size_t padcols(size_t c) { return (c + SK_SIMKERN_QALIGN - 1) / SK_SIMKERN_QALIGN * SK_SIMKERN_QALIGN; }
-
 static int ceil_div(int a, int b) { return (int)(((int64_t)a + b - 1) / b); }
 
 static int mex_create(sk_layer *l, const sk_spec *s, sk_specline *o)
@@ -185,7 +183,7 @@ static int mex_setup(sk_layer *l, int max_batch)
 	mex *X = l->priv;
 	size_t ct = 0, a, b;
 	for (int r = 0; r < X->R; r++)
-		ct += padcols((size_t)max_batch * (size_t)(X->roff[r + 1] - X->roff[r]));
+		ct += sk_simkern_padcols((size_t)max_batch * (size_t)(X->roff[r + 1] - X->roff[r]));
 	X->ct = ct;
 	if (sk_mul_size(ct, (size_t)X->g.K, &a) < 0 || sk_mul_size(ct, (size_t)X->M, &b) < 0)
 		return -1;
@@ -236,7 +234,7 @@ static int mex_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	for (int r = 0; r < X->R; r++) {
 		int qr = X->roff[r + 1] - X->roff[r];
 		const int *pos = X->pos + X->roff[r], *ipos = X->R > 1 ? pos : NULL;
-		size_t nq = (size_t)n * qr, cp = padcols(nq);
+		size_t nq = (size_t)n * qr, cp = sk_simkern_padcols(nq);
 		float *P = X->P + col * K, *Y = X->Y + col * M, *CM = X->CM + col * M, *S = X->S + col * M;
 		sk_patch_im2col(g, n, x, ipos, qr, P, cp, 0.0f);
 		for (int k = 0; k < K; k++)
@@ -272,7 +270,7 @@ static int mex_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	for (int r = 0; r < X->R; r++) {
 		int qr = X->roff[r + 1] - X->roff[r];
 		const int *pos = X->pos + X->roff[r], *ipos = X->R > 1 ? pos : NULL;
-		size_t nq = (size_t)n * qr, cp = padcols(nq);
+		size_t nq = (size_t)n * qr, cp = sk_simkern_padcols(nq);
 		float *P = X->P + col * K, *dP = X->dP + col * K, *Y = X->Y + col * M, *CM = X->CM + col * M,
 		      *S = X->S + col * M, *G = X->G + col * M;
 		for (int m = 0; m < M; m++) {

@@ -34,8 +34,6 @@ typedef struct sim {
 	float *P, *dP, *Y, *Ue, *LA, *dUe, *dLA, *W;
 } sim;
 
-static size_t padcols(size_t c) { return (c + SK_SIMKERN_QALIGN - 1) / SK_SIMKERN_QALIGN * SK_SIMKERN_QALIGN; }
-
 static int sim_create(sk_layer *l, const sk_spec *s, sk_specline *o)
 {
 	sim *S = l->priv;
@@ -93,7 +91,7 @@ static int sim_setup(sk_layer *l, int max_batch)
 {
 	sim *S = l->priv;
 	size_t kp, mp, mk = (size_t)S->M * S->g.K;
-	S->cp = padcols((size_t)max_batch * S->g.Q);
+	S->cp = sk_simkern_padcols((size_t)max_batch * S->g.Q);
 	if (sk_mul_size(S->cp, (size_t)S->g.K, &kp) < 0 || sk_mul_size(S->cp, (size_t)S->M, &mp) < 0)
 		return -1;
 	sk_part parts[] = {SK_PART(S->P, kp),   SK_PART(S->dP, kp),  SK_PART(S->Y, mp),   SK_PART(S->Ue, mk),
@@ -130,7 +128,7 @@ static int sim_forward(sk_layer *l, const sk_ctx *c, int n, const float *x, floa
 	sim *S = l->priv;
 	const sk_patchgeom *g = &S->g;
 	int M = S->M, K = g->K, Q = g->Q;
-	size_t nq = (size_t)n * Q, cp = padcols(nq);
+	size_t nq = (size_t)n * Q, cp = sk_simkern_padcols(nq);
 	const float *Z = l->params[S->iz].w;
 	(void)c;
 	if (direct(S)) {
@@ -188,7 +186,7 @@ static int sim_backward(sk_layer *l, const sk_ctx *c, int n, const float *x, con
 	sim *S = l->priv;
 	const sk_patchgeom *g = &S->g;
 	int M = S->M, K = g->K, Q = g->Q;
-	size_t nq = (size_t)n * Q, cp = padcols(nq), mk = (size_t)M * K;
+	size_t nq = (size_t)n * Q, cp = sk_simkern_padcols(nq), mk = (size_t)M * K;
 	sk_param *pz = &l->params[S->iz], *pu = &l->params[S->iu];
 	float *G = S->Y; /* the forward's Y is not needed any more */
 	(void)c;
