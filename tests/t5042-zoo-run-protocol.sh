@@ -25,7 +25,7 @@ test_expect_success 'the defaults: batch 512, 18 epochs, members at 0 1 2 3 6 12
 	zoo-encode run -q -D train.tns -T test.tns -s $full --profile p.tsv -o r.tns &&
 	models r.tns >m &&
 	test "$(sed "s/.* epoch=\([0-9]*\) .*/\1/" m | tr "\n" " ")" = "0 1 2 3 6 12 18 " &&
-	test "$(grep -c " train_fraction=1 train_examples=600 classes=10 batch=512 epochs=18 " m)" = 7 &&
+	test "$(grep -c " train_fraction=1 train_examples=600 classes=10 batch=512 micro_batch=64 epochs=18 " m)" = 7 &&
 	grep -a -q "^# zoo-cnn with the hyperparameters of one zoo run (zoo-encode run)$" r.tns &&
 	grep -a -q "^input 1 28 28 scale=0.00784313725490196 mean=1$" r.tns &&
 	test "$(grep -a -c "^conv 16 k=3 stride=2 init=" r.tns)" = 21 &&
@@ -36,6 +36,24 @@ test_expect_success 'an epoch drops its last partial batch: 600 examples are 1 s
 	test "$(sed "s/.* steps=\([0-9]*\) .*/\1/" m | tr "\n" " ")" = "0 1 2 3 6 12 18 " &&
 	zoo-encode run -q -D train.tns -T test.tns -s $full -b 64 -C 0,1,3 -o r64.tns &&
 	test "$(models r64.tns | sed "s/.* steps=\([0-9]*\) .*/\1/" | tr "\n" " ")" = "0 9 27 "
+'
+
+# the parameter records of a run's members (their CRCs), without the model lines
+params() { tns-info "$1" | awk '$2 != "model" { print $2, $NF }'; }
+test_expect_success '--micro-batch: pieces of a batch give the same steps up to rounding; 0 or a whole batch the same bits' '
+	zoo-encode run -q -D train.tns -T test.tns -s $full -b 200 -C 0,2 --micro-batch 0 -o w0.tns &&
+	zoo-encode run -q -D train.tns -T test.tns -s $full -b 200 -C 0,2 --micro-batch 200 -o w200.tns &&
+	zoo-encode run -q -D train.tns -T test.tns -s $full -b 200 -C 0,2 --micro-batch 48 -o w48.tns &&
+	params w0.tns >p0 && params w200.tns >p200 && params w48.tns >p48 &&
+	test_cmp p0 p200 && ! cmp -s p0 p48 &&
+	! models w0.tns | grep -q micro_batch && test "$(models w48.tns | grep -c " batch=200 micro_batch=48 ")" = 2 &&
+	l0=$(models w0.tns | tail -n 1 | val train_loss) && l48=$(models w48.tns | tail -n 1 | val train_loss) &&
+	awk -v a="$l0" -v b="$l48" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 1e-3 * a) }" &&
+	printf "input 1 28 28\nconv 4 k=3 stride=2\nbn\nrelu\ngap\nlinear 10\n" >bn.spec &&
+	test_error 1 zoo-encode run -q -A ./bn.spec -D train.tns -T test.tns -C 0,1 -o bn.tns &&
+	grep -q "layer bn[0-9]* (bn): it uses batch statistics" "$test_tmp/.stderr" && test ! -e bn.tns &&
+	zoo-encode run -q -A ./bn.spec -D train.tns -T test.tns -C 0,1 --micro-batch 0 -o bn.tns &&
+	test_error 2 zoo-encode run -q -D train.tns -T test.tns --micro-batch -1 -o bad.tns && test ! -e bad.tns
 '
 
 test_expect_success 'every member records the drawn hyperparameters that its spec carries' '

@@ -155,6 +155,8 @@ typedef struct sk_zoo_run_config {
 	uint64_t seed;            /* draws every hyperparameter (default 1) */
 	int check[SK_ZOO_CHECK_MAX], ncheck;  /* increasing epochs kept (default 0,1,2,3,6,12,18; 0 = init) */
 	int batch;                /* default 512 */
+	int micro_batch;          /* sk_train_config's: > 0, forward and backward in pieces this large
+	                             (attribute micro_batch; default 64; 0: whole batches) */
 	int64_t train_examples, test_examples;  /* use the first N only (0: all) */
 	int64_t eval_train;       /* train metrics on the first N examples kept (default 2000) */
 	const char *dataset;      /* attribute `dataset` */

@@ -153,6 +153,7 @@ void sk_zoo_run_defaults(sk_zoo_run_config *c)
 	c->arch = "zoo-cnn";
 	c->seed = 1;
 	c->batch = 512;
+	c->micro_batch = 64;
 	c->eval_train = 2000;
 	sk_zoo_run_checkpoints(c, "0,1,2,3,6,12,18");
 }
@@ -323,6 +324,7 @@ static int set_attrs(sk_zoo_run *z, int nclasses)
 	    sk_attrs_setf(a, "train_fraction", "%g", h->train_fraction) < 0 ||
 	    sk_attrs_setf(a, "train_examples", "%lld", (long long)z->train.n) < 0 ||
 	    sk_attrs_setf(a, "classes", "%d", nclasses) < 0 || sk_attrs_setf(a, "batch", "%d", c->batch) < 0 ||
+	    (c->micro_batch > 0 && sk_attrs_setf(a, "micro_batch", "%d", c->micro_batch) < 0) ||
 	    sk_attrs_setf(a, "epochs", "%d", c->check[c->ncheck - 1]) < 0 ||
 	    sk_attrs_set(a, "kernels", sk_cpu_path()) < 0 || sk_attrs_set(a, "blas", sk_blas_core()) < 0 ||
 	    (c->command && sk_attrs_set(a, "command", c->command) < 0))
@@ -440,6 +442,7 @@ int sk_zoo_run_train(sk_zoo_run *z, sk_zoo_run_result *res)
 		tc.threads = 1;
 		tc.seed = c->seed;
 		tc.drop_last = 1;
+		tc.micro_batch = c->micro_batch;
 		tc.checkpoint = NULL;
 		tc.command = c->command;
 		tc.stop = &z->stop;

@@ -162,6 +162,8 @@ typedef struct sk_layer_ops {
 	void (*affine)(const sk_layer *l, sk_affine *a);
 	size_t priv_size;      /* bytes of l->priv (0: none) */
 	int in_dims;           /* the input's rank, 3 (C x H x W) or 2 (T x D); 0: any */
+	int batch_stats;       /* 1: in training its outputs depend on other examples of the
+	                          slice (batch statistics): no micro-batches (sk_train.h) */
 } sk_layer_ops;
 
 struct sk_layer {

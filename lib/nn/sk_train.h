@@ -7,7 +7,8 @@
  * p->g private).  A batch is cut into T contiguous shares; every worker
  * gathers, augments, runs forward, loss and backward on its share; then the
  * main thread sums the replica gradients into the master's in a fixed order
- * and steps the optimiser.  Results therefore depend on the seed and T only.
+ * and steps the optimiser.  Results therefore depend on the seed and T only
+ * (and on micro_batch, when set: a share then runs in micro-batches).
  * OpenBLAS is set to one thread so the budget is not oversubscribed.  Batch
  * normalisation statistics are per share; running statistics are updated by
  * replica 0 only.  Nothing is allocated inside the loop.
@@ -67,6 +68,14 @@ typedef struct sk_train_config {
 	int drop_last;          /* an epoch leaves out its last batch when it is partial and the data
 	                           hold a full one (the Small CNN Zoo's batching; default 0) */
 	int threads;            /* default 1 */
+	/* > 0: each worker runs its share of a training batch through forward,
+	 * loss and backward in micro-batches of at most this many examples,
+	 * their parameter gradients summed (the layers accumulate): the same
+	 * step up to rounding, with the activations of a micro-batch in cache
+	 * instead of the share's in memory.  The bits depend on it (checkpoints
+	 * record it, resume requires the same).  Refused for models with
+	 * batch-statistics layers (bn).  Default 0: whole shares. */
+	int micro_batch;
 	uint64_t seed;
 	sk_optim_config opt;
 	sk_schedule sched;

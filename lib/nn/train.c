@@ -69,6 +69,7 @@ struct sk_team {
 	sk_model *m;
 	int T, share_max, max_batch, np;
 	int S, g0;                 /* shares over all processes; this process's first share */
+	int micro;                 /* training shares run in micro-batches of this many (0: whole) */
 	size_t insize, outsize;
 	worker *w;
 	sk_pool *pool;
@@ -142,30 +143,37 @@ static int run_share(void *arg, int id)
 		memcpy(t->out + (size_t)lo * t->layer_size, a, sizeof(float) * (size_t)n * t->layer_size);
 		return 0;
 	}
-	/* gather the share */
-	if (t->idx) {
-		sk_dataset_gather(t->data, t->idx + lo, n, w->x, w->y);
-	} else {
-		/* consecutive examples: gather via a small index run */
-		int64_t *tmpidx = (int64_t *)w->tmp;   /* tmp holds at least share_max int64 (see team_new) */
-		for (int i = 0; i < n; i++)
-			tmpidx[i] = t->first + lo + i;
-		sk_dataset_gather(t->data, tmpidx, n, w->x, w->y);
+	/* the share, whole or (training with t->micro) in micro-batches whose
+	 * parameter gradients the layers sum; the loss is over the whole batch
+	 * (t->denom) in every piece, dropout and augmentation draw from global
+	 * example indices, so only the gradient's rounding depends on the cut */
+	int piece = t->kind == JOB_TRAIN && t->micro > 0 && t->micro < n ? t->micro : n;
+	for (int off = 0; off < n; off += piece) {
+		int m = n - off < piece ? n - off : piece, a = lo + off;
+		if (t->idx) {
+			sk_dataset_gather(t->data, t->idx + a, m, w->x, w->y);
+		} else {
+			/* consecutive examples: gather via a small index run */
+			int64_t *tmpidx = (int64_t *)w->tmp;   /* tmp holds at least share_max int64 (see team_new) */
+			for (int i = 0; i < m; i++)
+				tmpidx[i] = t->first + a + i;
+			sk_dataset_gather(t->data, tmpidx, m, w->x, w->y);
+		}
+		if (t->kind == JOB_TRAIN && (t->crop_pad > 0 || t->flip) && t->data->ndim == 3) {
+			int c = (int)t->data->shape[0], h = (int)t->data->shape[1], wd = (int)t->data->shape[2];
+			for (int i = 0; i < m; i++)
+				sk_augment(w->x + (size_t)i * t->insize, c, h, wd, t->crop_pad, t->flip, t->seed, t->epoch,
+				           t->idx[a + i], w->tmp);
+		}
+		ctx.train = t->kind == JOB_TRAIN;
+		ctx.example0 = t->step * (int64_t)t->max_batch + a;
+		if (!(z = sk_seq_forward(w->seq, &ctx, m, w->x)))
+			return -1;
+		w->loss += loss_eval(t->loss, m, k, z, w->y, t->kind == JOB_TRAIN ? w->dl : NULL, t->denom, w->onehot,
+		                     &w->correct);
+		if (t->kind == JOB_TRAIN && sk_seq_backward(w->seq, &ctx, m, w->x, w->dl, NULL) < 0)
+			return -1;
 	}
-	if (t->kind == JOB_TRAIN && (t->crop_pad > 0 || t->flip) && t->data->ndim == 3) {
-		int c = (int)t->data->shape[0], h = (int)t->data->shape[1], wd = (int)t->data->shape[2];
-		for (int i = 0; i < n; i++)
-			sk_augment(w->x + (size_t)i * t->insize, c, h, wd, t->crop_pad, t->flip, t->seed, t->epoch,
-			           t->idx[lo + i], w->tmp);
-	}
-	ctx.train = t->kind == JOB_TRAIN;
-	ctx.example0 = t->step * (int64_t)t->max_batch + lo;
-	if (!(z = sk_seq_forward(w->seq, &ctx, n, w->x)))
-		return -1;
-	w->loss = loss_eval(t->loss, n, k, z, w->y, t->kind == JOB_TRAIN ? w->dl : NULL, t->denom, w->onehot,
-	                    &w->correct);
-	if (t->kind == JOB_TRAIN && sk_seq_backward(w->seq, &ctx, n, w->x, w->dl, NULL) < 0)
-		return -1;
 	return 0;
 }
 
@@ -380,6 +388,17 @@ static int check_data(const sk_model *m, const sk_dataset *d, const char *what, 
 	return 0;
 }
 
+/* For sk_seq_walk_layers: the first layer whose training outputs depend on
+ * other examples of the slice (batch statistics), kept in *arg. */
+static int batch_stats_layer(sk_layer *l, int depth, void *arg)
+{
+	const sk_layer **first = arg;
+	(void)depth;
+	if (l->ops->batch_stats && !*first)
+		*first = l;
+	return 0;
+}
+
 sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_dataset *train, const sk_dataset *valid)
 {
 	sk_trainer *t = calloc(1, sizeof *t);
@@ -399,6 +418,18 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 	if (train->n < 1) {
 		sk_error("the training set is empty");
 		goto fail;
+	}
+	if (c->micro_batch < 0) {
+		sk_error("micro-batch %d is negative", c->micro_batch);
+		goto fail;
+	}
+	if (c->micro_batch > 0 && !c->step) {
+		const sk_layer *bs = NULL;
+		if (sk_seq_walk_layers(m->seq, batch_stats_layer, &bs) == 0 && bs) {
+			sk_error("micro-batches would change layer %s (%s): it uses batch statistics", bs->name,
+			         bs->ops->type);
+			goto fail;
+		}
 	}
 	if (c->step && (valid || c->allreduce || c->nshards != 1)) {
 		sk_error("a custom step trains in one process, without validation");
@@ -429,6 +460,7 @@ sk_trainer *sk_trainer_new(sk_model *m, const sk_train_config *c, const sk_datas
 		if (!(t->team = sk_team_new(m, c->threads, c->batch < train->n ? c->batch : (int)train->n)))
 			goto fail;
 		t->team->S = c->nshards * c->threads;
+		t->team->micro = c->micro_batch;
 		t->team->g0 = c->shard * c->threads;
 		/* what every job of the run shares: a validation before the
 		 * first step of a resumed run too */
@@ -534,6 +566,7 @@ static int write_state(sk_trainer *t, FILE *f)
 	    sk_attrs_setf(&a, "seed", "%llu", (unsigned long long)t->c.seed) < 0 ||
 	    sk_attrs_setf(&a, "batch", "%d", t->c.batch) < 0 || sk_attrs_setf(&a, "threads", "%d", t->c.threads) < 0 ||
 	    (t->c.drop_last && sk_attrs_set(&a, "drop_last", "1") < 0) ||
+	    (t->c.micro_batch > 0 && sk_attrs_setf(&a, "micro_batch", "%d", t->c.micro_batch) < 0) ||
 	    sk_attrs_setf(&a, "shares", "%d", t->c.threads * t->c.nshards) < 0 ||
 	    sk_attrs_setf(&a, "ranks", "%d", t->c.nshards) < 0 ||
 	    sk_attrs_set(&a, "optimizer", sk_optim_name(t->c.opt.kind)) < 0 ||
@@ -707,6 +740,12 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 		if ((sk_attrs_get(a, "drop_last") != NULL) != (t->c.drop_last != 0)) {
 			sk_error("%s: the checkpoint's run %s an epoch's last partial batch", path,
 			         t->c.drop_last ? "kept" : "dropped");
+			goto out;
+		}
+		s = sk_attrs_get(a, "micro_batch");
+		if (strcmp(s ? s : "0", (snprintf(buf, sizeof buf, "%d", t->c.micro_batch), buf))) {
+			sk_error("%s: the checkpoint's run used micro-batches of %s, this one %d (0: none)", path, s ? s : "0",
+			         t->c.micro_batch);
 			goto out;
 		}
 		/* the batch is cut into threads x processes shares; results depend on

@@ -149,4 +149,4 @@ int sk_bn_eval_affine(const sk_layer *l, double *a, double *b, int nc)
 	return nc;
 }
 
-SK_LAYER(bn, "bn [eps=E] [momentum=M]", .priv_size = sizeof(bn));
+SK_LAYER(bn, "bn [eps=E] [momentum=M]", .priv_size = sizeof(bn), .batch_stats = 1);
