@@ -21,7 +21,7 @@
 enum { O_MODEL, O_OUTPUT, O_COMPRESS, O_VALID, O_VSPLIT, O_EPOCHS, O_BATCH, O_LR, O_SCHED, O_STEPSIZE, O_GAMMA, O_MILESTONES,
        O_WARMUP, O_MINLR, O_OPTIMIZER, O_MOMENTUM, O_WD, O_LOSS, O_SEED, O_THREADS, O_CROP, O_FLIP, O_NOFLIP, O_LOG, O_CKPT,
        O_CKPT_EVERY, O_RESUME, O_INIT, O_INIT_LAYERS, O_FREEZE, O_UNSUP, O_UNSUP_N, O_STOP_AFTER, O_FORCE, O_DIST,
-       O_FIXED, O_N };
+       O_FIXED, O_MICRO, O_N };
 
 static const sk_option opts[] = {
 	[O_MODEL] = SK_OPT_MODEL("model spec file or model stream to train (required unless --resume)"),
@@ -61,6 +61,10 @@ static const sk_option opts[] = {
 	[O_FIXED] = {"fixed-reduce", 0, NULL,
 	             "--distributed: sum gradients in rank order, so K ranks of T threads give the bits of one process "
 	             "of K*T threads when T = 1"},
+	[O_MICRO] = {"micro-batch", 0, "N",
+	             "run each thread's share of a batch through forward and backward in pieces of at most N examples, "
+	             "gradients summed: the same steps up to rounding, faster when a share's activations outgrow the "
+	             "cache; not with bn layers (default 0: whole shares)"},
 	[O_N] = {0, 0, 0, 0},
 };
 
@@ -72,6 +76,7 @@ static const char *const run_key[O_N] = {
 	[O_WARMUP] = "warmup", [O_MINLR] = "min-lr", [O_OPTIMIZER] = "optimizer", [O_MOMENTUM] = "momentum",
 	[O_WD] = "wd", [O_LOSS] = "loss", [O_THREADS] = "threads", [O_CROP] = "crop", [O_INIT] = "init",
 	[O_INIT_LAYERS] = "init-layers", [O_FREEZE] = "freeze", [O_UNSUP_N] = "init-examples",
+	[O_MICRO] = "micro-batch",
 };
 
 struct ui {

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sk_run_keys[] = {"seed", "threads", "valid-split", "freeze", "init", "init-layers", NULL};
+const char *const sk_run_keys[] = {"seed",        "threads", "valid-split", "freeze", "init", "init-layers",
+                                   "micro-batch", NULL};
 
 const char *sk_recipe_key(int i)
 {
@@ -94,6 +95,7 @@ static const struct numkey {
 	{"init-examples", 'i', EXTRA(unsup_n), 0, 0, 1, 100000000},
 	{"seed", 'u', CFG(seed), 0, 0, 0, 0x7fffffffffffffffL},
 	{"threads", 'i', CFG(threads), 0, 0, 1, 256},
+	{"micro-batch", 'i', CFG(micro_batch), 0, 0, 0, 1 << 20},
 	{"valid-split", 'd', EXTRA(valid_split), 1e-9, 1 - 1e-9, 0, 0},
 };
 #undef CFG
@@ -386,7 +388,8 @@ static int hparams(const sk_run *r, const sk_train_config *c, sk_attrs *a)
 	    sk_attrs_setf(a, "threads", "%d", c->threads) < 0 ||
 	    (x->valid_split > 0 && sk_attrs_set(a, "valid-split", exact(t, sizeof t, x->valid_split, 0)) < 0) ||
 	    (x->freeze && sk_attrs_set(a, "freeze", x->freeze) < 0) || (x->init && sk_attrs_set(a, "init", x->init) < 0) ||
-	    (x->init_layers && sk_attrs_set(a, "init-layers", x->init_layers) < 0))
+	    (x->init_layers && sk_attrs_set(a, "init-layers", x->init_layers) < 0) ||
+	    (c->micro_batch > 0 && sk_attrs_setf(a, "micro-batch", "%d", c->micro_batch) < 0))
 		return -1;
 	return 0;
 }

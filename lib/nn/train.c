@@ -743,7 +743,8 @@ int sk_trainer_resume(sk_trainer *t, const char *path, int *epoch, int64_t *step
 			goto out;
 		}
 		s = sk_attrs_get(a, "micro_batch");
-		if (strcmp(s ? s : "0", (snprintf(buf, sizeof buf, "%d", t->c.micro_batch), buf))) {
+		snprintf(buf, sizeof buf, "%d", t->c.micro_batch);
+		if (strcmp(s ? s : "0", buf)) {
 			sk_error("%s: the checkpoint's run used micro-batches of %s, this one %d (0: none)", path, s ? s : "0",
 			         t->c.micro_batch);
 			goto out;
