@@ -2,7 +2,8 @@
 # scripts/zoo-hist on a tiny synthetic zoo (seconds): the TSV holds each
 # run's last member once, the histogram counts every run once, the
 # quartiles and the run counts of quartiles.md agree with an independent
-# computation from the members; several zoos give a row each; the PNG is
+# computation from the members; several zoos give a row each; --by counts
+# the runs per value of an attribute; the PNG is
 # drawn, or skipped with a message without gnuplot;
 # bad input is a one-line error that leaves nothing behind.
 . "$SK_SRCDIR/tests/lib.sh"
@@ -63,6 +64,22 @@ test_expect_success 'two zoos: a row, a TSV and a PNG each; $GNUPLOT absent: a m
 	test "$(grep -c "^| small | 6 |" out3/quartiles.md)" = 1 && test "$(grep -c "^| two | 2 |" out3/quartiles.md)" = 1 &&
 	test ! -e out3/two-hist.png && test ! -e out3/small-hist.png &&
 	grep -q "^zoo-hist: /nonexistent not found" err3 && test -z "$(ls -A out3 | grep "^\.")"
+'
+
+test_expect_success '--by: the runs per value of each attribute (a missing one as -); bad keys refused' '
+	"$ZH" -o out5 --by optimizer,activation,nosuch small.zoo >/dev/null 2>&1 &&
+	test "$(sed -n 1p out5/small-acc.tsv)" = "$(printf "# run\tepoch\ttest_acc\tdiverged\toptimizer\tactivation\tnosuch")" &&
+	for key in optimizer activation; do
+		tns-info small.zoo | awk -v k="$key" "\$2 == \"model\" { r = v = \"\"
+			for (i = 3; i <= NF; i++) { if (\$i ~ \"^run=\" && r == \"\") r = substr(\$i, 5)
+				if (index(\$i, k \"=\") == 1 && v == \"\") v = substr(\$i, length(k) + 2) }
+			print r, v }" | sort -u | awk "{ print \$2 }" | sort | uniq -c | awk -v k="$key" "{ print k, \$2, \$1 }" >want.$key &&
+		grep "^| $key |" out5/small-by.md | awk -F " [|] " -v k="$key" "{ print k, \$2, \$3 }" >got.$key &&
+		test_cmp want.$key got.$key || return 1
+	done &&
+	test "$(grep -c "^| nosuch | - | 6 |" out5/small-by.md)" = 1 &&
+	test "$(grep "^| optimizer |" out5/small-by.md | awk -F " [|] " "{ s += \$3 } END { print s }")" = 6 &&
+	test_error 2 "$ZH" -o bad --by "a b" small.zoo && test_error 2 "$ZH" -o bad --by a,,b small.zoo && test ! -e bad
 '
 
 test_expect_success 'bad input: one line naming zoo-hist, exit 2, nothing left' '
