@@ -104,7 +104,14 @@ test_expect_success 'usage errors; -n writes the job lists only' '
 	test ! -e out2 &&
 	"$EXP" -n --seeds 1 --variants all --encoders "statnn hparams" mnist.zoo fmnist.zoo arch2.zoo out3 &&
 	test $(grep -c . out3/train.jobs) -eq 6 && test $(grep -c . out3/predict.jobs) -eq 14 &&
-	test -z "$(find out3 -name "*.enc")"
+	test -z "$(find out3 -name "*.enc")" &&
+	test_error 2 "$EXP" --all-epochs 0 mnist.zoo fmnist.zoo arch2.zoo out2 &&
+	test_error 2 "$EXP" --all-epochs "" mnist.zoo fmnist.zoo arch2.zoo out2 &&
+	"$EXP" -n --seeds 1 -e 3 --all-epochs 5 --encoders statnn mnist.zoo fmnist.zoo arch2.zoo out4 &&
+	test $(grep -c "/final/enc/.* -e 3 " out4/train.jobs) -eq 3 &&
+	test $(grep -c "/all/enc/.* -e 5 " out4/train.jobs) -eq 3 &&
+	"$EXP" -n --seeds 1 -e 3 --encoders statnn mnist.zoo fmnist.zoo arch2.zoo out5 &&
+	test $(grep -c " -e 3 " out5/train.jobs) -eq 6
 '
 
 test_done
