@@ -4,13 +4,13 @@
  *   zoo-encode train    fit an encoder (sne, statnn, mlp) on a zoo
  *   zoo-encode encode   one fixed-length code per model, as a stream
  *   zoo-encode predict  predicted property per model, as a stream
- * One file per command (zoo-encode-run.c, -train.c, -apply.c), each parsing
+ * One file per command (bin/zoo-encode-cmd/run.c, train.c, apply.c), each parsing
  * its own table of options and calling lib/ (sk_zoo.h: the zoo generator,
  * reading and selecting models; sk_sne.h: encoders); here main, the
  * dispatch and the options they share.  Output files are written
  * atomically; sk_die removes a pending one.
  */
-#include "zoo-encode.h"
+#include "zoo-encode-cmd/zoo-encode.h"
 #include "sk_kernels.h"
 
 #include <stdio.h>

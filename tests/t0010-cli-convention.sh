@@ -127,7 +127,7 @@ test_expect_success 'every seed is parsed by the one seed parser' '
 '
 
 test_expect_success 'options are dispatched one way: a switch on the table index' '
-	! grep -n "\[[a-z_]*\]\.longname" "$SK_SRCDIR"/bin/*.c
+	! grep -n "\[[a-z_]*\]\.longname" "$SK_SRCDIR"/bin/*.c "$SK_SRCDIR"/bin/*-cmd/*.c
 '
 
 # EXIT STATUS section of a man page, one line
@@ -139,7 +139,7 @@ test_expect_success 'a program that can stop with a checkpoint says exit status 
 	bad=0 &&
 	for p in $progs; do
 		can=0
-		cat "$SK_SRCDIR/bin/$p".c "$SK_SRCDIR/bin/$p"-*.c 2>/dev/null |
+		cat "$SK_SRCDIR/bin/$p".c "$SK_SRCDIR/bin/$p"-cmd/*.c 2>/dev/null |
 			grep -q "sk_exit_stopped\|exit(3)\|EXIT_STOPPED" && can=1
 		awk -F "\t" -v p="$p" "\$1 == p && \$4 == \"--resume\" {f = 1} END {exit !f}" opts.tsv && can=1
 		[ $can = 1 ] || continue

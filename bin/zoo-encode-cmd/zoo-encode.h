@@ -1,5 +1,5 @@
 /* zoo-encode.h: what the commands of zoo-encode share (git-style: one file
- * per command, zoo-encode-*.c; main and these helpers in zoo-encode.c). */
+ * per command, in this directory; main and these helpers in ../zoo-encode.c). */
 #ifndef ZOO_ENCODE_H
 #define ZOO_ENCODE_H
 
